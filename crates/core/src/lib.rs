@@ -1,0 +1,45 @@
+//! racer's model: names, ids, the wire types shared by the server, the client and `--json`,
+//! error kinds, and the pure policies. Nothing in this crate does I/O.
+
+pub mod api;
+pub mod names;
+
+pub use names::{AppName, AppRef, NameError};
+
+/// What kind of failure an error is, independent of the crate it came from.
+///
+/// Every crate error maps onto one of these with a `kind()` method; the server turns a kind into
+/// an HTTP status in exactly one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The thing asked for does not exist (404).
+    NotFound,
+    /// The request conflicts with existing state, e.g. a duplicate name (409).
+    Conflict,
+    /// The input is malformed or violates a rule (422, or 400 for unparsable syntax).
+    Invalid,
+    /// The caller is known but may not do this (403).
+    Forbidden,
+    /// The caller did not prove who they are (401).
+    Unauthenticated,
+    /// A dependency (store, engine) is not reachable right now (503).
+    Unavailable,
+    /// Anything else: a bug or an unexpected failure (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The stable machine-readable code used in error bodies.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
