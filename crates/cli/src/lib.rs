@@ -1,1 +1,30 @@
-//! placeholder
+//! Shared parts of the `racer` and `racerctl` binaries: finding the server, the typed API client,
+//! and output. The CLIs talk to the server only over HTTP.
+
+pub mod client;
+pub mod local;
+pub mod output;
+
+pub use client::{Client, ClientError};
+
+use std::process::ExitCode;
+
+/// Runs a CLI's `run` and turns its outcome into an exit code: 0 success, 1 failure, with the
+/// error's whole chain on one line behind the program name. A broken pipe counts as success.
+pub fn finish(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -140,3 +140,20 @@ pub struct Event {
     /// A human-readable line.
     pub message: String,
 }
+
+/// What a running server writes to `server.json` in its data directory so that the CLIs on the
+/// same machine can find it. Removed on a clean stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerFile {
+    /// The server's process id.
+    pub pid: u32,
+    /// e.g. `http://127.0.0.1:8001`.
+    pub api_url: String,
+    /// `sqlite` or `postgres`.
+    pub store: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// The log file, when started in the background by `racerctl server start`.
+    #[serde(default)]
+    pub log_file: Option<String>,
+}

@@ -43,3 +43,15 @@ impl ErrorKind {
         }
     }
 }
+
+/// The data directory from `RACER_DATA_DIR` and `HOME` (passed in; core reads no environment):
+/// `RACER_DATA_DIR` if set, else `$HOME/.local/share/racer`.
+pub fn data_dir_from(
+    racer_data_dir: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> std::path::PathBuf {
+    match racer_data_dir.filter(|d| !d.is_empty()) {
+        Some(d) => d.into(),
+        None => std::path::PathBuf::from(home.unwrap_or_else(|| ".".into())).join(".local/share/racer"),
+    }
+}

@@ -1,1 +1,171 @@
-//! placeholder
+//! The racer server: the HTTP API and every loop, started by one call, [`start`].
+//!
+//! The binary (`racer-server`, which `racerctl server start` runs) owns signals, the pidfile and
+//! the exit code; this library owns the tasks. Tests start the same server in-process.
+
+mod api;
+mod auth;
+mod error;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use racer_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::{ApiError, Error};
+pub use state::{ServerFile, SERVER_FILE, TOKEN_FILE};
+
+use state::{AppState, Shared};
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the API listens. Port 0 picks a free port (tests).
+    pub api_addr: SocketAddr,
+    /// The data directory: SQLite file, admin token, server file.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; `None` for the SQLite file in the data dir.
+    pub database_url: Option<String>,
+    /// How long graceful shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl Config {
+    /// The embedded defaults: API on 127.0.0.1:8001, SQLite in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8001)),
+            data_dir,
+            database_url: None,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A started server.
+pub struct Running {
+    /// The address the API actually listens on.
+    pub api_addr: SocketAddr,
+    /// The admin token's file.
+    pub token_path: PathBuf,
+    /// Whether the admin token was created by this start.
+    pub token_created: bool,
+    /// `sqlite` or `postgres`.
+    pub store_kind: &'static str,
+    /// Every task the server started; wait on it after cancelling the token.
+    pub tracker: TaskTracker,
+    store: Store,
+    _lock: state::DataDirLock,
+}
+
+impl Running {
+    /// Waits until every task has finished (after the shutdown token was cancelled), then closes
+    /// the store.
+    pub async fn wait(self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.store.close().await;
+    }
+}
+
+/// Starts the server: takes the data directory, connects and migrates the store, binds the API
+/// and serves until `shutdown` is cancelled. Returns once the server is ready.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let lock = state::DataDirLock::acquire(&config.data_dir)?;
+    let (token, token_created) = auth::load_or_create_admin_token(&config.data_dir)?;
+
+    let store = match &config.database_url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_sqlite(&config.data_dir.join("racer.db")).await,
+    }
+    .map_err(|source| Error::Store { source })?;
+
+    let listener = TcpListener::bind(config.api_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.api_addr,
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.api_addr,
+        source,
+    })?;
+
+    let runtime = racer_runtime::Runtime::connect_local().ok();
+    let state = AppState(Arc::new(Shared::new(
+        store.clone(),
+        runtime,
+        &token,
+        api_addr,
+        config.data_dir.clone(),
+    )));
+
+    let tracker = TaskTracker::new();
+    let router = api::router(state.clone());
+    let serve_shutdown = shutdown.clone();
+    let drain = config.drain_timeout;
+    tracker.spawn(async move {
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(serve_shutdown.clone().cancelled_owned());
+        // Graceful shutdown waits for in-flight requests, up to the drain timeout.
+        tokio::select! {
+            res = server => {
+                if let Err(e) = res { tracing::error!(error = %e, "api server stopped"); }
+            }
+            _ = async { serve_shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+                tracing::warn!("in-flight requests did not finish within {drain:?}; closing");
+            }
+        }
+    });
+
+    if let Err(source) = store.migrate().await {
+        shutdown.cancel();
+        tracker.close();
+        tracker.wait().await;
+        return Err(Error::Store { source });
+    }
+    state.0.ready.store(true, Ordering::SeqCst);
+    tracing::info!(%api_addr, store = store.backend().as_str(), "racer server ready");
+
+    Ok(Running {
+        api_addr,
+        token_path: config.data_dir.join(TOKEN_FILE),
+        token_created,
+        store_kind: store.backend().as_str(),
+        tracker,
+        store,
+        _lock: lock,
+    })
+}
+
+/// The default data directory: `$RACER_DATA_DIR`, else `~/.local/share/racer`.
+pub fn default_data_dir() -> PathBuf {
+    racer_core::data_dir_from(std::env::var_os("RACER_DATA_DIR"), std::env::var_os("HOME"))
+}
+
+/// Writes `contents` to `path` with mode 0600, atomically (temp file + rename).
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

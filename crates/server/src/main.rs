@@ -1,1 +1,102 @@
-fn main(){}
+//! `racer-server`: the racer daemon. `racerctl server start` runs it in the background; run it
+//! directly (or with `racerctl server start --foreground`) to keep it in the terminal.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use racer_server::{Config, ServerFile, SERVER_FILE};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+/// The racer server: HTTP API and every control loop.
+#[derive(Debug, Parser)]
+#[command(name = "racer-server", version, about)]
+struct Args {
+    /// Port of the API.
+    #[arg(long, default_value_t = 8001, env = "RACER_PORT")]
+    port: u16,
+    /// Address the API binds to. Anything but loopback exposes the API to the network.
+    #[arg(long, default_value = "127.0.0.1", env = "RACER_BIND")]
+    bind: IpAddr,
+    /// Data directory (SQLite file, admin token, server file). Default: ~/.local/share/racer.
+    #[arg(long, env = "RACER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
+    #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Recorded in server.json so `racerctl server status` can point at the log.
+    #[arg(long, hide = true)]
+    log_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("racer-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("racer-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(racer_server::default_data_dir);
+    let mut config = Config::new(data_dir.clone());
+    config.api_addr = SocketAddr::new(args.bind, args.port);
+    config.database_url = args.database_url.filter(|u| !u.is_empty());
+
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+
+    let shutdown = CancellationToken::new();
+    let running = racer_server::start(config, shutdown.clone()).await?;
+    let api_url = format!("http://{}", running.api_addr);
+    let file = ServerFile {
+        pid: std::process::id(),
+        api_url: api_url.clone(),
+        store: running.store_kind.to_owned(),
+        started_at: chrono::Utc::now(),
+        log_file: args.log_file.map(|p| p.display().to_string()),
+    };
+    let server_file = data_dir.join(SERVER_FILE);
+    std::fs::write(&server_file, serde_json::to_vec_pretty(&file)?)
+        .with_context(|| format!("cannot write {}", server_file.display()))?;
+
+    println!("racer server ready (pid {})", file.pid);
+    println!("  API:         {api_url}");
+    println!("  data dir:    {}", data_dir.display());
+    println!("  store:       {}", running.store_kind);
+    println!(
+        "  admin token: {}{}",
+        running.token_path.display(),
+        if running.token_created { " (created now, mode 0600)" } else { "" }
+    );
+
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+    running.wait().await;
+    let _ = std::fs::remove_file(&server_file);
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,1 +1,182 @@
-//! placeholder
+//! racer's persistence: versioned forward-only migrations and repositories, over SQLite (the
+//! default, one file in the data directory) or PostgreSQL (by URL), through one code path.
+//!
+//! Nothing but this crate writes SQL. Ids are stored as text and times as milliseconds since the
+//! Unix epoch so that both backends read and write exactly the same values.
+
+mod apps;
+mod error;
+mod events;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use apps::Apps;
+pub use error::Error;
+pub use events::{EventFilter, Events, NewEvent};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, Error> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url).await
+    }
+
+    /// Connects to `url`: `sqlite://...` or `postgres://...`/`postgresql://...`.
+    ///
+    /// Does not run migrations; call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(Error::UnsupportedUrl);
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|source| Error::Connect { source })?
+            .disable_statement_logging();
+        // One direct connection first: a pool only reports "timed out", this says why.
+        let probe = options
+            .connect()
+            .await
+            .map_err(|source| Error::Connect { source })?;
+        let _ = sqlx::Connection::close(probe).await;
+        let pool_options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(8)
+                .min_connections(1)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16).min_connections(1),
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Connect { source })?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies every migration not yet applied. Forward-only and versioned; safe to call on
+    /// every start.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| Error::Migrate { source })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(Error::query)?;
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The apps repository.
+    pub fn apps(&self) -> Apps<'_> {
+        Apps { store: self }
+    }
+
+    /// The events repository (the audit log).
+    pub fn events(&self) -> Events<'_> {
+        Events { store: self }
+    }
+
+    /// Closes every connection; waits for them to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stored.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// An opaque pagination cursor: the key of the last item of the previous page.
+pub(crate) mod cursor {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    use crate::Error;
+
+    pub(crate) fn encode(tag: &str, key: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{tag}:{key}"))
+    }
+
+    pub(crate) fn decode(tag: &str, cursor: &str) -> Result<String, Error> {
+        let raw = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| Error::BadCursor)?;
+        let s = String::from_utf8(raw).map_err(|_| Error::BadCursor)?;
+        s.strip_prefix(tag)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_owned)
+            .ok_or(Error::BadCursor)
+    }
+}
+
+/// Clamps a requested page size to 1..=200, defaulting to 50.
+pub fn page_limit(requested: Option<u32>) -> i64 {
+    i64::from(requested.unwrap_or(50).clamp(1, 200))
+}

@@ -1,0 +1,79 @@
+use racer_core::ErrorKind;
+
+/// Everything that can go wrong talking to the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The engine's address could not be used (bad `DOCKER_HOST`).
+    #[error("cannot set up a connection to the docker engine")]
+    Connect {
+        /// bollard's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The engine is not reachable (socket missing, daemon down).
+    #[error("docker engine unreachable while trying to {step}")]
+    Unreachable {
+        /// What racer was doing.
+        step: &'static str,
+        /// bollard's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The engine says the object does not exist.
+    #[error("{step}: not found: {message}")]
+    NotFound {
+        /// What racer was doing.
+        step: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// The engine refused because of a conflict (name in use, port taken).
+    #[error("{step}: conflict: {message}")]
+    Conflict {
+        /// What racer was doing.
+        step: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// Any other engine failure.
+    #[error("docker engine failed to {step}")]
+    Engine {
+        /// What racer was doing.
+        step: &'static str,
+        /// bollard's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn from_engine(step: &'static str, source: bollard::errors::Error) -> Error {
+        use bollard::errors::Error as B;
+        match source {
+            B::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } => Error::NotFound { step, message },
+            B::DockerResponseServerError {
+                status_code: 409,
+                message,
+            } => Error::Conflict { step, message },
+            B::IOError { .. }
+            | B::HyperResponseError { .. }
+            | B::RequestTimeoutError
+            | B::SocketNotFoundError(_) => Error::Unreachable { step, source },
+            source => Error::Engine { step, source },
+        }
+    }
+
+    /// The kind of failure, for the API's status mapping.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Connect { .. } | Error::Unreachable { .. } => ErrorKind::Unavailable,
+            Error::Engine { .. } => ErrorKind::Internal,
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The HTTP API: one function builds the router; handlers record desired state and read it back.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Extension, Router};
+use racer_core::api::{
+    App, ApiInfo, ComponentHealth, CreateApp, ErrorBody, Event, Health, Page, Probe, ServerInfo,
+};
+use racer_core::{AppName, AppRef, ErrorKind};
+use racer_store::EventFilter;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+
+use crate::auth::{require_token, Actor};
+use crate::error::chain;
+use crate::state::AppState;
+use crate::ApiError;
+
+/// The largest JSON body the API accepts.
+pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// `Json` that turns every rejection into our error body (400, 413, 415, 422 with the field).
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    match rej {
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field: "missing field `name`", "unknown field `x`".
+            let msg = chain(&e);
+            let field = serde_field(&msg);
+            let err = ApiError::with_status(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg);
+            match field {
+                Some(f) => err.field(f),
+                None => err,
+            }
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::with_status(StatusCode::BAD_REQUEST, "bad_request", chain(&e))
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a JSON body with Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than the {MAX_JSON_BODY} bytes allowed"),
+            )
+        }
+        other => ApiError::with_status(other.status(), "bad_request", other.body_text()),
+    }
+}
+
+/// Pulls the field name out of serde's messages ("missing field `x`", "unknown field `x`",
+/// "x: invalid type", "at line 1 column 5" paths are not fields).
+fn serde_field(msg: &str) -> Option<String> {
+    for marker in ["missing field `", "unknown field `"] {
+        if let Some(rest) = msg.split(marker).nth(1) {
+            return rest.split('`').next().map(str::to_owned);
+        }
+    }
+    let first = msg.split(": ").next()?;
+    (!first.contains(' ') && !first.is_empty()).then(|| first.to_owned())
+}
+
+/// `Query` whose rejection is our error body, naming the parameter.
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let msg = chain(&e);
+                let field = serde_field(msg.trim_start_matches("Failed to deserialize query string: "));
+                let err = ApiError::with_status(StatusCode::BAD_REQUEST, "bad_request", msg);
+                Err(match field {
+                    Some(f) => err.field(f),
+                    None => err,
+                })
+            }
+            Err(other) => Err(ApiError::with_status(
+                other.status(),
+                "bad_request",
+                other.body_text(),
+            )),
+        }
+    }
+}
+
+/// Builds the API router: public probes, the authenticated `/api/v1`, the OpenAPI document.
+pub(crate) fn router(state: AppState) -> Router {
+    let authed = Router::new()
+        .route("/api/v1/info", get(info))
+        .route("/api/v1/apps", get(list_apps).post(create_app))
+        .route("/api/v1/apps/{app}", get(get_app).delete(delete_app))
+        .route("/api/v1/events", get(list_events))
+        .route("/openapi.json", get(openapi))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
+    Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .route("/liveness", get(liveness))
+        .route("/ready", get(ready))
+        .merge(authed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .with_state(state)
+}
+
+async fn require_ready(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if state.0.ready.load(Ordering::SeqCst) {
+        next.run(req).await
+    } else {
+        ApiError::new(ErrorKind::Unavailable, "server is starting: migrations are running")
+            .into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorKind::NotFound, "no such endpoint; GET / lists them")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::with_status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "racer", description = "Self-hosted deployment platform API"),
+    paths(root, health, liveness, ready, info, list_apps, create_app, get_app, delete_app, list_events),
+    components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document of this API, generated from the handlers.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}
+
+/// Describes the API.
+#[utoipa::path(get, path = "/", security(), responses((status = 200, body = ApiInfo)))]
+async fn root() -> Json<ApiInfo> {
+    let links = [
+        ("health", "/health"),
+        ("liveness", "/liveness"),
+        ("ready", "/ready"),
+        ("openapi", "/openapi.json"),
+        ("info", "/api/v1/info"),
+        ("apps", "/api/v1/apps"),
+        ("events", "/api/v1/events"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect::<BTreeMap<_, _>>();
+    Json(ApiInfo {
+        name: "racer".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        links,
+    })
+}
+
+/// Checks the store and the Docker engine and says which part is unhealthy.
+#[utoipa::path(get, path = "/health", security(), responses(
+    (status = 200, body = Health, description = "everything required is healthy"),
+    (status = 503, body = Health, description = "a required part is unhealthy")))]
+async fn health(State(state): State<AppState>) -> Response {
+    let s = &state.0;
+    let store = match s.store.ping().await {
+        Ok(()) => ComponentHealth {
+            name: "store".into(),
+            healthy: true,
+            detail: s.store.backend().as_str().into(),
+        },
+        Err(e) => ComponentHealth {
+            name: "store".into(),
+            healthy: false,
+            detail: chain(&e),
+        },
+    };
+    let docker = match &s.runtime {
+        None => ComponentHealth {
+            name: "docker".into(),
+            healthy: false,
+            detail: "no docker engine configured (DOCKER_HOST)".into(),
+        },
+        Some(rt) => match rt.version().await {
+            Ok(v) => ComponentHealth {
+                name: "docker".into(),
+                healthy: true,
+                detail: format!("engine {} (api {}, {})", v.version, v.api_version, v.os),
+            },
+            Err(e) => ComponentHealth {
+                name: "docker".into(),
+                healthy: false,
+                detail: chain(&e),
+            },
+        },
+    };
+    let ready = s.ready.load(Ordering::SeqCst);
+    let status = if !store.healthy || !ready {
+        "unhealthy"
+    } else if !docker.healthy {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if store.healthy && ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Health {
+        status: status.into(),
+        components: vec![store, docker],
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/liveness", security(), responses((status = 200, body = Probe)))]
+async fn liveness() -> Json<Probe> {
+    Json(Probe {
+        status: "ok".into(),
+    })
+}
+
+/// 200 once migrations ran and the server accepts requests; 503 before.
+#[utoipa::path(get, path = "/ready", security(), responses(
+    (status = 200, body = Probe), (status = 503, body = ErrorBody)))]
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.0.ready.load(Ordering::SeqCst) {
+        Json(Probe {
+            status: "ok".into(),
+        })
+        .into_response()
+    } else {
+        ApiError::new(ErrorKind::Unavailable, "server is starting: migrations are running")
+            .into_response()
+    }
+}
+
+/// Facts about the running server.
+#[utoipa::path(get, path = "/api/v1/info", responses(
+    (status = 200, body = ServerInfo), (status = 401, body = ErrorBody)))]
+async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
+    let s = &state.0;
+    let docker_version = match &s.runtime {
+        Some(rt) => rt.version().await.ok().map(|v| v.version),
+        None => None,
+    };
+    let uptime = (chrono::Utc::now() - s.started_at).num_seconds().max(0) as u64;
+    Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        started_at: s.started_at,
+        uptime_seconds: uptime,
+        api_url: format!("http://{}", s.api_addr),
+        data_dir: s.data_dir.display().to_string(),
+        store: s.store.backend().as_str().into(),
+        docker_version,
+    })
+}
+
+/// Page parameters of every list endpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct PageParams {
+    /// Items per page: default 50, at most 200.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Lists apps in name order, one page at a time.
+#[utoipa::path(get, path = "/api/v1/apps", params(PageParams), responses(
+    (status = 200, body = Page<App>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_apps(
+    State(state): State<AppState>,
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<App>>, ApiError> {
+    let page = state
+        .0
+        .store
+        .apps()
+        .list(racer_store::page_limit(p.limit), p.cursor.as_deref())
+        .await?;
+    Ok(Json(page))
+}
+
+/// Creates an app.
+#[utoipa::path(post, path = "/api/v1/apps", request_body = CreateApp, responses(
+    (status = 201, body = App), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_app(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Json(req): Json<CreateApp>,
+) -> Result<(StatusCode, Json<App>), ApiError> {
+    let name = AppName::parse(&req.name).map_err(|e| {
+        ApiError::new(ErrorKind::Invalid, format!("invalid app name {:?}: {e}", req.name))
+            .field("name")
+    })?;
+    let app = state.0.store.apps().create(&name, &actor.0).await?;
+    Ok((StatusCode::CREATED, Json(app)))
+}
+
+/// Shows one app, by name or UUID.
+#[utoipa::path(get, path = "/api/v1/apps/{app}",
+    params(("app" = String, Path, description = "app name or UUID")),
+    responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_app(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<App>, ApiError> {
+    Ok(Json(state.0.store.apps().get(&AppRef::parse(&app)).await?))
+}
+
+/// Deletes an app, by name or UUID.
+#[utoipa::path(delete, path = "/api/v1/apps/{app}",
+    params(("app" = String, Path, description = "app name or UUID")),
+    responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_app(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+) -> Result<Json<App>, ApiError> {
+    Ok(Json(
+        state
+            .0
+            .store
+            .apps()
+            .delete(&AppRef::parse(&app), &actor.0)
+            .await?,
+    ))
+}
+
+/// Filters of the event log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct EventParams {
+    /// Only events of this app (name or UUID).
+    app: Option<String>,
+    /// Only events of this kind (`app.created`), or kind prefix ending in `.` (`app.`).
+    kind: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Items per page: default 50, at most 200.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The audit log, oldest first, one page at a time.
+#[utoipa::path(get, path = "/api/v1/events", params(EventParams), responses(
+    (status = 200, body = Page<Event>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_events(
+    State(state): State<AppState>,
+    Query(p): Query<EventParams>,
+) -> Result<Json<Page<Event>>, ApiError> {
+    let store = &state.0.store;
+    let mut filter = EventFilter {
+        kind: p.kind,
+        since_ms: p.since.map(|t| t.timestamp_millis()),
+        ..Default::default()
+    };
+    match p.app.as_deref().map(AppRef::parse) {
+        None => {}
+        Some(AppRef::Id(id)) => filter.app_id = Some(id),
+        Some(r @ AppRef::Name(_)) => match store.apps().get(&r).await {
+            Ok(app) => filter.app_id = Some(app.id),
+            // A deleted app's history stays readable by its name.
+            Err(racer_store::Error::NotFound { .. }) => filter.app_name = Some(r.to_string()),
+            Err(e) => return Err(e.into()),
+        },
+    }
+    let page = store
+        .events()
+        .list(&filter, racer_store::page_limit(p.limit), p.cursor.as_deref())
+        .await?;
+    Ok(Json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serde_field;
+
+    #[test]
+    fn serde_messages_name_their_field() {
+        assert_eq!(serde_field("missing field `name` at line 1"), Some("name".into()));
+        assert_eq!(serde_field("unknown field `nam`, expected `name`"), Some("nam".into()));
+        assert_eq!(serde_field("limit: invalid digit found in string"), Some("limit".into()));
+        assert_eq!(serde_field("expected value at line 1 column 1"), None);
+    }
+
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc = serde_json::to_value(super::openapi_document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in ["/", "/health", "/ready", "/api/v1/apps", "/api/v1/apps/{app}", "/api/v1/events"] {
+            assert!(paths.contains_key(p), "missing {p}");
+        }
+    }
+}

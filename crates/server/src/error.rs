@@ -1,0 +1,160 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use racer_core::api::{ErrorBody, ErrorDetail};
+use racer_core::ErrorKind;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data directory cannot be created or written.
+    #[error("cannot use data directory {}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another server holds the data directory's lock.
+    #[error("another racer server is already running with data directory {}; stop it first (racerctl server stop)", data_dir.display())]
+    AlreadyRunning {
+        /// The directory.
+        data_dir: PathBuf,
+    },
+    /// The admin token file cannot be read or written.
+    #[error("cannot read or create the admin token {}", path.display())]
+    Token {
+        /// The token file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API's address cannot be bound.
+    #[error("cannot listen on {addr}; is another process using the port? pick another with --port")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store cannot be opened or migrated.
+    #[error("cannot open the store")]
+    Store {
+        /// The store's error.
+        #[source]
+        source: racer_store::Error,
+    },
+}
+
+/// An error as the API returns it: `{"error": {"code", "message", "field"}}` with a status.
+///
+/// This is the one place where errors become HTTP responses.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        let status = match kind {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            code: kind.code(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// An error with an explicit status and code (for request-shape problems: 400, 413, 405).
+    pub fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Names the offending input.
+    pub fn field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// The status this error is sent with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Formats an error with its whole chain on one line.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl From<racer_store::Error> for ApiError {
+    fn from(e: racer_store::Error) -> ApiError {
+        let kind = e.kind();
+        let err = ApiError::new(kind, e.to_string());
+        if kind == ErrorKind::Internal || kind == ErrorKind::Unavailable {
+            tracing::error!(error = %chain(&e), "store error");
+        }
+        match e.field() {
+            Some(f) => err.field(f),
+            None => err,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE
+        {
+            // 5xx details are logged where they happen, not sent.
+            "internal error; see the server log".to_owned()
+        } else {
+            self.message
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message,
+                field: self.field,
+            },
+        };
+        let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"racer\""),
+            );
+        }
+        resp
+    }
+}

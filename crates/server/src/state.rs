@@ -1,0 +1,79 @@
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+pub use racer_core::api::ServerFile;
+use racer_runtime::Runtime;
+use racer_store::Store;
+
+use crate::Error;
+
+/// The admin token's file name in the data directory (mode 0600).
+pub const TOKEN_FILE: &str = "admin.token";
+/// The running server's description in the data directory; removed on a clean stop.
+pub const SERVER_FILE: &str = "server.json";
+const LOCK_FILE: &str = "server.lock";
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<Shared>);
+
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) runtime: Option<Runtime>,
+    pub(crate) admin_token_hash: [u8; 32],
+    pub(crate) ready: AtomicBool,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) api_addr: SocketAddr,
+    pub(crate) data_dir: PathBuf,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        store: Store,
+        runtime: Option<Runtime>,
+        admin_token: &str,
+        api_addr: SocketAddr,
+        data_dir: PathBuf,
+    ) -> Shared {
+        Shared {
+            store,
+            runtime,
+            admin_token_hash: crate::auth::digest(admin_token),
+            ready: AtomicBool::new(false),
+            started_at: Utc::now(),
+            api_addr,
+            data_dir,
+        }
+    }
+}
+
+/// An exclusive lock on the data directory, held for the server's life, so two servers never
+/// share one SQLite file and one token.
+pub(crate) struct DataDirLock {
+    _file: File,
+}
+
+impl DataDirLock {
+    pub(crate) fn acquire(dir: &Path) -> Result<DataDirLock, Error> {
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::DataDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(_) => Err(Error::AlreadyRunning {
+                data_dir: dir.to_path_buf(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+use racer_core::api::{App, Page};
+use racer_core::{AppName, AppRef};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::events::{insert_event, NewEvent};
+use crate::{cursor, from_ms, now_ms, Error, Store};
+
+/// Apps: create, look up by name or id, list, delete. Every change appends an event in the same
+/// transaction, so the audit log never misses or invents a change.
+pub struct Apps<'a> {
+    pub(crate) store: &'a Store,
+}
+
+const APP_COLUMNS: &str = "id, name, created_at, updated_at";
+
+fn app_from_row(row: &AnyRow) -> Result<App, Error> {
+    let id: String = row.try_get("id").map_err(Error::query)?;
+    Ok(App {
+        id: Uuid::parse_str(&id).map_err(|_| Error::Corrupt { what: "app id" })?,
+        name: row.try_get("name").map_err(Error::query)?,
+        created_at: from_ms(row.try_get("created_at").map_err(Error::query)?),
+        updated_at: from_ms(row.try_get("updated_at").map_err(Error::query)?),
+    })
+}
+
+impl Apps<'_> {
+    /// Creates an app named `name`, recording `actor` in the event log.
+    pub async fn create(&self, name: &AppName, actor: &str) -> Result<App, Error> {
+        let now = now_ms();
+        let app = App {
+            id: Uuid::new_v4(),
+            name: name.to_string(),
+            created_at: from_ms(now),
+            updated_at: from_ms(now),
+        };
+        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let inserted = sqlx::query(
+            "INSERT INTO apps (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(app.id.to_string())
+        .bind(&app.name)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if Error::is_unique_violation(&e) => {
+                return Err(Error::Conflict {
+                    what: "app",
+                    field: "name",
+                    value: app.name,
+                })
+            }
+            Err(e) => return Err(Error::query(e)),
+        }
+        insert_event(
+            &mut tx,
+            &NewEvent::app(actor, "app.created", &app, format!("app {} created", app.name)),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::query)?;
+        Ok(app)
+    }
+
+    /// Finds an app by name or id.
+    pub async fn get(&self, app: &AppRef) -> Result<App, Error> {
+        let (sql, key) = match app {
+            AppRef::Id(id) => (
+                format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"),
+                id.to_string(),
+            ),
+            AppRef::Name(name) => (
+                format!("SELECT {APP_COLUMNS} FROM apps WHERE name = $1"),
+                name.clone(),
+            ),
+        };
+        let row = sqlx::query(&sql)
+            .bind(&key)
+            .fetch_optional(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        match row {
+            Some(row) => app_from_row(&row),
+            None => Err(Error::NotFound {
+                what: "app",
+                key: app.to_string(),
+            }),
+        }
+    }
+
+    /// One page of apps in name order. `limit` is clamped by [`crate::page_limit`].
+    pub async fn list(&self, limit: i64, after: Option<&str>) -> Result<Page<App>, Error> {
+        let after = after.map(|c| cursor::decode("app", c)).transpose()?;
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM apps WHERE name > $1 ORDER BY name LIMIT $2"
+        ))
+        .bind(after.unwrap_or_default())
+        .bind(limit + 1)
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        let mut items = rows
+            .iter()
+            .map(app_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|a| cursor::encode("app", &a.name))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Deletes an app, recording `actor` in the event log; returns what was deleted.
+    pub async fn delete(&self, app: &AppRef, actor: &str) -> Result<App, Error> {
+        let found = self.get(app).await?;
+        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let done = sqlx::query("DELETE FROM apps WHERE id = $1")
+            .bind(found.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::query)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                what: "app",
+                key: app.to_string(),
+            });
+        }
+        insert_event(
+            &mut tx,
+            &NewEvent::app(
+                actor,
+                "app.deleted",
+                &found,
+                format!("app {} deleted", found.name),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::query)?;
+        Ok(found)
+    }
+
+    /// How many apps exist.
+    pub async fn count(&self) -> Result<i64, Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM apps")
+            .fetch_one(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        row.try_get("n").map_err(Error::query)
+    }
+}

@@ -1,0 +1,165 @@
+use racer_core::{AppName, AppRef};
+use racer_store::{page_limit, Error, EventFilter};
+
+use crate::contract;
+
+fn name(s: &str) -> AppName {
+    AppName::parse(s).unwrap()
+}
+
+contract!(migrations_are_idempotent, |db| {
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    db.store.ping().await.unwrap();
+});
+
+contract!(create_get_by_name_and_id_delete, |db| {
+    let apps = db.store.apps();
+    let web = apps.create(&name("web"), "admin").await.unwrap();
+    assert_eq!(web.name, "web");
+    let by_name = apps.get(&AppRef::Name("web".into())).await.unwrap();
+    let by_id = apps.get(&AppRef::Id(web.id)).await.unwrap();
+    assert_eq!(by_name, web);
+    assert_eq!(by_id, web);
+    assert_eq!(apps.count().await.unwrap(), 1);
+
+    let gone = apps.delete(&AppRef::Id(web.id), "admin").await.unwrap();
+    assert_eq!(gone.id, web.id);
+    assert!(matches!(
+        apps.get(&AppRef::Name("web".into())).await,
+        Err(Error::NotFound { what: "app", .. })
+    ));
+    assert!(matches!(
+        apps.delete(&AppRef::Name("web".into()), "admin").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(apps.count().await.unwrap(), 0);
+});
+
+contract!(duplicate_name_is_a_conflict_and_changes_nothing, |db| {
+    let apps = db.store.apps();
+    let first = apps.create(&name("api"), "admin").await.unwrap();
+    let err = apps.create(&name("api"), "admin").await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { field: "name", .. }), "{err:?}");
+    assert_eq!(err.kind(), racer_core::ErrorKind::Conflict);
+    assert_eq!(apps.count().await.unwrap(), 1);
+    assert_eq!(apps.get(&AppRef::Name("api".into())).await.unwrap(), first);
+    // the refused create left no event behind
+    let events = db
+        .store
+        .events()
+        .list(&EventFilter::default(), 50, None)
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 1);
+});
+
+contract!(concurrent_creates_of_one_name_have_one_winner, |db| {
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let store = db.store.clone();
+        handles.push(tokio::spawn(async move {
+            store.apps().create(&name("race"), "admin").await
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(Error::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(db.store.apps().count().await.unwrap(), 1);
+});
+
+contract!(pagination_walks_every_app_once_in_order, |db| {
+    let apps = db.store.apps();
+    let mut names: Vec<String> = (0..7).map(|i| format!("app-{i}")).collect();
+    for n in names.iter().rev() {
+        apps.create(&name(n), "admin").await.unwrap();
+    }
+    names.sort();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = apps.list(3, cursor.as_deref()).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|a| a.name));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, names);
+    assert!(matches!(
+        apps.list(3, Some("not-a-cursor!")).await,
+        Err(Error::BadCursor)
+    ));
+    assert_eq!(page_limit(None), 50);
+    assert_eq!(page_limit(Some(0)), 1);
+    assert_eq!(page_limit(Some(10_000)), 200);
+});
+
+contract!(events_record_every_change_and_filter, |db| {
+    let apps = db.store.apps();
+    let a = apps.create(&name("a"), "alice").await.unwrap();
+    let b = apps.create(&name("b"), "bob").await.unwrap();
+    apps.delete(&AppRef::Id(a.id), "alice").await.unwrap();
+    let events = db.store.events();
+
+    let all = events.list(&EventFilter::default(), 50, None).await.unwrap();
+    let kinds: Vec<_> = all.items.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["app.created", "app.created", "app.deleted"]);
+    assert!(all.items.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(all.items[1].actor, "bob");
+
+    let only_a = EventFilter {
+        app_id: Some(a.id),
+        ..Default::default()
+    };
+    let for_a = events.list(&only_a, 50, None).await.unwrap();
+    assert_eq!(for_a.items.len(), 2);
+    assert!(for_a.items.iter().all(|e| e.app_id == Some(a.id)));
+
+    let deleted = EventFilter {
+        kind: Some("app.deleted".into()),
+        ..Default::default()
+    };
+    assert_eq!(events.list(&deleted, 50, None).await.unwrap().items.len(), 1);
+    let prefix = EventFilter {
+        kind: Some("app.".into()),
+        ..Default::default()
+    };
+    assert_eq!(events.list(&prefix, 50, None).await.unwrap().items.len(), 3);
+    let future = EventFilter {
+        since_ms: Some(chrono::Utc::now().timestamp_millis() + 60_000),
+        ..Default::default()
+    };
+    assert!(events.list(&future, 50, None).await.unwrap().items.is_empty());
+
+    let p1 = events.list(&EventFilter::default(), 2, None).await.unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let p2 = events
+        .list(&EventFilter::default(), 2, p1.next_cursor.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(p2.items.len(), 1);
+    assert!(p2.next_cursor.is_none());
+    assert_eq!(p2.items[0].app_name.as_deref(), Some("a"));
+    let _ = b;
+});
+
+contract!(state_survives_a_reopen, |db| {
+    let web = db.store.apps().create(&name("web"), "admin").await.unwrap();
+    let again = db.reopen().await;
+    assert_eq!(
+        again.apps().get(&AppRef::Name("web".into())).await.unwrap(),
+        web
+    );
+    again.close().await;
+});
