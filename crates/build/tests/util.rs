@@ -48,14 +48,14 @@ pub fn conda_corpus() -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
         }
         let name = entry.file_name().to_string_lossy().into_owned();
         let dir = entry.path();
-        let setup = dir.join("setup.json");
-        if setup.exists() {
+        let setup_path = dir.join("setup.json");
+        if setup_path.exists() {
             let setup: serde_json::Value =
-                serde_json::from_str(&fs::read_to_string(&setup).unwrap()).unwrap();
-            fs::remove_file(&setup).unwrap();
+                serde_json::from_str(&fs::read_to_string(&setup_path).unwrap()).unwrap();
+            fs::remove_file(&setup_path).unwrap();
             if let Some(links) = setup.get("symlinks").and_then(|v| v.as_object()) {
                 for (link, target) in links {
-                    std::os::unix::fs::symlink(target.as_str().unwrap(), dir.join(link)).unwrap();
+                    std::os::unix::fs::symlink(target.as_str().unwrap(), dir.join(link.as_str())).unwrap();
                 }
             }
             if let Some(pads) = setup.get("pad").and_then(|v| v.as_object()) {

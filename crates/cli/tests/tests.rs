@@ -1,0 +1,7 @@
+//! Black-box tests of the real `racer`, `racerctl` and `racer-server` binaries.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod util;
+
+mod api;
+mod server;

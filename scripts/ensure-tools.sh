@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks use, if missing.
+set -euo pipefail
+need=()
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} (Debian packages)..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq "${need[@]}" >&2
+fi
