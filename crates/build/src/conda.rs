@@ -48,6 +48,9 @@ pub struct Project {
     pub variables: BTreeMap<String, Option<String>>,
     /// Environment name → its `conda-lock.<env>.yml`, relative to [`Project::dir`], when present.
     pub lock_files: BTreeMap<String, PathBuf>,
+    /// Environment file (as listed in [`Project::environments`]) → the entries of its `pip:`
+    /// list, when it has one. They are pip arguments, not MatchSpecs (`-e .`, `-r req.txt`, ...).
+    pub pip_requirements: BTreeMap<String, Vec<String>>,
     /// The project file relative to [`Project::dir`], or `None` when an environment file alone
     /// makes the project.
     pub project_file: Option<PathBuf>,
@@ -147,6 +150,7 @@ pub fn load(dir: &Path) -> Result<Project, Error> {
     let mut v = Validator {
         root,
         problems: Vec::new(),
+        pip: BTreeMap::new(),
     };
     let project_files: Vec<&str> = PROJECT_FILES
         .into_iter()
@@ -194,6 +198,8 @@ pub fn load(dir: &Path) -> Result<Project, Error> {
 struct Validator {
     root: PathBuf,
     problems: Vec<Problem>,
+    /// Environment file → its pip entries, collected while validating.
+    pip: BTreeMap<String, Vec<String>>,
 }
 
 impl Validator {
@@ -221,6 +227,7 @@ impl Validator {
             command_order: Vec::new(),
             variables: BTreeMap::new(),
             lock_files,
+            pip_requirements: std::mem::take(&mut self.pip),
             project_file: None,
             dir: self.root.clone(),
         })
@@ -303,6 +310,7 @@ impl Validator {
             commands: commands.into_iter().map(|(n, c, _)| (n, c)).collect(),
             variables,
             lock_files,
+            pip_requirements: std::mem::take(&mut self.pip),
             project_file: Some(PathBuf::from(file)),
             dir: self.root.clone(),
         })
@@ -509,7 +517,10 @@ impl Validator {
                     }
                     None => {
                         ok = false;
-                        self.problem(sub, format!("expected a string, found {}", value.describe()))
+                        self.problem(
+                            sub,
+                            format!("expected a string, found {}", value.describe()),
+                        )
                     }
                 },
                 "environment" => match value {
@@ -533,7 +544,12 @@ impl Validator {
                 }
             }
         }
-        if cmd.is_none() && !self.problems.iter().any(|p| p.field == format!("{field}.cmd")) {
+        if cmd.is_none()
+            && !self
+                .problems
+                .iter()
+                .any(|p| p.field == format!("{field}.cmd"))
+        {
             ok = false;
             self.problem(format!("{field}.cmd"), "required field is missing");
         }
@@ -558,7 +574,7 @@ impl Validator {
     fn check_environment_file(&mut self, field: &str, rel: &str) {
         let content_field = format!("{field}({rel})");
         if let Some(doc) = self.read_yaml(field, rel) {
-            self.environment_file(&content_field, doc);
+            self.environment_file(&content_field, rel, doc);
         }
     }
 
@@ -664,7 +680,7 @@ impl Validator {
 
     /// Validates an environment file against the reference's `EnvironmentYaml` model. Unknown
     /// keys are ignored there and here, as conda itself ignores them.
-    fn environment_file(&mut self, field: &str, doc: Value) {
+    fn environment_file(&mut self, field: &str, rel: &str, doc: Value) {
         let entries = match doc {
             Value::Map(entries) => entries,
             Value::Null => return self.problem(field, "file is empty"),
@@ -684,13 +700,21 @@ impl Validator {
             };
             let sub = format!("{field}.{key}");
             match key.as_str() {
-                "name" | "prefix" => {
-                    if !matches!(value, Value::Null | Value::Str(_) | Value::Number(_)) {
-                        self.problem(sub, format!("expected a string, found {}", value.describe()));
-                    }
+                "name" | "prefix"
+                    if !matches!(value, Value::Null | Value::Str(_) | Value::Number(_)) =>
+                {
+                    self.problem(
+                        sub,
+                        format!("expected a string, found {}", value.describe()),
+                    );
                 }
                 "channels" | "platforms" => self.string_list(&sub, value, true),
-                "dependencies" => self.dependencies(&sub, value),
+                "dependencies" => {
+                    let pip = self.dependencies(&sub, value);
+                    if !pip.is_empty() {
+                        self.pip.insert(rel.to_string(), pip);
+                    }
+                }
                 "variables" => match value {
                     Value::Null => {}
                     Value::Map(vars) => {
@@ -737,15 +761,21 @@ impl Validator {
         }
     }
 
-    /// `dependencies:`: conda MatchSpecs, and at most one `pip:` list of pip requirements.
-    fn dependencies(&mut self, field: &str, value: Value) {
+    /// `dependencies:`: conda MatchSpecs, and at most one `pip:` list of pip requirements,
+    /// whose entries are returned.
+    fn dependencies(&mut self, field: &str, value: Value) -> Vec<String> {
+        let mut pip = Vec::new();
         let items = match value {
             Value::Seq(items) => items,
             other => {
-                return self.problem(
+                self.problem(
                     field,
-                    format!("expected a list of dependencies, found {}", other.describe()),
-                )
+                    format!(
+                        "expected a list of dependencies, found {}",
+                        other.describe()
+                    ),
+                );
+                return pip;
             }
         };
         let mut pip_seen = false;
@@ -780,6 +810,9 @@ impl Validator {
                     }
                     pip_seen = true;
                     for (_, value) in entries {
+                        if let Value::Seq(reqs) = &value {
+                            pip.extend(reqs.iter().filter_map(Value::as_str_coerced));
+                        }
                         self.string_list(&format!("{item_field}.pip"), value, false);
                     }
                 }
@@ -792,6 +825,7 @@ impl Validator {
                 ),
             }
         }
+        pip
     }
 }
 
@@ -897,7 +931,16 @@ mod tests {
     fn split_like_shlex() {
         assert_eq!(
             split_command(r#"python -m http.server "8000" 'a b' c\ d "e\"f" "g\$h""#).unwrap(),
-            vec!["python", "-m", "http.server", "8000", "a b", "c d", "e\"f", "g\\$h"]
+            vec![
+                "python",
+                "-m",
+                "http.server",
+                "8000",
+                "a b",
+                "c d",
+                "e\"f",
+                "g\\$h"
+            ]
         );
         assert_eq!(split_command("''").unwrap(), vec![""]);
         assert!(split_command("echo 'oops").is_err());
@@ -940,6 +983,7 @@ mod tests {
             command_order: vec!["serve".into()],
             variables,
             lock_files: BTreeMap::new(),
+            pip_requirements: BTreeMap::new(),
             project_file: None,
             dir: PathBuf::from("/p"),
         };

@@ -286,7 +286,9 @@ impl<R: Read> Read for LimitedReader<R> {
                 }
             };
         }
-        let cap = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let cap = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..cap])?;
         self.remaining -= n as u64;
         Ok(n)
@@ -305,8 +307,7 @@ impl<R: Read> Read for LimitedReader<R> {
 pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits) -> Result<UnpackStats, Error> {
     let io_err = |step: String| move |source| Error::Unpack { step, source };
     fs::create_dir_all(dest).map_err(io_err(format!("create {}", dest.display())))?;
-    let root =
-        fs::canonicalize(dest).map_err(io_err(format!("resolve {}", dest.display())))?;
+    let root = fs::canonicalize(dest).map_err(io_err(format!("resolve {}", dest.display())))?;
     let tripped = Rc::new(Cell::new(false));
     let raw_limit = limits
         .max_bytes
@@ -444,12 +445,13 @@ impl Unpacker {
                             write_err(e)
                         }
                     })?;
-                let written = io::copy(&mut (&mut entry).take(size), &mut file).map_err(|source| {
-                    Error::Unpack {
-                        step: format!("write {shown}"),
-                        source,
-                    }
-                })?;
+                let written =
+                    io::copy(&mut (&mut entry).take(size), &mut file).map_err(|source| {
+                        Error::Unpack {
+                            step: format!("write {shown}"),
+                            source,
+                        }
+                    })?;
                 self.stats.bytes += written;
                 self.stats.files += 1;
             }
@@ -486,9 +488,7 @@ impl Unpacker {
                 let source = self.existing_file(&link_parts).ok_or_else(|| {
                     unsafe_entry(
                         &shown,
-                        format!(
-                            "hard link target {link_shown:?} is not a file unpacked before it"
-                        ),
+                        format!("hard link target {link_shown:?} is not a file unpacked before it"),
                     )
                 })?;
                 fs::hard_link(&source, &target).map_err(|e| {
@@ -523,10 +523,16 @@ impl Unpacker {
             match fs::symlink_metadata(&path) {
                 Ok(m) if m.is_dir() => {}
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(unsafe_entry(shown, format!("its parent {part:?} is a symlink")))
+                    return Err(unsafe_entry(
+                        shown,
+                        format!("its parent {part:?} is a symlink"),
+                    ))
                 }
                 Ok(_) => {
-                    return Err(unsafe_entry(shown, format!("its parent {part:?} is not a folder")))
+                    return Err(unsafe_entry(
+                        shown,
+                        format!("its parent {part:?} is not a folder"),
+                    ))
                 }
                 Err(_) => fs::create_dir(&path).map_err(|source| Error::Unpack {
                     step: format!("create the folder of {shown}"),

@@ -99,7 +99,26 @@ pub fn generate(project: &Project, opts: &Options) -> Result<String, Error> {
     let _ = writeln!(out, "USER $MAMBA_USER");
     let _ = writeln!(out, "WORKDIR /app");
     let mut sources = Vec::new();
-    match project.lock_files.get(env_name) {
+    let lock = project.lock_files.get(env_name);
+    // pip entries that point into the project (`-e .`, `-r requirements.txt`) need the whole
+    // source before the environment is created; otherwise only the environment files are
+    // copied first, so the environment layer is rebuilt only when they change.
+    let needs_source = lock.is_none()
+        && env_files.iter().any(|f| {
+            project
+                .pip_requirements
+                .get(f)
+                .is_some_and(|reqs| reqs.iter().any(|r| is_local_pip_entry(r)))
+        });
+    if needs_source {
+        let _ = writeln!(out, "COPY {chown} . /app");
+        for file in env_files {
+            check_path(file)?;
+            sources.push(format!("/app/{}", crate::dockerignore::clean(file)));
+        }
+    }
+    match lock {
+        _ if needs_source => {}
         Some(lock) => {
             let lock = lock.to_string_lossy();
             check_path(&lock)?;
@@ -127,7 +146,9 @@ pub fn generate(project: &Project, opts: &Options) -> Result<String, Error> {
         "RUN micromamba create -y -n app {} && \\\n    micromamba clean --all --yes",
         files.join(" ")
     );
-    let _ = writeln!(out, "COPY {chown} . /app");
+    if !needs_source {
+        let _ = writeln!(out, "COPY {chown} . /app");
+    }
     let mut supply = Vec::new();
     for (key, value) in project.effective_variables(Some(command_name)) {
         match value {
@@ -153,6 +174,16 @@ pub fn generate(project: &Project, opts: &Options) -> Result<String, Error> {
     let argv_refs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let _ = writeln!(out, "CMD {}", json_array(&argv_refs));
     Ok(out)
+}
+
+/// Whether a pip entry refers to files of the project (an option such as `-e`/`-r`, or a path).
+fn is_local_pip_entry(entry: &str) -> bool {
+    let e = entry.trim();
+    e.starts_with('-')
+        || e.starts_with('.')
+        || e.starts_with('/')
+        || e.starts_with("file:")
+        || (e.contains('/') && !e.contains("://") && !e.contains(" @ "))
 }
 
 /// A value on a comment line: no newlines.
@@ -198,8 +229,7 @@ fn json_array(items: &[&str]) -> String {
 /// A word for a POSIX shell, single-quoted when it has anything but plain characters.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_./-+=:@,".contains(c))
     {
         s.to_string()
@@ -226,6 +256,28 @@ fn env_value(key: &str, value: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_pip_entries() {
+        for local in [
+            "-e .",
+            "-r requirements.txt",
+            "./pkg",
+            "/abs/pkg",
+            "file:///x",
+            "src/pkg",
+        ] {
+            assert!(is_local_pip_entry(local), "{local}");
+        }
+        for remote in [
+            "requests==2.31",
+            "gunicorn",
+            "pkg @ https://x/y.whl",
+            "https://x/y.whl",
+        ] {
+            assert!(!is_local_pip_entry(remote), "{remote}");
+        }
+    }
 
     #[test]
     fn quoting() {

@@ -210,7 +210,9 @@ fn glob_match(
     }
     let result = match tokens.get(ti) {
         None => pi == path.len(),
-        Some(Token::Lit(c)) => path.get(pi) == Some(c) && glob_match(tokens, path, ti + 1, pi + 1, memo),
+        Some(Token::Lit(c)) => {
+            path.get(pi) == Some(c) && glob_match(tokens, path, ti + 1, pi + 1, memo)
+        }
         Some(Token::One) => {
             matches!(path.get(pi), Some(c) if *c != '/')
                 && glob_match(tokens, path, ti + 1, pi + 1, memo)
@@ -231,7 +233,9 @@ fn glob_match(
                 }
             }
         }
-        Some(Token::AnyRest) => (pi..=path.len()).any(|e| glob_match(tokens, path, ti + 1, e, memo)),
+        Some(Token::AnyRest) => {
+            (pi..=path.len()).any(|e| glob_match(tokens, path, ti + 1, e, memo))
+        }
         Some(Token::AnyDirs) => {
             glob_match(tokens, path, ti + 1, pi, memo)
                 || (pi..path.len())
@@ -333,7 +337,9 @@ fn parse_class(chars: &[char], start: usize) -> Result<(Token, usize), String> {
     loop {
         match chars.get(pos) {
             None => return Err(bad()),
-            Some(']') if !ranges.is_empty() => return Ok((Token::Class { negated, ranges }, pos + 1)),
+            Some(']') if !ranges.is_empty() => {
+                return Ok((Token::Class { negated, ranges }, pos + 1))
+            }
             _ => {}
         }
         let (lo, next) = class_char(chars, pos).ok_or_else(bad)?;

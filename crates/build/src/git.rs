@@ -49,9 +49,7 @@ pub fn checkout(url: &str, reference: Option<&str>, dest: &Path) -> Result<Strin
             let branch = run(
                 "clone",
                 None,
-                &[
-                    "clone", "--depth", "1", "--branch", r, "--", url, &dest_str,
-                ],
+                &["clone", "--depth", "1", "--branch", r, "--", url, &dest_str],
             );
             if let Err(err) = branch {
                 // Not a branch or tag; maybe an abbreviated commit id.
@@ -238,7 +236,12 @@ mod tests {
     #[test]
     fn refuses_option_like_and_ext_urls() {
         let dest = Path::new("/nonexistent/never-created");
-        for url in ["-uhack", "--upload-pack=touch /tmp/x", "ext::sh -c evil", "EXT::x"] {
+        for url in [
+            "-uhack",
+            "--upload-pack=touch /tmp/x",
+            "ext::sh -c evil",
+            "EXT::x",
+        ] {
             assert!(
                 matches!(
                     checkout(url, None, dest),

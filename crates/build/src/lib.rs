@@ -54,7 +54,9 @@ pub enum Error {
     #[error("generate dockerfile: no command named {0:?}")]
     UnknownCommand(String),
     /// A Dockerfile was requested for a project that declares no command to run.
-    #[error("generate dockerfile: the conda project declares no command; add one under `commands:`")]
+    #[error(
+        "generate dockerfile: the conda project declares no command; add one under `commands:`"
+    )]
     NoCommand,
     /// A value cannot be written into a Dockerfile safely (e.g. it contains a newline).
     #[error("generate dockerfile: {what} cannot be written into a Dockerfile: {reason}")]
@@ -231,6 +233,8 @@ impl fmt::Display for Problems<'_> {
 }
 
 /// What a source folder turned out to be.
+// One value per build, moved once: boxing the project would only make callers' matches noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detected {
     /// A `Dockerfile` at the root: build it as it is.
@@ -264,7 +268,8 @@ pub fn detect(dir: &Path) -> Result<Detected, Error> {
             source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
-    if exists(&dir.join("Dockerfile")) {
+    let dockerfile = std::fs::symlink_metadata(dir.join("Dockerfile"));
+    if dockerfile.is_ok_and(|m| !m.is_dir()) {
         return Ok(Detected::Dockerfile);
     }
     if DETECTED_FILES[1..].iter().any(|f| exists(&dir.join(f))) {

@@ -26,6 +26,8 @@ struct Summary {
     commands: Vec<(String, conda::Command)>,
     variables: BTreeMap<String, Option<String>>,
     lock_files: BTreeMap<String, String>,
+    #[serde(default)]
+    pip_requirements: BTreeMap<String, Vec<String>>,
 }
 
 fn summarize(p: &conda::Project) -> Summary {
@@ -47,13 +49,18 @@ fn summarize(p: &conda::Project) -> Summary {
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string_lossy().into_owned()))
             .collect(),
+        pip_requirements: p.pip_requirements.clone(),
     }
 }
 
 #[test]
 fn fixture_corpus_matches_expected() {
     let (_tmp, cases) = conda_corpus();
-    assert!(cases.len() >= 15, "the corpus has only {} cases", cases.len());
+    assert!(
+        cases.len() >= 15,
+        "the corpus has only {} cases",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for (name, dir) in &cases {
         let actual = match conda::load(dir) {
@@ -118,12 +125,17 @@ fn null_variables_must_be_supplied() {
     let project = conda::load(dir).unwrap();
     let missing = project.missing_variables(None, &BTreeMap::new());
     let fields: Vec<&str> = missing.iter().map(|p| p.field.as_str()).collect();
-    assert_eq!(fields, ["variables.API_KEY", "commands.serve.variables.DB_URL"]);
+    assert_eq!(
+        fields,
+        ["variables.API_KEY", "commands.serve.variables.DB_URL"]
+    );
     let supplied: BTreeMap<String, String> = [("API_KEY", "k"), ("DB_URL", "postgres://")]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert!(project.missing_variables(Some("serve"), &supplied).is_empty());
+    assert!(project
+        .missing_variables(Some("serve"), &supplied)
+        .is_empty());
 }
 
 #[test]

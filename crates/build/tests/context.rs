@@ -203,7 +203,10 @@ fn symlinks_out_of_the_folder_are_never_followed() {
     // And unpacking refuses that link, whose target is absolute.
     let dest = tempfile::tempdir().unwrap();
     let err = context::unpack(&buf[..], dest.path(), &Limits::default()).unwrap_err();
-    assert!(matches!(err, Error::UnsafeEntry { ref path, .. } if path == "escape"), "{err}");
+    assert!(
+        matches!(err, Error::UnsafeEntry { ref path, .. } if path == "escape"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -263,8 +266,14 @@ fn unpack_err(tar: Vec<u8>, limits: &Limits) -> (Error, tempfile::TempDir) {
 
 #[test]
 fn unpack_refuses_parent_dir_paths() {
-    let (err, parent) = unpack_err(RawTar::new().file("../evil", b"x").finish(), &Limits::default());
-    assert!(matches!(err, Error::UnsafeEntry { ref path, .. } if path == "../evil"), "{err}");
+    let (err, parent) = unpack_err(
+        RawTar::new().file("../evil", b"x").finish(),
+        &Limits::default(),
+    );
+    assert!(
+        matches!(err, Error::UnsafeEntry { ref path, .. } if path == "../evil"),
+        "{err}"
+    );
     assert!(!parent.path().join("evil").exists());
     let (err, _) = unpack_err(
         RawTar::new().file("a/../../evil", b"x").finish(),
@@ -306,10 +315,7 @@ fn unpack_refuses_symlink_escapes() {
         .finish();
     let stats = context::unpack(&tar[..], dest.path(), &Limits::default()).unwrap();
     assert_eq!(stats.symlinks, 2);
-    assert_eq!(
-        fs::read_to_string(dest.path().join("here")).unwrap(),
-        "x"
-    );
+    assert_eq!(fs::read_to_string(dest.path().join("here")).unwrap(), "x");
 }
 
 #[test]
@@ -344,11 +350,17 @@ fn unpack_refuses_hard_links_out_and_device_files() {
     let tar = RawTar::new()
         .entry("passwd", tar::EntryType::Link, "../x", b"")
         .finish();
-    assert!(unpack_err(tar, &Limits::default()).0.to_string().contains("hard link"));
+    assert!(unpack_err(tar, &Limits::default())
+        .0
+        .to_string()
+        .contains("hard link"));
     let tar = RawTar::new()
         .entry("null", tar::EntryType::Char, "", b"")
         .finish();
-    assert!(unpack_err(tar, &Limits::default()).0.to_string().contains("device"));
+    assert!(unpack_err(tar, &Limits::default())
+        .0
+        .to_string()
+        .contains("device"));
     // A hard link to a file unpacked before it is fine.
     let dest = tempfile::tempdir().unwrap();
     let tar = RawTar::new()
@@ -372,7 +384,9 @@ fn unpack_enforces_size_and_entry_limits() {
         .finish();
     let (err, _) = unpack_err(big, &limits);
     assert!(matches!(err, Error::TooLarge { limit: 1000 }), "{err}");
-    assert!(err.to_string().contains("larger than the limit of 1000 bytes"));
+    assert!(err
+        .to_string()
+        .contains("larger than the limit of 1000 bytes"));
     let many = RawTar::new()
         .file("a", b"1")
         .file("b", b"2")

@@ -10,7 +10,11 @@ use crate::util::conda_corpus;
 fn dockerfile_wins_over_conda() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("Dockerfile"), "FROM scratch\n").unwrap();
-    fs::write(tmp.path().join("environment.yml"), "dependencies: [python]\n").unwrap();
+    fs::write(
+        tmp.path().join("environment.yml"),
+        "dependencies: [python]\n",
+    )
+    .unwrap();
     assert_eq!(detect(tmp.path()).unwrap(), Detected::Dockerfile);
 }
 

@@ -55,7 +55,8 @@ pub fn conda_corpus() -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
             fs::remove_file(&setup_path).unwrap();
             if let Some(links) = setup.get("symlinks").and_then(|v| v.as_object()) {
                 for (link, target) in links {
-                    std::os::unix::fs::symlink(target.as_str().unwrap(), dir.join(link.as_str())).unwrap();
+                    std::os::unix::fs::symlink(target.as_str().unwrap(), dir.join(link.as_str()))
+                        .unwrap();
                 }
             }
             if let Some(pads) = setup.get("pad").and_then(|v| v.as_object()) {

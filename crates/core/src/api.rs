@@ -26,6 +26,9 @@ pub struct ErrorDetail {
     /// The offending input field (a JSON path or query parameter), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem found, each with its field path (project validation reports them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
 }
 
 /// `GET /`: what this server is and where to go next.
@@ -108,6 +111,323 @@ pub struct App {
     pub created_at: DateTime<Utc>,
     /// When its desired state last changed.
     pub updated_at: DateTime<Utc>,
+    /// Desired number of running replicas.
+    #[serde(default = "one")]
+    pub instances: u32,
+    /// The release that should run, once one exists.
+    #[serde(default)]
+    pub release: Option<i64>,
+    /// Where the last deployment came from (used by `rerun`).
+    #[serde(default)]
+    pub source: Option<Source>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Where an app's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A folder on the client's machine, sent as a tarball (`POST /api/v1/uploads`).
+    Path {
+        /// The folder as the client named it (absolute), so `rerun` can send it again.
+        path: String,
+        /// The id of the uploaded tarball.
+        upload: String,
+    },
+    /// A git repository the server clones.
+    Git {
+        /// Clone URL (`https://`, `ssh://`, `file://`, or a local path).
+        url: String,
+        /// Branch, tag or commit; the default branch if absent.
+        #[serde(default)]
+        reference: Option<String>,
+    },
+    /// A prebuilt image, used as it is.
+    Image {
+        /// Image reference; must be present on the engine or pullable.
+        image: String,
+    },
+}
+
+/// How a release runs: recorded with every release, so rollbacks and `--no-rebuild` reuse it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The port the app listens on inside the container (default: the image's only EXPOSE, else 8000).
+    #[serde(default)]
+    pub app_port: Option<u16>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Command override, as a shell-like string.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Memory limit in MiB (default 512).
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
+    /// CPU limit in cores (default 1.0).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// conda-project: base image for the generated Dockerfile.
+    #[serde(default)]
+    pub base_image: Option<String>,
+}
+
+/// `POST /api/v1/deployments`: build (unless an image is given) and roll out a new release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// The app's name; created if it does not exist yet.
+    pub app: String,
+    /// Where the code comes from.
+    pub source: Source,
+    /// How it runs.
+    #[serde(default)]
+    pub config: RunConfig,
+    /// Desired replicas (default: unchanged, or 1 for a new app).
+    #[serde(default)]
+    pub instances: Option<u32>,
+}
+
+/// `POST /api/v1/apps/{app}/rerun`: a new release from the recorded source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RerunRequest {
+    /// Reuse the current release's image instead of rebuilding.
+    #[serde(default)]
+    pub no_rebuild: bool,
+    /// Environment variables to set (merged over the current ones).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// For path sources: the freshly uploaded folder (the CLI sends it again).
+    #[serde(default)]
+    pub source: Option<Source>,
+}
+
+/// The state of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    /// Recorded; waiting for the builder.
+    Pending,
+    /// The image is being built.
+    Building,
+    /// The release exists; replicas are being started.
+    RollingOut,
+    /// Every replica of the release runs and answers.
+    Running,
+    /// The build or the rollout failed; the previous release keeps running.
+    Failed,
+    /// A newer deployment replaced this one before it finished.
+    Superseded,
+}
+
+impl DeploymentStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Pending => "pending",
+            DeploymentStatus::Building => "building",
+            DeploymentStatus::RollingOut => "rolling_out",
+            DeploymentStatus::Running => "running",
+            DeploymentStatus::Failed => "failed",
+            DeploymentStatus::Superseded => "superseded",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeploymentStatus::Pending,
+            "building" => DeploymentStatus::Building,
+            "rolling_out" => DeploymentStatus::RollingOut,
+            "running" => DeploymentStatus::Running,
+            "failed" => DeploymentStatus::Failed,
+            "superseded" => DeploymentStatus::Superseded,
+            _ => return None,
+        })
+    }
+
+    /// Whether the deployment will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeploymentStatus::Running | DeploymentStatus::Failed | DeploymentStatus::Superseded
+        )
+    }
+}
+
+/// The rollout of one release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    /// Its id.
+    pub id: Uuid,
+    /// The app.
+    pub app_id: Uuid,
+    /// The app's name.
+    pub app_name: String,
+    /// Where it is.
+    pub status: DeploymentStatus,
+    /// The release it made, once built.
+    pub release: Option<i64>,
+    /// Where the code came from.
+    pub source: Source,
+    /// How it runs.
+    pub config: RunConfig,
+    /// Reuse this release's image instead of building.
+    #[serde(default)]
+    pub image_from_release: Option<i64>,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Who asked for it.
+    pub created_by: String,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An immutable, numbered (image, config) pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Release {
+    /// The app.
+    pub app_id: Uuid,
+    /// 1, 2, 3, ... per app.
+    pub number: i64,
+    /// The image tag, `racer/<app>:<n>`, or the given image.
+    pub image: String,
+    /// The engine's image id.
+    pub image_id: String,
+    /// Where the code came from.
+    pub source: Source,
+    /// The git commit, for git sources.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// How it runs.
+    pub config: RunConfig,
+    /// The deployment that made it.
+    pub deployment_id: Uuid,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One replica, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerInfo {
+    /// Container id (full).
+    pub id: String,
+    /// `<app>-<release>-<n>`.
+    pub name: String,
+    /// The app's id, from the label.
+    pub app_id: Option<Uuid>,
+    /// The app's name, from the label.
+    pub app_name: Option<String>,
+    /// Release number, from the label.
+    pub release: Option<i64>,
+    /// Replica index, from the label.
+    pub replica: Option<u32>,
+    /// `running`, `exited`, `created`, ...
+    pub state: String,
+    /// `healthy` (answers on its port), `starting`, `unhealthy` or `stopped`.
+    pub health: String,
+    /// Host port on 127.0.0.1.
+    pub host_port: Option<u16>,
+    /// `http://127.0.0.1:<host_port>/`.
+    pub url: Option<String>,
+    /// Seconds since it started, if it runs.
+    pub uptime_seconds: Option<u64>,
+    /// The image.
+    pub image: String,
+    /// How often the engine restarted it.
+    pub restarts: i64,
+}
+
+/// `GET /api/v1/apps/{app}/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppStatus {
+    /// The app.
+    pub app: App,
+    /// The release that should run.
+    pub release: Option<Release>,
+    /// The newest deployment.
+    pub deployment: Option<Deployment>,
+    /// Its replicas.
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// A build-context upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Upload {
+    /// Pass as `source.upload`.
+    pub id: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// One problem found in a project, with the path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// e.g. `commands.serve.environment`.
+    pub field: String,
+    /// e.g. `no environment named "gpu"`.
+    pub message: String,
+}
+
+/// `POST /api/v1/validate` and `POST /api/v1/dockerfile`: a source to look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InspectRequest {
+    /// Path (uploaded) or git source.
+    pub source: Source,
+    /// For `dockerfile`: how it would run.
+    #[serde(default)]
+    pub config: RunConfig,
+}
+
+/// The verdict of `validate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidateReport {
+    /// `dockerfile` or `conda-project`, when detected.
+    pub kind: Option<String>,
+    /// Whether racer can build it.
+    pub valid: bool,
+    /// Every problem, with its field path.
+    pub problems: Vec<Problem>,
+    /// conda-project: its name.
+    #[serde(default)]
+    pub project_name: Option<String>,
+    /// conda-project: its environments.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// conda-project: its commands.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// The git commit, for git sources.
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// The Dockerfile a deploy would build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DockerfileReport {
+    /// `dockerfile` (the project's own) or `conda-project` (generated).
+    pub kind: String,
+    /// The Dockerfile's text.
+    pub dockerfile: String,
+}
+
+/// `POST /api/v1/apps/{app}/scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// Desired replicas.
+    pub instances: u32,
 }
 
 /// One page of a list. Pass `next_cursor` back as `cursor` to get the next page.

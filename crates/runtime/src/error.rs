@@ -36,6 +36,27 @@ pub enum Error {
         /// The engine's message.
         message: String,
     },
+    /// An image could not be pulled (on an engine without a registry, always).
+    #[error("image {image:?} is not present locally and cannot be pulled: {message}")]
+    Pull {
+        /// The image reference.
+        image: String,
+        /// The engine's reason.
+        message: String,
+    },
+    /// The build failed inside the engine (a failing step, a bad Dockerfile).
+    #[error("image build failed: {message}")]
+    Build {
+        /// The engine's message, naming the failing step.
+        message: String,
+    },
+    /// The build context file could not be read.
+    #[error("cannot read the build context")]
+    Context {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Any other engine failure.
     #[error("docker engine failed to {step}")]
     Engine {
@@ -73,7 +94,8 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Connect { .. } | Error::Unreachable { .. } => ErrorKind::Unavailable,
-            Error::Engine { .. } => ErrorKind::Internal,
+            Error::Pull { .. } | Error::Build { .. } => ErrorKind::Invalid,
+            Error::Engine { .. } | Error::Context { .. } => ErrorKind::Internal,
         }
     }
 }

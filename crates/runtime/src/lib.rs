@@ -1,11 +1,41 @@
 //! racer's only door to the Docker Engine API. Controllers and handlers reach the engine through
 //! [`Runtime`]; nothing else in racer speaks to Docker.
+//!
+//! Labels are the source of truth for what racer owns: every container carries
+//! `racer.managed=true`, `racer.app`, `racer.release` and `racer.replica`, and every image racer
+//! builds carries `racer.managed=true` and `racer.app`. They are found again by label filter.
 
 mod error;
 
 pub use error::Error;
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::pin::Pin;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
+};
 use bollard::Docker;
+use futures_util::{Stream, StreamExt};
+use uuid::Uuid;
+
+/// Label: racer manages this object.
+pub const LABEL_MANAGED: &str = "racer.managed";
+/// Label: the owning app's UUID.
+pub const LABEL_APP: &str = "racer.app";
+/// Label: the owning app's name (for people reading `docker ps`).
+pub const LABEL_APP_NAME: &str = "racer.app.name";
+/// Label: the release number the container runs.
+pub const LABEL_RELEASE: &str = "racer.release";
+/// Label: the replica index (0-based) within the release.
+pub const LABEL_REPLICA: &str = "racer.replica";
 
 /// The engine's identity, as `/health` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +47,96 @@ pub struct EngineVersion {
     /// e.g. `linux`.
     pub os: String,
 }
+
+/// What racer asks the engine to run: one replica of one release.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// Container name, `<app>-<release>-<n>`.
+    pub name: String,
+    /// Image reference or id.
+    pub image: String,
+    /// Owning app.
+    pub app_id: Uuid,
+    /// Owning app's name.
+    pub app_name: String,
+    /// Release number.
+    pub release: i64,
+    /// Replica index.
+    pub replica: u32,
+    /// Environment, `K=V`.
+    pub env: Vec<String>,
+    /// Command override (argv), if any.
+    pub command: Option<Vec<String>>,
+    /// The port the app listens on inside the container.
+    pub app_port: u16,
+    /// The host port to publish it on, on 127.0.0.1.
+    pub host_port: u16,
+    /// Memory limit in bytes.
+    pub memory_bytes: i64,
+    /// CPU limit in billionths of a core.
+    pub nano_cpus: i64,
+}
+
+/// A container racer owns, as the engine reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Full container id.
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// From `racer.app`.
+    pub app_id: Option<Uuid>,
+    /// From `racer.app.name`.
+    pub app_name: Option<String>,
+    /// From `racer.release`.
+    pub release: Option<i64>,
+    /// From `racer.replica`.
+    pub replica: Option<u32>,
+    /// `created`, `running`, `exited`, ...
+    pub state: String,
+    /// The engine's human status (`Up 3 minutes`).
+    pub status: String,
+    /// The published host port, if any.
+    pub host_port: Option<u16>,
+    /// The image reference it was created from.
+    pub image: String,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+}
+
+impl Observed {
+    /// Whether the container is running.
+    pub fn running(&self) -> bool {
+        self.state == "running"
+    }
+}
+
+/// Details only an inspect gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspected {
+    /// Address on its network, reachable from this host on the default bridge.
+    pub ip: Option<String>,
+    /// When it last started.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How often the engine restarted it.
+    pub restart_count: i64,
+    /// Last exit code.
+    pub exit_code: Option<i64>,
+    /// Whether it runs.
+    pub running: bool,
+}
+
+/// An image as the engine knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageInfo {
+    /// `sha256:...`.
+    pub id: String,
+    /// Exposed ports, e.g. `8000/tcp`.
+    pub exposed_ports: Vec<String>,
+}
+
+/// A boxed stream of log lines.
+pub type LineStream = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
 
 /// A connection to one Docker engine (the `local` cluster).
 #[derive(Clone, Debug)]
@@ -44,5 +164,346 @@ impl Runtime {
             api_version: v.api_version.unwrap_or_default(),
             os: v.os.unwrap_or_default(),
         })
+    }
+
+    /// Every container racer manages (running or not), optionally only one app's.
+    pub async fn list(&self, app: Option<Uuid>) -> Result<Vec<Observed>, Error> {
+        let mut labels = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(a) = app {
+            labels.push(format!("{LABEL_APP}={a}"));
+        }
+        let filters = HashMap::from([("label".to_owned(), labels)]);
+        let opts = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|s| Error::from_engine("list containers", s))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let host_port = c
+                    .ports
+                    .unwrap_or_default()
+                    .iter()
+                    .find_map(|p| p.public_port);
+                Observed {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_owned())
+                        .unwrap_or_default(),
+                    app_id: labels.get(LABEL_APP).and_then(|s| Uuid::parse_str(s).ok()),
+                    app_name: labels.get(LABEL_APP_NAME).cloned(),
+                    release: labels.get(LABEL_RELEASE).and_then(|s| s.parse().ok()),
+                    replica: labels.get(LABEL_REPLICA).and_then(|s| s.parse().ok()),
+                    state: c
+                        .state
+                        .map(|s| match s {
+                            ContainerSummaryStateEnum::EMPTY => String::new(),
+                            other => other.to_string(),
+                        })
+                        .unwrap_or_default(),
+                    status: c.status.unwrap_or_default(),
+                    host_port,
+                    image: c.image.unwrap_or_default(),
+                    created: c.created.unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// Inspects one container.
+    pub async fn inspect(&self, id: &str) -> Result<Inspected, Error> {
+        let c = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|s| Error::from_engine("inspect container", s))?;
+        let ip = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|nets| {
+                nets.into_values()
+                    .filter_map(|e| e.ip_address)
+                    .find(|ip| !ip.is_empty())
+            });
+        let state = c.state.unwrap_or_default();
+        Ok(Inspected {
+            ip,
+            started_at: state
+                .started_at
+                .as_deref()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .filter(|t| t.timestamp() > 0),
+            restart_count: c.restart_count.unwrap_or_default(),
+            exit_code: state.exit_code,
+            running: state.running.unwrap_or(false),
+        })
+    }
+
+    /// Creates and starts a replica. If the start fails the container is removed again, so a
+    /// failure never leaves an orphan.
+    pub async fn run(&self, spec: &ContainerSpec) -> Result<String, Error> {
+        let port_key = format!("{}/tcp", spec.app_port);
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_APP.to_owned(), spec.app_id.to_string()),
+            (LABEL_APP_NAME.to_owned(), spec.app_name.clone()),
+            (LABEL_RELEASE.to_owned(), spec.release.to_string()),
+            (LABEL_REPLICA.to_owned(), spec.replica.to_string()),
+        ]);
+        let host_config = HostConfig {
+            port_bindings: Some(HashMap::from([(
+                port_key.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".to_owned()),
+                    host_port: Some(spec.host_port.to_string()),
+                }]),
+            )])),
+            memory: Some(spec.memory_bytes),
+            nano_cpus: Some(spec.nano_cpus),
+            security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: Some(5),
+            }),
+            pids_limit: Some(1024),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            cmd: spec.command.clone(),
+            labels: Some(labels),
+            exposed_ports: Some(vec![port_key]),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|s| Error::from_engine("create container", s))?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove(&created.id).await;
+            return Err(Error::from_engine("start container", e));
+        }
+        Ok(created.id)
+    }
+
+    /// Starts an existing container.
+    pub async fn start(&self, id: &str) -> Result<(), Error> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|s| Error::from_engine("start container", s))
+    }
+
+    /// Stops a container: SIGTERM, then SIGKILL after `grace_secs`.
+    pub async fn stop(&self, id: &str, grace_secs: i32) -> Result<(), Error> {
+        let opts = StopContainerOptionsBuilder::new().t(grace_secs).build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(Error::from_engine("stop container", e)),
+        }
+    }
+
+    /// Removes a container (killing it if it runs). A missing container is not an error.
+    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match Error::from_engine("remove container", e) {
+                Error::NotFound { .. } => Ok(()),
+                // 409: removal already in progress.
+                Error::Conflict { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// A container's log, merged stdout and stderr, as lines. `tail` is a count or `all`.
+    pub fn logs(&self, id: &str, tail: &str, follow: bool) -> LineStream {
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .tail(tail)
+            .build();
+        let stream = self.docker.logs(id, Some(opts)).map(|item| match item {
+            Ok(out) => Ok(String::from_utf8_lossy(&out.into_bytes()).into_owned()),
+            Err(e) => Err(Error::from_engine("read container logs", e)),
+        });
+        Box::pin(stream)
+    }
+
+    /// Looks an image up locally; `Ok(None)` if the engine does not have it.
+    pub async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, Error> {
+        match self.docker.inspect_image(reference).await {
+            Ok(i) => Ok(Some(ImageInfo {
+                id: i.id.unwrap_or_default(),
+                exposed_ports: i
+                    .config
+                    .and_then(|c| c.exposed_ports)
+                    .unwrap_or_default(),
+            })),
+            Err(e) => match Error::from_engine("inspect image", e) {
+                Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Pulls an image. On an engine without a registry this fails with the engine's reason.
+    pub async fn pull(&self, reference: &str) -> Result<(), Error> {
+        let (image, tag) = split_tag(reference);
+        let opts = CreateImageOptionsBuilder::new()
+            .from_image(image)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| Error::Pull {
+                image: reference.to_owned(),
+                message: engine_message(&e),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Builds an image from a build-context tarball on disk, streaming the file to the engine and
+    /// handing every output line to `on_line` as it arrives. Returns the image id.
+    pub async fn build(
+        &self,
+        context_tar: &Path,
+        tag: &str,
+        labels: &HashMap<String, String>,
+        mut on_line: impl FnMut(&str) + Send,
+    ) -> Result<String, Error> {
+        let file = tokio::fs::File::open(context_tar)
+            .await
+            .map_err(|source| Error::Context { source })?;
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+        let opts = BuildImageOptionsBuilder::new()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .labels(labels)
+            .build();
+        let mut progress = self.docker.build_image(opts, None, Some(body));
+        let mut image_id = None;
+        let mut last_lines: Vec<String> = Vec::new();
+        while let Some(item) = progress.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => {
+                    let message = engine_message(&e);
+                    on_line(&format!("error: {message}\n"));
+                    return Err(Error::Build { message });
+                }
+            };
+            if let Some(s) = info.stream.as_deref() {
+                on_line(s);
+                last_lines.push(s.to_owned());
+            }
+            if let Some(s) = info.status.as_deref() {
+                on_line(&format!("{s}\n"));
+            }
+            if let Some(detail) = info.error_detail {
+                let message = detail.message.unwrap_or_default();
+                on_line(&format!("error: {message}\n"));
+                return Err(Error::Build { message });
+            }
+            if let Some(aux) = info.aux.and_then(|a| a.id) {
+                image_id = Some(aux);
+            }
+        }
+        match image_id {
+            Some(id) => Ok(id),
+            None => match self.image(tag).await? {
+                Some(i) => Ok(i.id),
+                None => Err(Error::Build {
+                    message: "the engine reported no image".to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// Every image racer built for `app` (by label).
+    pub async fn images_of(&self, app: Option<Uuid>) -> Result<Vec<(String, Vec<String>, Option<Uuid>)>, Error> {
+        let mut labels = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(a) = app {
+            labels.push(format!("{LABEL_APP}={a}"));
+        }
+        let filters = HashMap::from([("label".to_owned(), labels)]);
+        let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let list = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|s| Error::from_engine("list images", s))?;
+        Ok(list
+            .into_iter()
+            .map(|i| {
+                let app = i.labels.get(LABEL_APP).and_then(|s| Uuid::parse_str(s).ok());
+                (i.id, i.repo_tags, app)
+            })
+            .collect())
+    }
+
+    /// Removes an image by id or tag; a missing one is not an error.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), Error> {
+        let opts = RemoveImageOptionsBuilder::new().force(true).build();
+        match self.docker.remove_image(reference, Some(opts), None).await {
+            Ok(_) => Ok(()),
+            Err(e) => match Error::from_engine("remove image", e) {
+                Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+fn split_tag(reference: &str) -> (&str, &str) {
+    // The tag follows the last ':' after the last '/', if any (a registry port is not a tag).
+    let slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match reference[slash..].rfind(':') {
+        Some(i) => (&reference[..slash + i], &reference[slash + i + 1..]),
+        None => (reference, "latest"),
+    }
+}
+
+fn engine_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_tag;
+
+    #[test]
+    fn tags_split_after_the_last_slash() {
+        assert_eq!(split_tag("busybox"), ("busybox", "latest"));
+        assert_eq!(split_tag("busybox:1.36"), ("busybox", "1.36"));
+        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", "latest"));
+        assert_eq!(split_tag("localhost:5000/app:v2"), ("localhost:5000/app", "v2"));
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, State
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Extension, Router};
 use racer_core::api::{
     App, ApiInfo, ComponentHealth, CreateApp, ErrorBody, Event, Health, Page, Probe, ServerInfo,
@@ -22,7 +22,7 @@ use utoipa::{IntoParams, OpenApi};
 use crate::auth::{require_token, Actor};
 use crate::error::chain;
 use crate::state::AppState;
-use crate::ApiError;
+use crate::{deploy, ApiError};
 
 /// The largest JSON body the API accepts.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -132,7 +132,27 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps", get(list_apps).post(create_app))
         .route("/api/v1/apps/{app}", get(get_app).delete(delete_app))
         .route("/api/v1/events", get(list_events))
+        .route("/api/v1/validate", post(deploy::validate))
+        .route("/api/v1/dockerfile", post(deploy::dockerfile))
+        .route("/api/v1/deployments", post(deploy::deploy))
+        .route("/api/v1/deployments/{id}", get(deploy::get_deployment))
+        .route("/api/v1/deployments/{id}/log", get(deploy::deployment_log))
+        .route("/api/v1/apps/{app}/status", get(deploy::app_status))
+        .route("/api/v1/apps/{app}/releases", get(deploy::releases))
+        .route("/api/v1/apps/{app}/deployments", get(deploy::app_deployments))
+        .route("/api/v1/apps/{app}/rerun", post(deploy::rerun))
+        .route("/api/v1/apps/{app}/scale", post(deploy::scale))
+        .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
+        .route("/api/v1/containers", get(deploy::list_containers))
+        .route("/api/v1/containers/cleanup", post(deploy::cleanup))
+        .route("/api/v1/containers/{id}", get(deploy::get_container).delete(deploy::remove_container))
+        .route("/api/v1/containers/{id}/stop", post(deploy::stop_container))
+        .route("/api/v1/containers/{id}/logs", get(deploy::container_logs))
         .route("/openapi.json", get(openapi))
+        .route(
+            "/api/v1/uploads",
+            post(deploy::upload).layer(DefaultBodyLimit::disable()),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
     Router::new()
@@ -175,7 +195,11 @@ async fn method_not_allowed() -> ApiError {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "racer", description = "Self-hosted deployment platform API"),
-    paths(root, health, liveness, ready, info, list_apps, create_app, get_app, delete_app, list_events),
+    paths(root, health, liveness, ready, info, list_apps, create_app, get_app, delete_app, list_events,
+        deploy::upload, deploy::validate, deploy::dockerfile, deploy::deploy, deploy::get_deployment,
+        deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
+        deploy::rerun, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
+        deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -393,14 +417,15 @@ async fn delete_app(
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    Ok(Json(
-        state
-            .0
-            .store
-            .apps()
-            .delete(&AppRef::parse(&app), &actor.0)
-            .await?,
-    ))
+    let app = state
+        .0
+        .store
+        .apps()
+        .delete(&AppRef::parse(&app), &actor.0)
+        .await?;
+    // The reconciler removes its containers and images.
+    deploy::wake_reconcile(&state);
+    Ok(Json(app))
 }
 
 /// Filters of the event log.

@@ -62,9 +62,16 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    problems: Vec<racer_core::api::Problem>,
 }
 
 impl ApiError {
+    /// Attaches every problem found (validation).
+    pub fn problems(mut self, problems: Vec<racer_core::api::Problem>) -> ApiError {
+        self.problems = problems;
+        self
+    }
+
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
         let status = match kind {
@@ -81,6 +88,7 @@ impl ApiError {
             code: kind.code(),
             message: message.into(),
             field: None,
+            problems: Vec::new(),
         }
     }
 
@@ -91,6 +99,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            problems: Vec::new(),
         }
     }
 
@@ -146,6 +155,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_owned(),
                 message,
                 field: self.field,
+                problems: self.problems,
             },
         };
         let mut resp = (self.status, Json(body)).into_response();
@@ -156,5 +166,59 @@ impl IntoResponse for ApiError {
             );
         }
         resp
+    }
+}
+
+impl From<racer_runtime::Error> for ApiError {
+    fn from(e: racer_runtime::Error) -> ApiError {
+        let kind = e.kind();
+        if matches!(kind, ErrorKind::Internal | ErrorKind::Unavailable) {
+            tracing::error!(error = %chain(&e), "engine error");
+        }
+        ApiError::new(kind, chain(&e))
+    }
+}
+
+impl From<racer_build::Error> for ApiError {
+    fn from(e: racer_build::Error) -> ApiError {
+        let kind = e.kind();
+        if kind == ErrorKind::Internal {
+            tracing::error!(error = %chain(&e), "source error");
+        }
+        let problems: Vec<racer_core::api::Problem> = e
+            .problems()
+            .iter()
+            .map(|p| racer_core::api::Problem {
+                field: p.field.clone(),
+                message: p.message.clone(),
+            })
+            .collect();
+        let message = if problems.is_empty() {
+            chain(&e)
+        } else {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect();
+            format!("{}:\n  {}", e, list.join("\n  "))
+        };
+        ApiError::new(kind, message).problems(problems)
+    }
+}
+
+impl From<racer_control::Error> for ApiError {
+    fn from(e: racer_control::Error) -> ApiError {
+        match e {
+            racer_control::Error::Store(e) => e.into(),
+            racer_control::Error::Runtime(e) => e.into(),
+            racer_control::Error::Build(e) => e.into(),
+            other => {
+                let kind = other.kind();
+                if kind == ErrorKind::Internal {
+                    tracing::error!(error = %other.chain(), "control error");
+                }
+                ApiError::new(kind, other.chain())
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod deploy;
 mod error;
 mod state;
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// How long graceful shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// Settings of the control loops (host ports, limits, deadlines).
+    pub control: racer_control::Settings,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             data_dir,
             database_url: None,
             drain_timeout: Duration::from_secs(30),
+            control: racer_control::Settings::default(),
         }
     }
 }
@@ -103,9 +107,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     })?;
 
     let runtime = racer_runtime::Runtime::connect_local().ok();
+    let control = runtime.clone().map(|runtime| racer_control::Ctx {
+        store: store.clone(),
+        runtime,
+        data_dir: config.data_dir.clone(),
+        settings: Arc::new(config.control.clone()),
+        build_wake: Arc::new(tokio::sync::Notify::new()),
+        reconcile_wake: Arc::new(tokio::sync::Notify::new()),
+    });
     let state = AppState(Arc::new(Shared::new(
         store.clone(),
         runtime,
+        control.clone(),
         &token,
         api_addr,
         config.data_dir.clone(),
@@ -134,6 +147,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tracker.close();
         tracker.wait().await;
         return Err(Error::Store { source });
+    }
+    // The loops start after migrations: they read and write the new schema.
+    if let Some(ctx) = control {
+        tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));
+        tracker.spawn(racer_control::builder::run(ctx, shutdown.clone(), tracker.clone()));
     }
     state.0.ready.store(true, Ordering::SeqCst);
     tracing::info!(%api_addr, store = store.backend().as_str(), "racer server ready");

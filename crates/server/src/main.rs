@@ -27,6 +27,15 @@ struct Args {
     /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
     #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Host ports replicas are published on (127.0.0.1), tried in order.
+    #[arg(long, default_value = "8000-8999,9000-9999", env = "RACER_HOST_PORTS")]
+    host_ports: String,
+    /// Base image of Dockerfiles generated for conda-projects.
+    #[arg(long, env = "RACER_CONDA_BASE_IMAGE")]
+    base_image: Option<String>,
+    /// Seconds new replicas get to answer before a rollout is rolled back.
+    #[arg(long, default_value_t = 60, env = "RACER_ROLLOUT_DEADLINE")]
+    rollout_deadline: u64,
     /// Recorded in server.json so `racerctl server status` can point at the log.
     #[arg(long, hide = true)]
     log_file: Option<PathBuf>,
@@ -62,6 +71,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = Config::new(data_dir.clone());
     config.api_addr = SocketAddr::new(args.bind, args.port);
     config.database_url = args.database_url.filter(|u| !u.is_empty());
+    config.control.host_ports = racer_control::ports::parse(&args.host_ports)
+        .map_err(|e| anyhow::anyhow!("invalid --host-ports: {e}"))?;
+    if let Some(b) = args.base_image {
+        config.control.conda_base_image = b;
+    }
+    config.control.rollout_deadline = std::time::Duration::from_secs(args.rollout_deadline);
 
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;

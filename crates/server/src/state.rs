@@ -24,6 +24,7 @@ pub(crate) struct AppState(pub(crate) Arc<Shared>);
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) runtime: Option<Runtime>,
+    pub(crate) control: Option<racer_control::Ctx>,
     pub(crate) admin_token_hash: [u8; 32],
     pub(crate) ready: AtomicBool,
     pub(crate) started_at: DateTime<Utc>,
@@ -35,6 +36,7 @@ impl Shared {
     pub(crate) fn new(
         store: Store,
         runtime: Option<Runtime>,
+        control: Option<racer_control::Ctx>,
         admin_token: &str,
         api_addr: SocketAddr,
         data_dir: PathBuf,
@@ -42,6 +44,7 @@ impl Shared {
         Shared {
             store,
             runtime,
+            control,
             admin_token_hash: crate::auth::digest(admin_token),
             ready: AtomicBool::new(false),
             started_at: Utc::now(),

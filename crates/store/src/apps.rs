@@ -13,7 +13,7 @@ pub struct Apps<'a> {
     pub(crate) store: &'a Store,
 }
 
-const APP_COLUMNS: &str = "id, name, created_at, updated_at";
+const APP_COLUMNS: &str = "id, name, created_at, updated_at, instances, release, source";
 
 fn app_from_row(row: &AnyRow) -> Result<App, Error> {
     let id: String = row.try_get("id").map_err(Error::query)?;
@@ -22,6 +22,10 @@ fn app_from_row(row: &AnyRow) -> Result<App, Error> {
         name: row.try_get("name").map_err(Error::query)?,
         created_at: from_ms(row.try_get("created_at").map_err(Error::query)?),
         updated_at: from_ms(row.try_get("updated_at").map_err(Error::query)?),
+        instances: u32::try_from(row.try_get::<i32, _>("instances").map_err(Error::query)?)
+            .unwrap_or(0),
+        release: row.try_get("release").map_err(Error::query)?,
+        source: crate::json_opt(row, "source")?,
     })
 }
 
@@ -34,6 +38,9 @@ impl Apps<'_> {
             name: name.to_string(),
             created_at: from_ms(now),
             updated_at: from_ms(now),
+            instances: 1,
+            release: None,
+            source: None,
         };
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
         let inserted = sqlx::query(
@@ -119,6 +126,13 @@ impl Apps<'_> {
     pub async fn delete(&self, app: &AppRef, actor: &str) -> Result<App, Error> {
         let found = self.get(app).await?;
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        for table in ["deployments", "releases"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
+                .bind(found.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::query)?;
+        }
         let done = sqlx::query("DELETE FROM apps WHERE id = $1")
             .bind(found.id.to_string())
             .execute(&mut *tx)
@@ -142,6 +156,40 @@ impl Apps<'_> {
         .await?;
         tx.commit().await.map_err(Error::query)?;
         Ok(found)
+    }
+
+    /// Sets the desired replica count, recording `actor`.
+    pub async fn set_instances(&self, app: &AppRef, instances: u32, actor: &str) -> Result<App, Error> {
+        let found = self.get(app).await?;
+        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        sqlx::query("UPDATE apps SET instances = $1, updated_at = $2 WHERE id = $3")
+            .bind(instances as i32)
+            .bind(now_ms())
+            .bind(found.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::query)?;
+        insert_event(
+            &mut tx,
+            &NewEvent::app(
+                actor,
+                "app.scaled",
+                &found,
+                format!("app {} scaled from {} to {instances} instances", found.name, found.instances),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::query)?;
+        self.get(&AppRef::Id(found.id)).await
+    }
+
+    /// Every app, for the reconciler (ids and names only matter; the fleet is paged through).
+    pub async fn all(&self) -> Result<Vec<App>, Error> {
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY name"))
+            .fetch_all(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        rows.iter().map(app_from_row).collect()
     }
 
     /// How many apps exist.

@@ -5,6 +5,7 @@
 //! Unix epoch so that both backends read and write exactly the same values.
 
 mod apps;
+mod deployments;
 mod error;
 mod events;
 
@@ -17,6 +18,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use apps::Apps;
+pub use deployments::{Deployments, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
 
@@ -133,6 +135,11 @@ impl Store {
         Apps { store: self }
     }
 
+    /// The deployments and releases repository.
+    pub fn deployments(&self) -> Deployments<'_> {
+        Deployments { store: self }
+    }
+
     /// The events repository (the audit log).
     pub fn events(&self) -> Events<'_> {
         Events { store: self }
@@ -151,6 +158,30 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Decodes an optional JSON text column.
+pub(crate) fn json_opt<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    col: &str,
+) -> Result<Option<T>, Error> {
+    use sqlx::Row;
+    let text: Option<String> = row.try_get(col).map_err(Error::query)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| Error::Corrupt { what: "json column" }))
+        .transpose()
+}
+
+/// Decodes a JSON text column.
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    col: &str,
+) -> Result<T, Error> {
+    json_opt(row, col)?.ok_or(Error::Corrupt { what: "json column" })
+}
+
+/// Encodes a value for a JSON text column.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// An opaque pagination cursor: the key of the last item of the previous page.

@@ -79,6 +79,12 @@ struct StartArgs {
     /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
     #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Host ports replicas are published on, e.g. 8000-8999,9000-9999.
+    #[arg(long)]
+    host_ports: Option<String>,
+    /// Base image of Dockerfiles generated for conda-projects.
+    #[arg(long)]
+    base_image: Option<String>,
     /// Seconds to wait for the server to become ready.
     #[arg(long, default_value_t = 30)]
     #[serde(skip)]
@@ -122,7 +128,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             server_stop(&data_dir, &stop, false).await?;
             let mut a = a;
-            if a.port.is_none() && a.bind.is_none() && a.database_url.is_none() {
+            if a.port.is_none()
+                && a.bind.is_none()
+                && a.database_url.is_none()
+                && a.host_ports.is_none()
+                && a.base_image.is_none()
+            {
                 // Same settings as the last start.
                 if let Some(prev) = read_start_args(&data_dir) {
                     a = StartArgs {
@@ -243,6 +254,12 @@ fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     }
     if let Some(b) = &a.bind {
         cmd.arg("--bind").arg(b);
+    }
+    if let Some(h) = &a.host_ports {
+        cmd.arg("--host-ports").arg(h);
+    }
+    if let Some(b) = &a.base_image {
+        cmd.arg("--base-image").arg(b);
     }
     match &a.database_url {
         // Passed through the environment, not argv, so it never shows in `ps`.

@@ -1,0 +1,103 @@
+//! racer's control loops. Write handlers record desired state and wake a loop; the loops compare
+//! it with what the engine runs (found by label) and take the smallest step that closes the gap.
+//!
+//! - [`builder`]: takes pending deployments off the durable queue, builds their images and
+//!   records releases.
+//! - [`reconcile`]: brings each app's containers to its current release and replica count,
+//!   replaces dead ones, removes what racer labelled but no longer wants, and rolls a failed
+//!   rollout back.
+
+pub mod builder;
+mod error;
+pub mod ports;
+pub mod reconcile;
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use racer_runtime::Runtime;
+use racer_store::Store;
+use tokio::sync::Notify;
+
+pub use error::Error;
+
+/// What a reconcile says about the future, as in kube-runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    /// Look again after this long, even if nothing changes.
+    pub requeue_after: Duration,
+}
+
+impl Action {
+    /// Look again after `d`.
+    pub fn requeue(d: Duration) -> Action {
+        Action { requeue_after: d }
+    }
+}
+
+/// Settings of the loops.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Host ports replicas are published on, tried in order.
+    pub host_ports: Vec<RangeInclusive<u16>>,
+    /// Memory limit when a release sets none, MiB.
+    pub default_memory_mb: u32,
+    /// CPU limit when a release sets none, cores.
+    pub default_cpus: f64,
+    /// Base image of generated conda-project Dockerfiles when a deployment sets none.
+    pub conda_base_image: String,
+    /// How long new replicas get to answer before a rollout is declared failed.
+    pub rollout_deadline: Duration,
+    /// Seconds between SIGTERM and SIGKILL when racer stops a replica.
+    pub stop_grace_secs: i32,
+    /// The periodic resync of the reconciler.
+    pub resync: Duration,
+    /// Builds that may run at once (never two of one app).
+    pub max_parallel_builds: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            host_ports: vec![8000..=8999, 9000..=9999],
+            default_memory_mb: 512,
+            default_cpus: 1.0,
+            conda_base_image: racer_build::dockerfile::DEFAULT_BASE_IMAGE.to_owned(),
+            rollout_deadline: Duration::from_secs(60),
+            stop_grace_secs: 10,
+            resync: Duration::from_secs(2),
+            max_parallel_builds: 2,
+        }
+    }
+}
+
+/// What every loop shares.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Desired state.
+    pub store: Store,
+    /// The engine.
+    pub runtime: Runtime,
+    /// The data directory (uploads, build workspaces).
+    pub data_dir: PathBuf,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Wakes the builder.
+    pub build_wake: Arc<Notify>,
+    /// Wakes the reconciler.
+    pub reconcile_wake: Arc<Notify>,
+}
+
+impl Ctx {
+    /// Where uploaded build contexts are kept until their deployment finishes.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    /// Where builds unpack and assemble their contexts.
+    pub fn builds_dir(&self) -> PathBuf {
+        self.data_dir.join("builds")
+    }
+}
