@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use racer_core::api::{
-    App, ApiInfo, CreateApp, ErrorBody, Event, Health, Page, Probe, ServerInfo,
+    App, ApiInfo, AppStatus, ContainerAction, ContainerInfo, CreateApp, DeployRequest, Deployed,
+    Deployment, DockerfileReport, ErrorBody, Event, Health, InspectRequest, Page, Probe, Release,
+    RerunRequest, ScaleRequest, ServerInfo, Upload, ValidateReport,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -43,6 +45,14 @@ pub enum ClientError {
         /// HTTP status.
         status: StatusCode,
     },
+    /// Something on this machine failed (reading the folder to send).
+    #[error("{what}: {message}")]
+    Local {
+        /// What was being done.
+        what: String,
+        /// The error.
+        message: String,
+    },
     /// Anything else in transport.
     #[error("request to {url} failed")]
     Transport {
@@ -78,7 +88,6 @@ impl Client {
     pub fn new(target: Target) -> Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(300))
             .user_agent(concat!("racer-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
@@ -97,7 +106,9 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let resp = self.send(method, path, body).await?;
+        let resp = self
+            .send(method, path, body, Some(Duration::from_secs(600)))
+            .await?;
         let url = resp.url().to_string();
         let status = resp.status();
         resp.json::<T>()
@@ -110,9 +121,13 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<&B>,
+        timeout: Option<Duration>,
     ) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}{}", self.target.url, path);
         let mut req = self.http.request(method, &url);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         if let Some(t) = &self.target.token {
             req = req.bearer_auth(t);
         }
@@ -219,6 +234,158 @@ impl Client {
         .await
     }
 
+    /// Streams a build-context tarball from a file (`POST /api/v1/uploads`).
+    pub async fn upload(&self, tar: &std::path::Path) -> Result<Upload, ClientError> {
+        let url = format!("{}/api/v1/uploads", self.target.url);
+        let file = tokio::fs::File::open(tar).await.map_err(|e| ClientError::Local {
+            what: format!("cannot read {}", tar.display()),
+            message: e.to_string(),
+        })?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let mut req = self
+            .http
+            .post(&url)
+            .header("content-type", "application/x-tar")
+            .body(body);
+        if let Some(t) = &self.target.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|source| self.transport(&url, source))?;
+        let resp = Self::check(resp, &url).await?;
+        resp.json()
+            .await
+            .map_err(|_| ClientError::Protocol { url, status: StatusCode::OK })
+    }
+
+    fn transport(&self, url: &str, source: reqwest::Error) -> ClientError {
+        if source.is_connect() {
+            ClientError::Unreachable {
+                url: self.target.url.clone(),
+                source,
+            }
+        } else {
+            ClientError::Transport {
+                url: url.to_owned(),
+                source,
+            }
+        }
+    }
+
+    async fn check(resp: reqwest::Response, url: &str) -> Result<reqwest::Response, ClientError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        match resp.json::<ErrorBody>().await {
+            Ok(b) => Err(ClientError::Api {
+                status,
+                code: b.error.code,
+                message: b.error.message,
+                field: b.error.field,
+            }),
+            Err(_) => Err(ClientError::Protocol {
+                url: url.to_owned(),
+                status,
+            }),
+        }
+    }
+
+    /// `POST /api/v1/validate`.
+    pub async fn validate(&self, req: &InspectRequest) -> Result<ValidateReport, ClientError> {
+        self.call(Method::POST, "/api/v1/validate", Some(req)).await
+    }
+
+    /// `POST /api/v1/dockerfile`.
+    pub async fn dockerfile(&self, req: &InspectRequest) -> Result<DockerfileReport, ClientError> {
+        self.call(Method::POST, "/api/v1/dockerfile", Some(req)).await
+    }
+
+    /// `POST /api/v1/deployments`.
+    pub async fn deploy(&self, req: &DeployRequest) -> Result<Deployed, ClientError> {
+        self.call(Method::POST, "/api/v1/deployments", Some(req)).await
+    }
+
+    /// `POST /api/v1/apps/{app}/rerun`.
+    pub async fn rerun(&self, app: &str, req: &RerunRequest) -> Result<Deployed, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/apps/{}/rerun", path_segment(app)),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/apps/{app}/scale`.
+    pub async fn scale(&self, app: &str, instances: u32) -> Result<App, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/apps/{}/scale", path_segment(app)),
+            Some(&ScaleRequest { instances }),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/deployments/{id}`.
+    pub async fn deployment(&self, id: uuid::Uuid) -> Result<Deployment, ClientError> {
+        self.get(&format!("/api/v1/deployments/{id}")).await
+    }
+
+    /// `GET /api/v1/apps/{app}/status`.
+    pub async fn app_status(&self, app: &str) -> Result<AppStatus, ClientError> {
+        self.get(&format!("/api/v1/apps/{}/status", path_segment(app)))
+            .await
+    }
+
+    /// `GET /api/v1/apps/{app}/releases`.
+    pub async fn releases(&self, app: &str) -> Result<Vec<Release>, ClientError> {
+        self.get(&format!("/api/v1/apps/{}/releases", path_segment(app)))
+            .await
+    }
+
+    /// `GET /api/v1/containers` (one page).
+    pub async fn containers(&self, cursor: Option<&str>) -> Result<Page<ContainerInfo>, ClientError> {
+        self.get(&format!("/api/v1/containers{}", page_query(Some(200), cursor)))
+            .await
+    }
+
+    /// `GET /api/v1/containers/{id}`.
+    pub async fn container(&self, id: &str) -> Result<ContainerInfo, ClientError> {
+        self.get(&format!("/api/v1/containers/{}", path_segment(id)))
+            .await
+    }
+
+    /// `POST /api/v1/containers/{id}/stop`.
+    pub async fn stop_container(&self, id: &str) -> Result<ContainerAction, ClientError> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/api/v1/containers/{}/stop", path_segment(id)),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/containers/{id}`.
+    pub async fn remove_container(&self, id: &str) -> Result<ContainerAction, ClientError> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!("/api/v1/containers/{}", path_segment(id)),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/containers/cleanup`.
+    pub async fn cleanup(&self) -> Result<ContainerAction, ClientError> {
+        self.call::<(), _>(Method::POST, "/api/v1/containers/cleanup", None)
+            .await
+    }
+
+    /// A plain-text stream: build logs, app logs, container logs.
+    pub async fn text(&self, path: &str) -> Result<TextStream, ClientError> {
+        let resp = self.send::<()>(Method::GET, path, None, None).await?;
+        Ok(Box::pin(resp.bytes_stream()))
+    }
+
     /// `GET /api/v1/events` (one page).
     pub async fn list_events(
         &self,
@@ -234,6 +401,10 @@ impl Client {
         self.get(&format!("/api/v1/events{q}")).await
     }
 }
+
+/// A streamed plain-text body (logs).
+pub type TextStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send>>;
 
 fn page_query(limit: Option<u32>, cursor: Option<&str>) -> String {
     let mut parts = Vec::new();

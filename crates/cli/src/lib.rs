@@ -2,6 +2,7 @@
 //! and output. The CLIs talk to the server only over HTTP.
 
 pub mod client;
+pub mod deploy;
 pub mod local;
 pub mod output;
 

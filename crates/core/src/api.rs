@@ -477,3 +477,44 @@ pub struct ServerFile {
     #[serde(default)]
     pub log_file: Option<String>,
 }
+
+/// The answer to a deploy or rerun: the app and its new deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Deployed {
+    /// The app (created if it did not exist).
+    pub app: App,
+    /// The deployment, `pending`.
+    pub deployment: Deployment,
+}
+
+/// What an operator action on containers did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerAction {
+    /// The containers acted on.
+    pub containers: Vec<String>,
+    /// What happened.
+    pub message: String,
+}
+
+/// One line of `racer run --json` / `racer rerun --json`: line-delimited events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The deployment was accepted.
+    Deployment {
+        /// It.
+        deployment: Deployment,
+    },
+    /// A line of the build log.
+    Log {
+        /// The line, without its newline.
+        line: String,
+    },
+    /// The deployment ended (`running` or `failed`); the app's status at that moment.
+    Done {
+        /// The final deployment.
+        deployment: Deployment,
+        /// The app's status.
+        status: Option<AppStatus>,
+    },
+}

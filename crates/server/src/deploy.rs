@@ -15,13 +15,13 @@ use racer_build::Detected;
 use racer_control::builder::{generate_dockerfile, upload_path};
 use racer_control::Ctx;
 use racer_core::api::{
-    App, AppStatus, ContainerInfo, DeployRequest, Deployment, DockerfileReport, InspectRequest,
+    App, AppStatus, ContainerAction, ContainerInfo, DeployRequest, Deployed, Deployment, DockerfileReport, InspectRequest,
     Page, Problem, Release, RerunRequest, RunConfig, ScaleRequest, Source, Upload,
     ValidateReport,
 };
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_runtime::Observed;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
@@ -362,15 +362,6 @@ async fn preflight(ctx: &Ctx, source: &Source, config: &RunConfig) -> Result<(),
             .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
         }
     }
-}
-
-/// The answer to a deploy: the app and its new deployment.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Deployed {
-    /// The app (created if it did not exist).
-    pub app: App,
-    /// The deployment, `pending`.
-    pub deployment: Deployment,
 }
 
 /// Deploys: records a deployment (and the app, if new) and wakes the builder.
@@ -803,15 +794,6 @@ pub(crate) async fn container_logs(
         .logs(&c.id, &tail, p.follow)
         .map(|r| Ok::<_, std::io::Error>(r.unwrap_or_else(|e| format!("[{e}]\n"))));
     Ok(text_response(Body::from_stream(s)))
-}
-
-/// What an operator action did.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ContainerAction {
-    /// The containers acted on.
-    pub containers: Vec<String>,
-    /// What happened.
-    pub message: String,
 }
 
 /// Stops a container. The reconciler starts it again if its app still wants it: to stop an app,

@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use racer_cli::local::{self, Target};
+use std::time::Duration;
+
+use anyhow::bail;
+use futures_util::StreamExt;
+use racer_cli::deploy::{self, parse_env};
 use racer_cli::{output, Client};
-use racer_core::api::App;
+use racer_core::api::{App, DeployRequest, InspectRequest, RerunRequest, RunConfig, Source};
 
 /// racer: deploy and run apps on your own Docker hosts.
 #[derive(Debug, Parser)]
@@ -36,11 +41,174 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Build (unless --image) and run a project: from a folder, a git repository or an image.
+    Run(RunArgs),
+    /// Check a project: what racer would build, and every problem with its field path.
+    Validate(SourceArgs),
+    /// Print (or write) the Dockerfile a deploy of the project would build.
+    Dockerfile(DockerfileArgs),
+    /// List projects (apps) with their release and instances.
+    ListProjects,
+    /// Show a project's status and containers (or every project with --list).
+    Status(StatusArgs),
+    /// Show a project's container logs.
+    Logs(LogsArgs),
+    /// Make a new release from the recorded source (rebuilt unless --no-rebuild).
+    Rerun(RerunArgs),
+    /// Set how many instances of a project run.
+    Scale(ScaleArgs),
+    /// List a project's releases.
+    Releases(NameArg),
+    /// Delete a project: its record, containers and images.
+    Delete(NameArg),
     /// Create, list, show and delete apps.
     #[command(subcommand)]
     Apps(AppsCmd),
     /// Show the event (audit) log.
     Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(id = "source", required = true, multiple = false)]
+struct SourceArgs {
+    /// A project folder on this machine (sent to the server as a tarball).
+    #[arg(long, group = "source")]
+    path: Option<PathBuf>,
+    /// A git repository, optionally with #branch, #tag or #sha.
+    #[arg(long, group = "source")]
+    git: Option<String>,
+    /// Environment variables the project needs (KEY=VALUE), for validation of required ones.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct DockerfileArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Write it to this file instead of printing it.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// The port the app listens on.
+    #[arg(long)]
+    app_port: Option<u16>,
+    /// The command to run (a conda-project command name or a command line).
+    #[arg(long)]
+    command: Option<String>,
+    /// Base image for conda-projects.
+    #[arg(long)]
+    base_image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The project's name (a DNS label); created on first run.
+    #[arg(long)]
+    project_name: String,
+    /// A project folder on this machine.
+    #[arg(long, group = "src", required_unless_present_any = ["git", "image"])]
+    path: Option<PathBuf>,
+    /// A git repository URL, optionally with #branch, #tag or #sha.
+    #[arg(long, group = "src")]
+    git: Option<String>,
+    /// A prebuilt image present on the engine.
+    #[arg(long, group = "src")]
+    image: Option<String>,
+    /// The port the app listens on inside the container (default: the image's EXPOSE, else 8000).
+    #[arg(long)]
+    app_port: Option<u16>,
+    /// Environment variables (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Override the command.
+    #[arg(long)]
+    command: Option<String>,
+    /// How many containers to run.
+    #[arg(long)]
+    instances: Option<u32>,
+    /// Memory limit per container, MiB (default 512).
+    #[arg(long)]
+    memory_mb: Option<u32>,
+    /// CPU limit per container, cores (default 1).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Base image for conda-projects.
+    #[arg(long)]
+    base_image: Option<String>,
+    /// Return once the deployment is accepted instead of waiting for the app to answer.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the deployment.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// By project name.
+    #[arg(long, group = "which")]
+    project_name: Option<String>,
+    /// By project UUID.
+    #[arg(long, group = "which")]
+    project_id: Option<String>,
+    /// By container id (or a unique prefix).
+    #[arg(long, group = "which")]
+    container_id: Option<String>,
+    /// Every project.
+    #[arg(long, group = "which")]
+    list: bool,
+}
+
+#[derive(Debug, Args)]
+struct LogsArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// Keep following new output.
+    #[arg(long, short)]
+    follow: bool,
+    /// Lines from the end of each container's log.
+    #[arg(long, default_value = "100")]
+    tail: String,
+}
+
+#[derive(Debug, Args)]
+struct RerunArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// Reuse the current image: a new release with the new environment, no build.
+    #[arg(long)]
+    no_rebuild: bool,
+    /// Environment variables to set (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// For folder projects: send this folder instead of the recorded one.
+    #[arg(long)]
+    path: Option<PathBuf>,
+    /// Return once accepted.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the deployment.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct ScaleArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// Desired instances.
+    #[arg(long)]
+    instances: u32,
+}
+
+#[derive(Debug, Args)]
+struct NameArg {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +267,35 @@ fn main() -> ExitCode {
     racer_cli::finish("racer", rt.block_on(run(cli)))
 }
 
+fn git_source(s: &str) -> Source {
+    let (url, reference) = racer_build::git::split_ref(s);
+    Source::Git {
+        url: url.to_owned(),
+        reference: reference.map(str::to_owned),
+    }
+}
+
+async fn inspect_source(client: &Client, a: &SourceArgs, quiet: bool) -> anyhow::Result<Source> {
+    match (&a.path, &a.git) {
+        (Some(p), _) => deploy::send_folder(client, p, quiet).await,
+        (_, Some(g)) => Ok(git_source(g)),
+        _ => bail!("give --path or --git"),
+    }
+}
+
+async fn all_apps(client: &Client) -> anyhow::Result<Vec<App>> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client.list_apps(Some(200), cursor.as_deref()).await?;
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
 fn app_rows(apps: &[App]) -> Vec<Vec<String>> {
     apps.iter()
         .map(|a| vec![a.name.clone(), a.id.to_string(), output::time(&a.created_at)])
@@ -116,10 +313,221 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = cli.global;
     let data_dir = g.data_dir.clone().unwrap_or_else(local::default_data_dir);
     let client = Client::new(Target::resolve(g.url, g.token, &data_dir));
+    let json = g.json;
     match cli.command {
+        Cmd::Run(a) => {
+            let source = match (&a.path, &a.git, &a.image) {
+                (Some(p), _, _) => deploy::send_folder(&client, p, json).await?,
+                (_, Some(g), _) => git_source(g),
+                (_, _, Some(i)) => Source::Image { image: i.clone() },
+                _ => bail!("give one of --path, --git or --image"),
+            };
+            let req = DeployRequest {
+                app: a.project_name.clone(),
+                source,
+                config: RunConfig {
+                    app_port: a.app_port,
+                    env: parse_env(&a.env)?,
+                    command: a.command.clone(),
+                    memory_mb: a.memory_mb,
+                    cpus: a.cpus,
+                    base_image: a.base_image.clone(),
+                },
+                instances: a.instances,
+            };
+            let deployed = client.deploy(&req).await?;
+            return deploy::follow(&client, deployed, a.no_wait, json, Duration::from_secs(a.timeout)).await;
+        }
+        Cmd::Validate(a) => {
+            let req = InspectRequest {
+                source: inspect_source(&client, &a, json).await?,
+                config: RunConfig {
+                    env: parse_env(&a.env)?,
+                    ..Default::default()
+                },
+            };
+            let report = client.validate(&req).await?;
+            if json {
+                output::json(&report)?;
+            } else if report.valid {
+                println!(
+                    "valid {}{}",
+                    report.kind.as_deref().unwrap_or("project"),
+                    report.project_name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default()
+                );
+                if !report.environments.is_empty() {
+                    println!("  environments: {}", report.environments.join(", "));
+                }
+                if !report.commands.is_empty() {
+                    println!("  commands:     {}", report.commands.join(", "));
+                }
+            } else {
+                println!("invalid {}:", report.kind.as_deref().unwrap_or("project"));
+                for p in &report.problems {
+                    println!("  {}: {}", p.field, p.message);
+                }
+            }
+            return Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Cmd::Dockerfile(a) => {
+            let req = InspectRequest {
+                source: inspect_source(&client, &a.source, json).await?,
+                config: RunConfig {
+                    app_port: a.app_port,
+                    env: parse_env(&a.source.env)?,
+                    command: a.command.clone(),
+                    base_image: a.base_image.clone(),
+                    ..Default::default()
+                },
+            };
+            let report = client.dockerfile(&req).await?;
+            if json {
+                output::json(&report)?;
+            } else if let Some(out) = &a.output {
+                std::fs::write(out, &report.dockerfile)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+                eprintln!("wrote {} ({})", out.display(), report.kind);
+            } else {
+                print!("{}", report.dockerfile);
+            }
+        }
+        Cmd::ListProjects | Cmd::Status(StatusArgs { list: true, .. }) => {
+            let apps = all_apps(&client).await?;
+            if json {
+                output::json(&apps)?;
+            } else if apps.is_empty() {
+                println!("no projects yet; deploy one with `racer run --project-name NAME --path DIR`");
+            } else {
+                let rows: Vec<Vec<String>> = apps
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.name.clone(),
+                            a.id.to_string(),
+                            a.release.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                            a.instances.to_string(),
+                            a.source.as_ref().map(deploy::describe_source).unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect();
+                output::table(&["NAME", "ID", "RELEASE", "INSTANCES", "SOURCE"], &rows)?;
+            }
+        }
+        Cmd::Status(s) => {
+            if let Some(c) = &s.container_id {
+                let info = client.container(c).await?;
+                if json {
+                    output::json(&info)?;
+                } else {
+                    println!(
+                        "project:    {}",
+                        info.app_name.as_deref().unwrap_or("(unknown)")
+                    );
+                    deploy::container_table(std::slice::from_ref(&info))?;
+                }
+            } else {
+                let Some(app) = s.project_name.or(s.project_id) else {
+                    bail!("say which project: --project-name, --project-id, --container-id or --list");
+                };
+                let status = client.app_status(&app).await?;
+                if json {
+                    output::json(&status)?;
+                } else {
+                    deploy::print_status(&status)?;
+                }
+            }
+        }
+        Cmd::Logs(l) => {
+            let path = format!(
+                "/api/v1/apps/{}/logs?tail={}&follow={}",
+                racer_cli::client::path_segment(&l.project_name),
+                racer_cli::client::path_segment(&l.tail),
+                l.follow
+            );
+            let mut stream = client.text(&path).await?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
+                out.flush()?;
+            }
+        }
+        Cmd::Rerun(r) => {
+            let app = client.get_app(&r.project_name).await?;
+            let env = parse_env(&r.env)?;
+            let source = match (&app.source, r.no_rebuild) {
+                (Some(recorded), false) => match deploy::rerun_path(r.path.clone(), recorded) {
+                    Some(p) => Some(deploy::send_folder(&client, &p, json).await?),
+                    None => None,
+                },
+                _ => None,
+            };
+            let req = RerunRequest {
+                no_rebuild: r.no_rebuild,
+                env,
+                source,
+            };
+            let deployed = client.rerun(&app.name, &req).await?;
+            return deploy::follow(&client, deployed, r.no_wait, json, Duration::from_secs(r.timeout)).await;
+        }
+        Cmd::Scale(s) => {
+            let app = client.scale(&s.project_name, s.instances).await?;
+            if json {
+                output::json(&app)?;
+            } else {
+                println!("{} scaled to {} instance(s)", app.name, app.instances);
+            }
+        }
+        Cmd::Releases(n) => {
+            let releases = client.releases(&n.project_name).await?;
+            if json {
+                output::json(&releases)?;
+            } else {
+                let rows: Vec<Vec<String>> = releases
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.number.to_string(),
+                            r.image.clone(),
+                            deploy::describe_source(&r.source),
+                            r.commit.as_deref().map(|c| c.chars().take(12).collect()).unwrap_or_else(|| "-".into()),
+                            r.created_by.clone(),
+                            output::time(&r.created_at),
+                        ]
+                    })
+                    .collect();
+                output::table(&["RELEASE", "IMAGE", "SOURCE", "COMMIT", "BY", "CREATED"], &rows)?;
+            }
+        }
+        Cmd::Delete(n) => {
+            let app = client.delete_app(&n.project_name).await?;
+            // The reconciler removes containers and images; wait until they are gone.
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let left = client
+                    .containers(None)
+                    .await?
+                    .items
+                    .into_iter()
+                    .filter(|c| c.app_id == Some(app.id))
+                    .count();
+                if left == 0 {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    bail!("{} still has {left} container(s) after 120s; see `racerctl containers list`", app.name);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            if json {
+                output::json(&app)?;
+            } else {
+                println!("deleted {} ({}) and its containers", app.name, app.id);
+            }
+        }
         Cmd::Apps(AppsCmd::Create { name }) => {
             let app = client.create_app(&name).await?;
-            if g.json {
+            if json {
                 output::json(&app)?;
             } else {
                 println!("created app {} ({})", app.name, app.id);
@@ -127,7 +535,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Apps(AppsCmd::List { limit, cursor, all }) => {
             let mut page = client.list_apps(limit, cursor.as_deref()).await?;
-            if g.json {
+            if json {
                 output::json(&page)?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -148,7 +556,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Apps(AppsCmd::Show { app }) => {
             let app = client.get_app(&app).await?;
-            if g.json {
+            if json {
                 output::json(&app)?;
             } else {
                 print_app(&app);
@@ -156,7 +564,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Apps(AppsCmd::Delete { app }) => {
             let app = client.delete_app(&app).await?;
-            if g.json {
+            if json {
                 output::json(&app)?;
             } else {
                 println!("deleted app {} ({})", app.name, app.id);
@@ -166,7 +574,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let page = client
                 .list_events(a.app.as_deref(), a.limit, a.cursor.as_deref())
                 .await?;
-            if g.json {
+            if json {
                 output::json(&page)?;
             } else {
                 let rows: Vec<Vec<String>> = page
