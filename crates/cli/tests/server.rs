@@ -159,7 +159,11 @@ fn f3_postgres_store_survives_restart_and_kill() {
 
 #[test]
 fn f3_cli_errors_without_a_server() {
-    let env = Env::new();
+    let mut env = Env::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    env.extra_env.push(("RACER_URL".into(), url));
     let err = env.racer(&["apps", "list"]).code(1);
     assert!(err.contains("cannot reach the racer server"), "{err}");
     assert!(err.contains("racerctl server start"), "{err}");

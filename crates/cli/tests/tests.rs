@@ -4,4 +4,5 @@
 mod util;
 
 mod api;
+mod deploy;
 mod server;

@@ -22,6 +22,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub data_dir: PathBuf,
     pub extra_env: Vec<(String, String)>,
+    /// The install id of the server, once started: its containers and images carry it.
+    pub install: std::cell::RefCell<Option<String>>,
 }
 
 impl Env {
@@ -32,6 +34,7 @@ impl Env {
             dir,
             data_dir,
             extra_env: Vec::new(),
+            install: std::cell::RefCell::new(None),
         }
     }
 
@@ -63,7 +66,26 @@ impl Env {
         let mut args = vec!["server", "start", "--port", "0"];
         args.extend_from_slice(extra);
         self.racerctl(&args).ok();
-        self.server_file().expect("server.json after start")
+        let f = self.server_file().expect("server.json after start");
+        let info: racer_core::api::ServerInfo = self.racerctl(&["info", "--json"]).json();
+        *self.install.borrow_mut() = info.install_id;
+        f
+    }
+
+    /// Names of this install's containers (running or not).
+    pub fn containers(&self) -> Vec<String> {
+        let Some(id) = self.install.borrow().clone() else {
+            return Vec::new();
+        };
+        docker_lines(&["ps", "-a", "--filter", &format!("label=racer.install={id}"), "--format", "{{.Names}}"])
+    }
+
+    /// Tags of this install's images.
+    pub fn images(&self) -> Vec<String> {
+        let Some(id) = self.install.borrow().clone() else {
+            return Vec::new();
+        };
+        docker_lines(&["images", "--filter", &format!("label=racer.install={id}"), "--format", "{{.Repository}}:{{.Tag}}"])
     }
 
     pub fn server_file(&self) -> Option<ServerFile> {
@@ -88,6 +110,16 @@ impl Drop for Env {
         let _ = self
             .cmd("racerctl", &["server", "stop", "--force"])
             .output();
+        // Leave nothing on the engine: this install's containers, then its images.
+        if let Some(id) = self.install.borrow().clone() {
+            let filter = format!("label=racer.install={id}");
+            for c in docker_lines(&["ps", "-aq", "--filter", &filter]) {
+                let _ = Command::new("docker").args(["rm", "-f", &c]).output();
+            }
+            for i in docker_lines(&["images", "-q", "--filter", &filter]) {
+                let _ = Command::new("docker").args(["rmi", "-f", &i]).output();
+            }
+        }
         if std::env::var_os("RACER_KEEP_TEST_DIRS").is_some() {
             let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
             eprintln!("kept test dir {}", kept.keep().display());
@@ -202,4 +234,67 @@ pub fn http() -> reqwest::Client {
 #[allow(dead_code)]
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+pub fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The bundled example, copied into the test's directory (built by scripts/build-example.sh).
+pub fn hello_app(env: &Env, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let bin = src.join("hello");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/build-example.sh first",
+        bin.display()
+    );
+    let dir = env.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["Dockerfile", ".dockerignore", "hello"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
+/// GET with a few retries; returns the body of a 200.
+pub fn get_ok(url: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match Command::new("curl").args(["-fsS", "--max-time", "2", url]).output() {
+            Ok(o) if o.status.success() => return String::from_utf8_lossy(&o.stdout).into_owned(),
+            Ok(o) => last = String::from_utf8_lossy(&o.stderr).into_owned(),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("GET {url} never answered 200: {last}");
+}
+
+/// Waits until `f` holds (up to `secs`).
+pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {secs}s waiting for: {what}");
 }

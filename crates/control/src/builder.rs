@@ -2,7 +2,6 @@
 //! of one app at once), its source prepared, its image built with the log streamed into the
 //! store, and a release recorded. A build interrupted by a restart is queued again at start.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -240,11 +239,7 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
     log(ctx, d, &format!("building {kind} as racer/{}:{number}\n", d.app_name)).await;
 
     let tag = format!("racer/{}:{number}", d.app_name);
-    let labels = HashMap::from([
-        (racer_runtime::LABEL_MANAGED.to_owned(), "true".to_owned()),
-        (racer_runtime::LABEL_APP.to_owned(), d.app_id.to_string()),
-        (racer_runtime::LABEL_APP_NAME.to_owned(), d.app_name.clone()),
-    ]);
+    let labels = ctx.runtime.owned_labels(d.app_id, &d.app_name);
     // Lines go through a channel so the engine's stream is never held up by the store.
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let runtime = ctx.runtime.clone();

@@ -42,6 +42,8 @@ impl Action {
 pub struct Settings {
     /// Host ports replicas are published on, tried in order.
     pub host_ports: Vec<RangeInclusive<u16>>,
+    /// Ports never given to replicas: racer's own (API, proxy), also when they run elsewhere.
+    pub reserved_ports: Vec<u16>,
     /// Memory limit when a release sets none, MiB.
     pub default_memory_mb: u32,
     /// CPU limit when a release sets none, cores.
@@ -62,6 +64,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             host_ports: vec![8000..=8999, 9000..=9999],
+            reserved_ports: vec![8001, 8080],
             default_memory_mb: 512,
             default_cpus: 1.0,
             conda_base_image: racer_build::dockerfile::DEFAULT_BASE_IMAGE.to_owned(),

@@ -51,6 +51,7 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
     let apps = ctx.store.apps().all().await?;
     let observed = ctx.runtime.list(None).await?;
     let mut taken: HashSet<u16> = observed.iter().filter_map(|c| c.host_port).collect();
+    taken.extend(ctx.settings.reserved_ports.iter().copied());
     let mut by_app: HashMap<Option<Uuid>, Vec<Observed>> = HashMap::new();
     for c in observed {
         by_app.entry(c.app_id).or_default().push(c);
@@ -77,10 +78,15 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
         for (id, tags, app) in ctx.runtime.images_of(None).await? {
             if app.is_some_and(|a| !live.contains(&a)) {
                 tracing::info!(image = %id, tags = ?tags, "removing image of a deleted app");
+                // An image still used by a container (e.g. another app's `--image`) stays.
                 for t in &tags {
-                    ctx.runtime.remove_image(t).await?;
+                    if let Err(e) = ctx.runtime.remove_image(t).await {
+                        tracing::debug!(image = %t, error = %e, "image kept");
+                    }
                 }
-                ctx.runtime.remove_image(&id).await?;
+                if let Err(e) = ctx.runtime.remove_image(&id).await {
+                    tracing::debug!(image = %id, error = %e, "image kept");
+                }
             }
         }
     }

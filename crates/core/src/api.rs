@@ -90,6 +90,9 @@ pub struct ServerInfo {
     /// Docker engine version, when reachable.
     #[serde(default)]
     pub docker_version: Option<String>,
+    /// This install's id: the `racer.install` label on everything it creates.
+    #[serde(default)]
+    pub install_id: Option<String>,
 }
 
 /// `POST /api/v1/apps`: create an app.

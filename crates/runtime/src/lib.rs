@@ -28,6 +28,8 @@ use uuid::Uuid;
 
 /// Label: racer manages this object.
 pub const LABEL_MANAGED: &str = "racer.managed";
+/// Label: the racer install (one database) that owns the object.
+pub const LABEL_INSTALL: &str = "racer.install";
 /// Label: the owning app's UUID.
 pub const LABEL_APP: &str = "racer.app";
 /// Label: the owning app's name (for people reading `docker ps`).
@@ -142,6 +144,7 @@ pub type LineStream = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
 #[derive(Clone, Debug)]
 pub struct Runtime {
     docker: Docker,
+    install: String,
 }
 
 impl Runtime {
@@ -149,7 +152,43 @@ impl Runtime {
     /// to the engine yet; [`Runtime::version`] does.
     pub fn connect_local() -> Result<Runtime, Error> {
         let docker = Docker::connect_with_defaults().map_err(|source| Error::Connect { source })?;
-        Ok(Runtime { docker })
+        Ok(Runtime {
+            docker,
+            install: String::new(),
+        })
+    }
+
+    /// Scopes this handle to one install: everything it creates carries `racer.install=<id>` and
+    /// every list only sees objects with it.
+    pub fn for_install(mut self, install: &str) -> Runtime {
+        self.install = install.to_owned();
+        self
+    }
+
+    /// The install this handle is scoped to.
+    pub fn install(&self) -> &str {
+        &self.install
+    }
+
+    fn owned_filter(&self, app: Option<Uuid>) -> HashMap<String, Vec<String>> {
+        let mut labels = vec![
+            format!("{LABEL_MANAGED}=true"),
+            format!("{LABEL_INSTALL}={}", self.install),
+        ];
+        if let Some(a) = app {
+            labels.push(format!("{LABEL_APP}={a}"));
+        }
+        HashMap::from([("label".to_owned(), labels)])
+    }
+
+    /// The labels every object racer creates carries.
+    pub fn owned_labels(&self, app: Uuid, app_name: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_INSTALL.to_owned(), self.install.clone()),
+            (LABEL_APP.to_owned(), app.to_string()),
+            (LABEL_APP_NAME.to_owned(), app_name.to_owned()),
+        ])
     }
 
     /// Asks the engine for its version; this is the engine health check.
@@ -168,11 +207,7 @@ impl Runtime {
 
     /// Every container racer manages (running or not), optionally only one app's.
     pub async fn list(&self, app: Option<Uuid>) -> Result<Vec<Observed>, Error> {
-        let mut labels = vec![format!("{LABEL_MANAGED}=true")];
-        if let Some(a) = app {
-            labels.push(format!("{LABEL_APP}={a}"));
-        }
-        let filters = HashMap::from([("label".to_owned(), labels)]);
+        let filters = self.owned_filter(app);
         let opts = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)
@@ -253,13 +288,9 @@ impl Runtime {
     /// failure never leaves an orphan.
     pub async fn run(&self, spec: &ContainerSpec) -> Result<String, Error> {
         let port_key = format!("{}/tcp", spec.app_port);
-        let labels = HashMap::from([
-            (LABEL_MANAGED.to_owned(), "true".to_owned()),
-            (LABEL_APP.to_owned(), spec.app_id.to_string()),
-            (LABEL_APP_NAME.to_owned(), spec.app_name.clone()),
-            (LABEL_RELEASE.to_owned(), spec.release.to_string()),
-            (LABEL_REPLICA.to_owned(), spec.replica.to_string()),
-        ]);
+        let mut labels = self.owned_labels(spec.app_id, &spec.app_name);
+        labels.insert(LABEL_RELEASE.to_owned(), spec.release.to_string());
+        labels.insert(LABEL_REPLICA.to_owned(), spec.replica.to_string());
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(
                 port_key.clone(),
@@ -445,11 +476,7 @@ impl Runtime {
 
     /// Every image racer built for `app` (by label).
     pub async fn images_of(&self, app: Option<Uuid>) -> Result<Vec<(String, Vec<String>, Option<Uuid>)>, Error> {
-        let mut labels = vec![format!("{LABEL_MANAGED}=true")];
-        if let Some(a) = app {
-            labels.push(format!("{LABEL_APP}={a}"));
-        }
-        let filters = HashMap::from([("label".to_owned(), labels)]);
+        let filters = self.owned_filter(app);
         let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
         let list = self
             .docker

@@ -351,6 +351,7 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
         data_dir: s.data_dir.display().to_string(),
         store: s.store.backend().as_str().into(),
         docker_version,
+        install_id: s.runtime.as_ref().map(|r| r.install().to_owned()),
     })
 }
 

@@ -106,12 +106,23 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         source,
     })?;
 
-    let runtime = racer_runtime::Runtime::connect_local().ok();
+    if let Err(source) = store.migrate().await {
+        return Err(Error::Store { source });
+    }
+    let install = store
+        .install_id()
+        .await
+        .map_err(|source| Error::Store { source })?;
+    let mut control_settings = config.control.clone();
+    control_settings.reserved_ports.push(api_addr.port());
+    let runtime = racer_runtime::Runtime::connect_local()
+        .ok()
+        .map(|r| r.for_install(&install));
     let control = runtime.clone().map(|runtime| racer_control::Ctx {
         store: store.clone(),
         runtime,
         data_dir: config.data_dir.clone(),
-        settings: Arc::new(config.control.clone()),
+        settings: Arc::new(control_settings),
         build_wake: Arc::new(tokio::sync::Notify::new()),
         reconcile_wake: Arc::new(tokio::sync::Notify::new()),
     });
@@ -142,12 +153,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         }
     });
 
-    if let Err(source) = store.migrate().await {
-        shutdown.cancel();
-        tracker.close();
-        tracker.wait().await;
-        return Err(Error::Store { source });
-    }
     // The loops start after migrations: they read and write the new schema.
     if let Some(ctx) = control {
         tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));

@@ -125,6 +125,28 @@ impl Store {
         Ok(())
     }
 
+    /// This install's id: generated once, shared by every server on this database. Containers
+    /// and images carry it as a label, so two installs on one engine never touch each other's.
+    pub async fn install_id(&self) -> Result<String, Error> {
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let insert = match self.backend {
+            Backend::Sqlite => "INSERT OR IGNORE INTO settings (key, value) VALUES ('install_id', $1)",
+            Backend::Postgres => {
+                "INSERT INTO settings (key, value) VALUES ('install_id', $1) ON CONFLICT (key) DO NOTHING"
+            }
+        };
+        sqlx::query(insert)
+            .bind(&fresh)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::query)?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = 'install_id'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::query)?;
+        sqlx::Row::try_get(&row, "value").map_err(Error::query)
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

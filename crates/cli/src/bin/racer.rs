@@ -69,13 +69,12 @@ enum Cmd {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "source", required = true, multiple = false)]
 struct SourceArgs {
     /// A project folder on this machine (sent to the server as a tarball).
-    #[arg(long, group = "source")]
+    #[arg(long, conflicts_with = "git", required_unless_present = "git")]
     path: Option<PathBuf>,
     /// A git repository, optionally with #branch, #tag or #sha.
-    #[arg(long, group = "source")]
+    #[arg(long)]
     git: Option<String>,
     /// Environment variables the project needs (KEY=VALUE), for validation of required ones.
     #[arg(long = "env", value_name = "KEY=VALUE")]

@@ -50,6 +50,43 @@ enum Cmd {
     Readiness,
     /// Show facts about the running server.
     Info,
+    /// Inspect and act on the containers racer runs.
+    #[command(subcommand)]
+    Containers(ContainersCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainersCmd {
+    /// List every container racer manages.
+    List,
+    /// Show one container (id, unique id prefix, or name).
+    Status {
+        /// Container id, prefix or name.
+        id: String,
+    },
+    /// Show one container's log.
+    Logs {
+        /// Container id, prefix or name.
+        id: String,
+        /// Keep following.
+        #[arg(long, short)]
+        follow: bool,
+        /// Lines from the end.
+        #[arg(long, default_value = "100")]
+        tail: String,
+    },
+    /// Stop a container (racer starts it again while its app wants it).
+    Stop {
+        /// Container id, prefix or name.
+        id: String,
+    },
+    /// Remove a container (racer replaces it while its app wants it).
+    Remove {
+        /// Container id, prefix or name.
+        id: String,
+    },
+    /// Remove every racer container that is not running.
+    Cleanup,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Liveness => probe(Client::new(target()).liveness().await?, g.json),
         Cmd::Readiness => probe(Client::new(target()).readiness().await?, g.json),
+        Cmd::Containers(c) => containers(Client::new(target()), c, g.json).await,
         Cmd::Info => {
             let info = Client::new(target()).server_info().await?;
             if g.json {
@@ -444,5 +482,69 @@ async fn server_status(data_dir: &Path, target: Target, json: bool) -> anyhow::R
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+async fn containers(client: Client, cmd: ContainersCmd, json: bool) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ContainersCmd::List => {
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = client.containers(cursor.as_deref()).await?;
+                all.extend(page.items);
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            if json {
+                output::json(&racer_core::api::Page {
+                    items: all,
+                    next_cursor: None,
+                })?;
+            } else if all.is_empty() {
+                println!("no racer containers");
+            } else {
+                racer_cli::deploy::container_table(&all)?;
+            }
+        }
+        ContainersCmd::Status { id } => {
+            let c = client.container(&id).await?;
+            if json {
+                output::json(&c)?;
+            } else {
+                println!("project: {}", c.app_name.as_deref().unwrap_or("(unknown)"));
+                racer_cli::deploy::container_table(std::slice::from_ref(&c))?;
+            }
+        }
+        ContainersCmd::Logs { id, follow, tail } => {
+            use futures_util::StreamExt;
+            use std::io::Write;
+            let path = format!(
+                "/api/v1/containers/{}/logs?tail={}&follow={follow}",
+                racer_cli::client::path_segment(&id),
+                racer_cli::client::path_segment(&tail)
+            );
+            let mut stream = client.text(&path).await?;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
+                out.flush()?;
+            }
+        }
+        ContainersCmd::Stop { id } => action(client.stop_container(&id).await?, json)?,
+        ContainersCmd::Remove { id } => action(client.remove_container(&id).await?, json)?,
+        ContainersCmd::Cleanup => action(client.cleanup().await?, json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn action(a: racer_core::api::ContainerAction, json: bool) -> anyhow::Result<()> {
+    if json {
+        output::json(&a)
+    } else {
+        println!("{}", a.message);
+        Ok(())
     }
 }
