@@ -139,6 +139,7 @@ median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : int((a[NR/
 bench_backend() {
   local be=$1 i d db url="" times=() t0 t1 pid
   log "== $be =="
+  R[$be.load]=$(cut -d' ' -f1-3 /proc/loadavg)
   for i in $(seq 1 "$starts"); do
     d="$tmp/$be-$i"; data_dirs+=("$d")
     local args=(--data-dir "$d" server start --port 0)
@@ -325,6 +326,8 @@ cargo build --release --bins && scripts/bench-api.sh --write
 - Date: $date_utc; commit $commit
 - Machine: nproc $(nproc), RAM $mem_total, kernel $(uname -r), CPU $cpu_model
 - Tools: wrk $wrk_version, curl $(curl --version | awk 'NR==1{print $2}')${R[pg_version]:+, PostgreSQL ${R[pg_version]} (scripts/postgres.sh: fsync=off, synchronous_commit=off)}
+- Load average (1/5/15 min) when each backend started: $(for be in "${be_list[@]}"; do printf '%s %s; ' "$be" "${R[$be.load]}"; done | sed 's/; $//').
+  The machine is shared: anything else running (builds, tests) lowers the req/s and raises p99.
 - **wrk runs on the same $(nproc) cores as the server**, so every req/s figure is a lower bound
   for the server alone: wrk's own CPU is taken from the server's budget.
 

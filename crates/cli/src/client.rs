@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use racer_core::api::{
-    App, ApiInfo, AppStatus, ContainerAction, ContainerInfo, CreateApp, DeployRequest, Deployed,
+    ApiInfo, App, AppStatus, ContainerAction, ContainerInfo, CreateApp, DeployRequest, Deployed,
     Deployment, DockerfileReport, ErrorBody, Event, Health, InspectRequest, Page, Probe, Release,
     RerunRequest, ScaleRequest, ServerInfo, Upload, ValidateReport,
 };
@@ -68,9 +68,7 @@ impl ClientError {
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
-                Some(*status)
-            }
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -174,12 +172,15 @@ impl Client {
     /// `GET /health`. A 503 still carries a health report; it is returned as `Ok`.
     pub async fn health(&self) -> Result<Health, ClientError> {
         let url = format!("{}/health", self.target.url);
-        let resp = self.http.get(&url).send().await.map_err(|source| {
-            ClientError::Unreachable {
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
                 url: self.target.url.clone(),
                 source,
-            }
-        })?;
+            })?;
         let status = resp.status();
         resp.json::<Health>()
             .await
@@ -221,7 +222,8 @@ impl Client {
 
     /// `GET /api/v1/apps/{app}`.
     pub async fn get_app(&self, app: &str) -> Result<App, ClientError> {
-        self.get(&format!("/api/v1/apps/{}", path_segment(app))).await
+        self.get(&format!("/api/v1/apps/{}", path_segment(app)))
+            .await
     }
 
     /// `DELETE /api/v1/apps/{app}`.
@@ -237,10 +239,12 @@ impl Client {
     /// Streams a build-context tarball from a file (`POST /api/v1/uploads`).
     pub async fn upload(&self, tar: &std::path::Path) -> Result<Upload, ClientError> {
         let url = format!("{}/api/v1/uploads", self.target.url);
-        let file = tokio::fs::File::open(tar).await.map_err(|e| ClientError::Local {
-            what: format!("cannot read {}", tar.display()),
-            message: e.to_string(),
-        })?;
+        let file = tokio::fs::File::open(tar)
+            .await
+            .map_err(|e| ClientError::Local {
+                what: format!("cannot read {}", tar.display()),
+                message: e.to_string(),
+            })?;
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
         let mut req = self
             .http
@@ -250,11 +254,15 @@ impl Client {
         if let Some(t) = &self.target.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|source| self.transport(&url, source))?;
-        let resp = Self::check(resp, &url).await?;
-        resp.json()
+        let resp = req
+            .send()
             .await
-            .map_err(|_| ClientError::Protocol { url, status: StatusCode::OK })
+            .map_err(|source| self.transport(&url, source))?;
+        let resp = Self::check(resp, &url).await?;
+        resp.json().await.map_err(|_| ClientError::Protocol {
+            url,
+            status: StatusCode::OK,
+        })
     }
 
     fn transport(&self, url: &str, source: reqwest::Error) -> ClientError {
@@ -297,12 +305,14 @@ impl Client {
 
     /// `POST /api/v1/dockerfile`.
     pub async fn dockerfile(&self, req: &InspectRequest) -> Result<DockerfileReport, ClientError> {
-        self.call(Method::POST, "/api/v1/dockerfile", Some(req)).await
+        self.call(Method::POST, "/api/v1/dockerfile", Some(req))
+            .await
     }
 
     /// `POST /api/v1/deployments`.
     pub async fn deploy(&self, req: &DeployRequest) -> Result<Deployed, ClientError> {
-        self.call(Method::POST, "/api/v1/deployments", Some(req)).await
+        self.call(Method::POST, "/api/v1/deployments", Some(req))
+            .await
     }
 
     /// `POST /api/v1/apps/{app}/rerun`.
@@ -343,9 +353,15 @@ impl Client {
     }
 
     /// `GET /api/v1/containers` (one page).
-    pub async fn containers(&self, cursor: Option<&str>) -> Result<Page<ContainerInfo>, ClientError> {
-        self.get(&format!("/api/v1/containers{}", page_query(Some(200), cursor)))
-            .await
+    pub async fn containers(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Page<ContainerInfo>, ClientError> {
+        self.get(&format!(
+            "/api/v1/containers{}",
+            page_query(Some(200), cursor)
+        ))
+        .await
     }
 
     /// `GET /api/v1/containers/{id}`.
@@ -403,8 +419,9 @@ impl Client {
 }
 
 /// A streamed plain-text body (logs).
-pub type TextStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send>>;
+pub type TextStream = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send>,
+>;
 
 fn page_query(limit: Option<u32>, cursor: Option<&str>) -> String {
     let mut parts = Vec::new();

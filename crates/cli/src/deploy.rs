@@ -83,7 +83,7 @@ pub async fn follow(
     let d = deployed.deployment;
     if json {
         emit(&RunEvent::Deployment {
-            deployment: d.clone(),
+            deployment: Box::new(d.clone()),
         })?;
     } else {
         eprintln!(
@@ -129,7 +129,10 @@ pub async fn follow(
             }
             if json {
                 emit(&RunEvent::Log { line: line.clone() })?;
-            } else if line.starts_with("Step ") || line.starts_with("error") || line.starts_with("---") {
+            } else if line.starts_with("Step ")
+                || line.starts_with("error")
+                || line.starts_with("---")
+            {
                 if bar.is_hidden() {
                     eprintln!("{line}");
                 } else {
@@ -169,8 +172,8 @@ pub async fn follow(
     let status = client.app_status(&d.app_name).await.ok();
     if json {
         emit(&RunEvent::Done {
-            deployment: last.clone(),
-            status: status.clone(),
+            deployment: Box::new(last.clone()),
+            status: status.clone().map(Box::new),
         })?;
     }
     match last.status {
@@ -239,7 +242,10 @@ pub fn print_status(s: &AppStatus) -> anyhow::Result<()> {
             "deployment: {} {}{}",
             d.id,
             d.status.as_str(),
-            d.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            d.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
     }
     if let Some(src) = &s.app.source {
@@ -275,7 +281,9 @@ pub fn container_table(cs: &[racer_core::api::ContainerInfo]) -> anyhow::Result<
                 c.name.clone(),
                 c.state.clone(),
                 c.health.clone(),
-                c.host_port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                c.host_port
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 c.uptime_seconds
                     .map(output::duration)
                     .unwrap_or_else(|| "-".into()),
@@ -285,7 +293,16 @@ pub fn container_table(cs: &[racer_core::api::ContainerInfo]) -> anyhow::Result<
         })
         .collect();
     output::table(
-        &["CONTAINER", "NAME", "STATE", "HEALTH", "PORT", "UPTIME", "RESTARTS", "IMAGE"],
+        &[
+            "CONTAINER",
+            "NAME",
+            "STATE",
+            "HEALTH",
+            "PORT",
+            "UPTIME",
+            "RESTARTS",
+            "IMAGE",
+        ],
         &rows,
     )
 }

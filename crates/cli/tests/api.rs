@@ -1,6 +1,6 @@
 //! Issue 3: the HTTP API's contract, over real HTTP against the real server binary.
 
-use racer_core::api::{App, ApiInfo, ErrorBody, Page};
+use racer_core::api::{ApiInfo, App, ErrorBody, Page};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -9,8 +9,8 @@ use crate::util::{http, Env};
 async fn error_of(resp: reqwest::Response) -> (StatusCode, ErrorBody) {
     let status = resp.status();
     let text = resp.text().await.unwrap();
-    let body: ErrorBody =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} not an error body: {e}: {text}"));
+    let body: ErrorBody = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status} not an error body: {e}: {text}"));
     (status, body)
 }
 
@@ -22,7 +22,14 @@ async fn f3_auth_status_codes_and_error_bodies() {
     let c = http();
 
     // Public: /, /health, /liveness, /ready.
-    let root: ApiInfo = c.get(format!("{url}/")).send().await.unwrap().json().await.unwrap();
+    let root: ApiInfo = c
+        .get(format!("{url}/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(root.name, "racer");
     assert_eq!(root.links["apps"], "/api/v1/apps");
     for p in ["/health", "/liveness", "/ready"] {
@@ -31,7 +38,12 @@ async fn f3_auth_status_codes_and_error_bodies() {
     }
 
     // Everything else needs the token: 401 with a JSON body.
-    for p in ["/api/v1/apps", "/api/v1/events", "/api/v1/info", "/openapi.json"] {
+    for p in [
+        "/api/v1/apps",
+        "/api/v1/events",
+        "/api/v1/info",
+        "/openapi.json",
+    ] {
         let (status, body) = error_of(c.get(format!("{url}{p}")).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{p}");
         assert_eq!(body.error.code, "unauthenticated");
@@ -169,7 +181,10 @@ async fn f3_pagination_and_openapi() {
     let mut seen = Vec::new();
     let mut next: Option<String> = None;
     loop {
-        let q = next.as_ref().map(|c| format!("?cursor={c}")).unwrap_or_default();
+        let q = next
+            .as_ref()
+            .map(|c| format!("?cursor={c}"))
+            .unwrap_or_default();
         let page: Page<App> = c
             .get(format!("{url}/api/v1/apps{q}"))
             .bearer_auth(&token)

@@ -11,14 +11,15 @@ use crate::util::{docker, eventually, get_ok, hello_app, kill9, Env};
 fn urls(stdout: &str) -> Vec<String> {
     stdout
         .lines()
-        .filter_map(|l| l.trim().split_whitespace().next())
+        .filter_map(|l| l.split_whitespace().next())
         .filter(|w| w.starts_with("http://"))
         .map(str::to_owned)
         .collect()
 }
 
 fn status(env: &Env, app: &str) -> AppStatus {
-    env.racer(&["status", "--project-name", app, "--json"]).json()
+    env.racer(&["status", "--project-name", app, "--json"])
+        .json()
 }
 
 #[test]
@@ -28,9 +29,21 @@ fn f4_path_deploy_status_logs_rerun_and_delete() {
     let dir = hello_app(&env, "web");
     let dir_s = dir.to_str().unwrap();
 
-    let run = env.racer(&["run", "--project-name", "web", "--path", dir_s, "--env", "GREETING=hi"]);
+    let run = env.racer(&[
+        "run",
+        "--project-name",
+        "web",
+        "--path",
+        dir_s,
+        "--env",
+        "GREETING=hi",
+    ]);
     let out = run.ok();
-    assert!(run.stderr().contains("Step 1/"), "build steps are streamed: {}", run.stderr());
+    assert!(
+        run.stderr().contains("Step 1/"),
+        "build steps are streamed: {}",
+        run.stderr()
+    );
     let u = urls(&out);
     assert_eq!(u.len(), 1, "{out}");
     assert!(u[0].starts_with("http://127.0.0.1:"), "{out}");
@@ -56,7 +69,10 @@ fn f4_path_deploy_status_logs_rerun_and_delete() {
         .json();
     assert_eq!(by_container.app_name.as_deref(), Some("web"));
     let table = env.racer(&["status", "--project-name", "web"]).ok();
-    assert!(table.contains("web-1-0") && table.contains("healthy"), "{table}");
+    assert!(
+        table.contains("web-1-0") && table.contains("healthy"),
+        "{table}"
+    );
 
     // Docker's view matches the contract: labels, loopback-only port, limits, no-new-privileges.
     let inspect = docker(&["inspect", &c.id]);
@@ -77,24 +93,49 @@ fn f4_path_deploy_status_logs_rerun_and_delete() {
     assert!(logs.contains("hello: listening on :8000"), "{logs}");
 
     // Rerun with rebuild picks up a code change; the old container goes.
-    std::fs::write(dir.join("Dockerfile"), std::fs::read_to_string(dir.join("Dockerfile")).unwrap() + "LABEL change=1\n").unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        std::fs::read_to_string(dir.join("Dockerfile")).unwrap() + "LABEL change=1\n",
+    )
+    .unwrap();
     let out = env.racer(&["rerun", "--project-name", "web"]).ok();
     let u2 = urls(&out);
     assert!(get_ok(&u2[0]).contains("\"release\":\"2\""));
-    let releases: Vec<Release> = env.racer(&["releases", "--project-name", "web", "--json"]).json();
+    let releases: Vec<Release> = env
+        .racer(&["releases", "--project-name", "web", "--json"])
+        .json();
     assert_eq!(releases.len(), 2);
-    assert_ne!(releases[0].image_id, releases[1].image_id, "the change was built");
-    eventually(30, "old container gone", || env.containers() == vec!["web-2-0".to_owned()]);
+    assert_ne!(
+        releases[0].image_id, releases[1].image_id,
+        "the change was built"
+    );
+    eventually(30, "old container gone", || {
+        env.containers() == vec!["web-2-0".to_owned()]
+    });
 
     // Rerun without rebuild: same image, new environment, new release.
     let out = env
-        .racer(&["rerun", "--project-name", "web", "--no-rebuild", "--env", "GREETING=again"])
+        .racer(&[
+            "rerun",
+            "--project-name",
+            "web",
+            "--no-rebuild",
+            "--env",
+            "GREETING=again",
+        ])
         .ok();
     let body = get_ok(&urls(&out)[0]);
-    assert!(body.contains("again from") && body.contains("\"release\":\"3\""), "{body}");
-    let releases: Vec<Release> = env.racer(&["releases", "--project-name", "web", "--json"]).json();
+    assert!(
+        body.contains("again from") && body.contains("\"release\":\"3\""),
+        "{body}"
+    );
+    let releases: Vec<Release> = env
+        .racer(&["releases", "--project-name", "web", "--json"])
+        .json();
     assert_eq!(releases[0].image_id, releases[1].image_id, "no rebuild");
-    eventually(30, "only release 3 runs", || env.containers() == vec!["web-3-0".to_owned()]);
+    eventually(30, "only release 3 runs", || {
+        env.containers() == vec!["web-3-0".to_owned()]
+    });
     assert!(!env.images().is_empty());
 
     // Delete leaves no container and no image tag behind.
@@ -114,7 +155,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -128,20 +173,44 @@ fn f4_git_deploy_by_branch_and_sha() {
     git(&repo, &["commit", "-qm", "first"]);
     let first = git(&repo, &["rev-parse", "HEAD"]);
     git(&repo, &["checkout", "-q", "-b", "feature"]);
-    std::fs::write(repo.join("Dockerfile"), std::fs::read_to_string(repo.join("Dockerfile")).unwrap() + "ENV GREETING=feature\n").unwrap();
+    std::fs::write(
+        repo.join("Dockerfile"),
+        std::fs::read_to_string(repo.join("Dockerfile")).unwrap() + "ENV GREETING=feature\n",
+    )
+    .unwrap();
     git(&repo, &["commit", "-qam", "feature"]);
     let url = format!("file://{}", repo.display());
 
-    let out = env.racer(&["run", "--project-name", "gitapp", "--git", &format!("{url}#feature")]).ok();
+    let out = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "gitapp",
+            "--git",
+            &format!("{url}#feature"),
+        ])
+        .ok();
     assert!(get_ok(&urls(&out)[0]).contains("feature from"));
-    let out = env.racer(&["run", "--project-name", "gitapp", "--git", &format!("{url}#{first}")]).ok();
+    let out = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "gitapp",
+            "--git",
+            &format!("{url}#{first}"),
+        ])
+        .ok();
     assert!(get_ok(&urls(&out)[0]).contains("\"message\":\"hello from"));
-    let releases: Vec<Release> = env.racer(&["releases", "--project-name", "gitapp", "--json"]).json();
+    let releases: Vec<Release> = env
+        .racer(&["releases", "--project-name", "gitapp", "--json"])
+        .json();
     assert_eq!(releases[0].commit.as_deref(), Some(first.as_str()));
     assert_ne!(releases[1].commit.as_deref(), Some(first.as_str()));
     // rerun fetches the recorded ref again
     env.racer(&["rerun", "--project-name", "gitapp"]).ok();
-    let releases: Vec<Release> = env.racer(&["releases", "--project-name", "gitapp", "--json"]).json();
+    let releases: Vec<Release> = env
+        .racer(&["releases", "--project-name", "gitapp", "--json"])
+        .json();
     assert_eq!(releases.len(), 3);
     assert_eq!(releases[0].commit.as_deref(), Some(first.as_str()));
 }
@@ -153,7 +222,16 @@ fn f4_image_deploy_with_instances_and_json_events() {
     let dir = hello_app(&env, "img");
     let tag = format!("racer-test-hello:{}", uuid::Uuid::new_v4().simple());
     docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
-    let run = env.racer(&["run", "--project-name", "img", "--image", &tag, "--instances", "2", "--json"]);
+    let run = env.racer(&[
+        "run",
+        "--project-name",
+        "img",
+        "--image",
+        &tag,
+        "--instances",
+        "2",
+        "--json",
+    ]);
     let lines: Vec<RunEvent> = run
         .ok()
         .lines()
@@ -163,7 +241,10 @@ fn f4_image_deploy_with_instances_and_json_events() {
     let Some(RunEvent::Done { deployment, status }) = lines.last() else {
         panic!("no done event: {lines:?}");
     };
-    assert_eq!(deployment.status, racer_core::api::DeploymentStatus::Running);
+    assert_eq!(
+        deployment.status,
+        racer_core::api::DeploymentStatus::Running
+    );
     let status = status.as_ref().unwrap();
     assert_eq!(status.containers.len(), 2);
     for c in &status.containers {
@@ -183,36 +264,95 @@ fn f4_bad_inputs_get_clear_errors_and_leave_nothing() {
         assert!(env.containers().is_empty());
     };
 
-    let err = env.racer(&["run", "--project-name", "x", "--path", "/does/not/exist"]).code(1);
-    assert!(err.contains("/does/not/exist") && err.contains("does not exist"), "{err}");
+    let err = env
+        .racer(&["run", "--project-name", "x", "--path", "/does/not/exist"])
+        .code(1);
+    assert!(
+        err.contains("/does/not/exist") && err.contains("does not exist"),
+        "{err}"
+    );
     nothing(&env);
 
-    let err = env.racer(&["run", "--project-name", "x", "--git", "file:///no/such/repo.git"]).code(1);
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "x",
+            "--git",
+            "file:///no/such/repo.git",
+        ])
+        .code(1);
     assert!(err.contains("git"), "{err}");
     nothing(&env);
 
     let empty = env.dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("README.md"), "nothing to build").unwrap();
-    let err = env.racer(&["run", "--project-name", "x", "--path", empty.to_str().unwrap()]).code(1);
-    assert!(err.contains("Dockerfile") && err.contains("conda-project.yml"), "lists what it looked for: {err}");
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "x",
+            "--path",
+            empty.to_str().unwrap(),
+        ])
+        .code(1);
+    assert!(
+        err.contains("Dockerfile") && err.contains("conda-project.yml"),
+        "lists what it looked for: {err}"
+    );
     nothing(&env);
 
     let conda = env.dir.path().join("conda");
     std::fs::create_dir_all(&conda).unwrap();
     std::fs::write(conda.join("conda-project.yml"), "name: c\nenvironments:\n  default: [environment.yml]\ncommands:\n  serve:\n    cmd: python -m http.server\n    environment: gpu\n").unwrap();
-    std::fs::write(conda.join("environment.yml"), "dependencies: [python=3.11]\n").unwrap();
-    let err = env.racer(&["run", "--project-name", "x", "--path", conda.to_str().unwrap()]).code(1);
+    std::fs::write(
+        conda.join("environment.yml"),
+        "dependencies: [python=3.11]\n",
+    )
+    .unwrap();
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "x",
+            "--path",
+            conda.to_str().unwrap(),
+        ])
+        .code(1);
     assert!(err.contains("commands.serve.environment"), "{err}");
     nothing(&env);
 
-    let err = env.racer(&["run", "--project-name", "x", "--image", "racer-no-such-image:1"]).code(1);
-    assert!(err.contains("not present locally and cannot be pulled"), "{err}");
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "x",
+            "--image",
+            "racer-no-such-image:1",
+        ])
+        .code(1);
+    assert!(
+        err.contains("not present locally and cannot be pulled"),
+        "{err}"
+    );
     nothing(&env);
 
-    let err = env.racer(&["run", "--project-name", "Bad_Name", "--image", "x"]).code(1);
+    let err = env
+        .racer(&["run", "--project-name", "Bad_Name", "--image", "x"])
+        .code(1);
     assert!(err.contains("field: app"), "{err}");
-    let err = env.racer(&["run", "--project-name", "x", "--image", "x", "--env", "NOEQUALS"]).code(1);
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "x",
+            "--image",
+            "x",
+            "--env",
+            "NOEQUALS",
+        ])
+        .code(1);
     assert!(err.contains("KEY=VALUE"), "{err}");
     nothing(&env);
 }
@@ -224,7 +364,15 @@ fn f4_port_range_exhausted_fails_the_deploy_and_leaves_no_container() {
     let env = Env::new();
     env.start(&["--host-ports", &port]);
     let dir = hello_app(&env, "full");
-    let run = env.racer(&["run", "--project-name", "full", "--path", dir.to_str().unwrap(), "--timeout", "60"]);
+    let run = env.racer(&[
+        "run",
+        "--project-name",
+        "full",
+        "--path",
+        dir.to_str().unwrap(),
+        "--timeout",
+        "60",
+    ]);
     let err = run.code(1);
     assert!(err.contains("no free host port"), "{err}");
     assert!(env.containers().is_empty(), "{:?}", env.containers());
@@ -235,7 +383,16 @@ fn f4_restart_adopts_containers_and_replaces_killed_ones() {
     let env = Env::new();
     env.start(&[]);
     let dir = hello_app(&env, "keep");
-    env.racer(&["run", "--project-name", "keep", "--path", dir.to_str().unwrap(), "--instances", "2"]).ok();
+    env.racer(&[
+        "run",
+        "--project-name",
+        "keep",
+        "--path",
+        dir.to_str().unwrap(),
+        "--instances",
+        "2",
+    ])
+    .ok();
     let before = status(&env, "keep");
     let ids: Vec<String> = before.containers.iter().map(|c| c.id.clone()).collect();
     assert_eq!(ids.len(), 2);
@@ -252,12 +409,20 @@ fn f4_restart_adopts_containers_and_replaces_killed_ones() {
     let mut names: Vec<_> = after.containers.iter().map(|c| c.name.clone()).collect();
     names.sort();
     assert_eq!(names, ["keep-1-0", "keep-1-1"], "adopted, no duplicates");
-    assert!(after.containers.iter().any(|c| c.id == ids[1]), "the live one was adopted, not replaced");
+    assert!(
+        after.containers.iter().any(|c| c.id == ids[1]),
+        "the live one was adopted, not replaced"
+    );
 
     // A container killed while the server runs comes back too.
     docker(&["kill", &after.containers[1].id]);
     eventually(30, "replica back", || {
-        status(&env, "keep").containers.iter().filter(|c| c.health == "healthy").count() == 2
+        status(&env, "keep")
+            .containers
+            .iter()
+            .filter(|c| c.health == "healthy")
+            .count()
+            == 2
     });
     assert_eq!(env.containers().len(), 2);
 }
@@ -268,7 +433,14 @@ fn f4_kill_server_mid_deploy_converges_without_orphans() {
     env.start(&[]);
     let dir = hello_app(&env, "mid");
     let out = env
-        .racer(&["run", "--project-name", "mid", "--path", dir.to_str().unwrap(), "--no-wait"])
+        .racer(&[
+            "run",
+            "--project-name",
+            "mid",
+            "--path",
+            dir.to_str().unwrap(),
+            "--no-wait",
+        ])
         .ok();
     assert!(out.contains("accepted"), "{out}");
     kill9(env.server_file().unwrap().pid);
@@ -286,18 +458,29 @@ fn f4_racerctl_containers() {
     let env = Env::new();
     env.start(&[]);
     let dir = hello_app(&env, "ops");
-    env.racer(&["run", "--project-name", "ops", "--path", dir.to_str().unwrap()]).ok();
+    env.racer(&[
+        "run",
+        "--project-name",
+        "ops",
+        "--path",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
     let list: Page<ContainerInfo> = env.racerctl(&["containers", "list", "--json"]).json();
     assert_eq!(list.items.len(), 1);
     let id = list.items[0].id.clone();
-    let one: ContainerInfo = env.racerctl(&["containers", "status", &id[..12], "--json"]).json();
+    let one: ContainerInfo = env
+        .racerctl(&["containers", "status", &id[..12], "--json"])
+        .json();
     assert_eq!(one.id, id);
     let logs = env.racerctl(&["containers", "logs", &id[..12]]).ok();
     assert!(logs.contains("listening"), "{logs}");
     env.racerctl(&["containers", "stop", &id[..12]]).ok();
     // The app still wants it: the reconciler starts it again.
     eventually(30, "restarted", || {
-        let c: ContainerInfo = env.racerctl(&["containers", "status", &id[..12], "--json"]).json();
+        let c: ContainerInfo = env
+            .racerctl(&["containers", "status", &id[..12], "--json"])
+            .json();
         c.state == "running"
     });
     env.racerctl(&["containers", "remove", &id[..12]]).ok();
@@ -305,7 +488,9 @@ fn f4_racerctl_containers() {
         let l: Page<ContainerInfo> = env.racerctl(&["containers", "list", "--json"]).json();
         l.items.len() == 1 && l.items[0].id != id && l.items[0].state == "running"
     });
-    let err = env.racerctl(&["containers", "status", "nosuchcontainer"]).code(1);
+    let err = env
+        .racerctl(&["containers", "status", "nosuchcontainer"])
+        .code(1);
     assert!(err.contains("no racer container"), "{err}");
     env.racerctl(&["containers", "cleanup"]).ok();
 }
@@ -322,26 +507,42 @@ fn f4_conda_corpus_through_racer_validate() {
             continue; // needs symlinks or a huge file made at test time: covered in racer-build
         }
         let expected: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
+                .unwrap();
         let project = case.join("project");
-        let dir = if project.is_dir() { project } else { case.clone() };
+        let dir = if project.is_dir() {
+            project
+        } else {
+            case.clone()
+        };
         // Variables declared null must be supplied at run time: without them, racer says so.
         let nulls = case.ends_with("null-variable");
         if nulls {
             let without: ValidateReport = serde_json::from_str(
-                &env.racer(&["validate", "--path", dir.to_str().unwrap(), "--json"]).stdout(),
+                &env.racer(&["validate", "--path", dir.to_str().unwrap(), "--json"])
+                    .stdout(),
             )
             .unwrap();
-            assert!(!without.valid, "null variables must be supplied: {without:?}");
-            assert!(without.problems.iter().any(|p| p.field.contains("variables.")), "{without:?}");
+            assert!(
+                !without.valid,
+                "null variables must be supplied: {without:?}"
+            );
+            assert!(
+                without
+                    .problems
+                    .iter()
+                    .any(|p| p.field.contains("variables.")),
+                "{without:?}"
+            );
         }
         let mut args = vec!["validate", "--path", dir.to_str().unwrap(), "--json"];
         if nulls {
             args.extend(["--env", "API_KEY=x", "--env", "DB_URL=y"]);
         }
         let run = env.racer(&args);
-        let report: ValidateReport = serde_json::from_str(&run.stdout())
-            .unwrap_or_else(|e| panic!("{}: {e}: {} {}", case.display(), run.stdout(), run.stderr()));
+        let report: ValidateReport = serde_json::from_str(&run.stdout()).unwrap_or_else(|e| {
+            panic!("{}: {e}: {} {}", case.display(), run.stdout(), run.stderr())
+        });
         let valid = expected["valid"].as_bool().unwrap();
         assert_eq!(report.valid, valid, "{}: {report:?}", case.display());
         if let Some(problems) = expected["problems"].as_array() {
@@ -355,7 +556,12 @@ fn f4_conda_corpus_through_racer_validate() {
             }
         }
         // `racer validate` exits 1 for an invalid project.
-        assert_eq!(run.out.status.code(), Some(if valid { 0 } else { 1 }), "{}", case.display());
+        assert_eq!(
+            run.out.status.code(),
+            Some(if valid { 0 } else { 1 }),
+            "{}",
+            case.display()
+        );
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} corpus cases ran");
@@ -367,12 +573,23 @@ fn f4_dockerfile_for_the_conda_example_matches_the_snapshot() {
     env.start(&[]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = env
-        .racer(&["dockerfile", "--path", root.join("examples/conda-hello").to_str().unwrap()])
+        .racer(&[
+            "dockerfile",
+            "--path",
+            root.join("examples/conda-hello").to_str().unwrap(),
+        ])
         .ok();
-    let snapshot = std::fs::read_to_string(root.join("crates/build/tests/snapshots/conda-hello.Dockerfile")).unwrap();
+    let snapshot =
+        std::fs::read_to_string(root.join("crates/build/tests/snapshots/conda-hello.Dockerfile"))
+            .unwrap();
     assert_eq!(out, snapshot);
     let v: ValidateReport = env
-        .racer(&["validate", "--path", root.join("examples/conda-hello").to_str().unwrap(), "--json"])
+        .racer(&[
+            "validate",
+            "--path",
+            root.join("examples/conda-hello").to_str().unwrap(),
+            "--json",
+        ])
         .json();
     assert!(v.valid, "{v:?}");
     assert_eq!(v.kind.as_deref(), Some("conda-project"));

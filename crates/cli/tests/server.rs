@@ -13,7 +13,10 @@ fn f3_server_lifecycle_and_apps_survive_restart_and_kill() {
 
     let status = env.racerctl(&["server", "status"]).ok();
     assert!(status.contains(&first.api_url), "{status}");
-    assert!(status.contains(&format!("pid:       {}", first.pid)), "{status}");
+    assert!(
+        status.contains(&format!("pid:       {}", first.pid)),
+        "{status}"
+    );
     let info: ServerInfo = env.racerctl(&["server", "status", "--json"]).json();
     assert_eq!(info.pid, first.pid);
     assert_eq!(info.store, "sqlite");
@@ -28,14 +31,18 @@ fn f3_server_lifecycle_and_apps_survive_restart_and_kill() {
     let list: Page<App> = env.racer(&["apps", "list", "--json"]).json();
     let names: Vec<_> = list.items.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["api", "web"]);
-    let by_id: App = env.racer(&["apps", "show", &web.id.to_string(), "--json"]).json();
+    let by_id: App = env
+        .racer(&["apps", "show", &web.id.to_string(), "--json"])
+        .json();
     assert_eq!(by_id, web);
     let by_name: App = env.racer(&["apps", "show", "web", "--json"]).json();
     assert_eq!(by_name, web);
     let table = env.racer(&["apps", "list"]).ok();
     assert!(table.starts_with("NAME"), "{table}");
     assert!(table.contains(&api.id.to_string()), "{table}");
-    let deleted: App = env.racer(&["apps", "delete", &api.id.to_string(), "--json"]).json();
+    let deleted: App = env
+        .racer(&["apps", "delete", &api.id.to_string(), "--json"])
+        .json();
     assert_eq!(deleted.id, api.id);
     let err = env.racer(&["apps", "show", "api"]).code(1);
     assert!(err.contains("not found"), "{err}");
@@ -55,19 +62,30 @@ fn f3_server_lifecycle_and_apps_survive_restart_and_kill() {
     env.racerctl(&["server", "status"]).code(1);
     let third = env.start(&[]);
     assert_ne!(third.pid, second.pid);
-    let after: App = env.racer(&["apps", "show", &web.id.to_string(), "--json"]).json();
+    let after: App = env
+        .racer(&["apps", "show", &web.id.to_string(), "--json"])
+        .json();
     assert_eq!(after, web);
     let events: Page<Event> = env.racer(&["events", "--json"]).json();
     let kinds: Vec<_> = events.items.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        ["app.created", "app.created", "app.deleted", "app.created", "app.deleted"]
+        [
+            "app.created",
+            "app.created",
+            "app.deleted",
+            "app.created",
+            "app.deleted"
+        ]
     );
     assert!(events.items.iter().all(|e| e.actor == "admin"));
 
     env.racerctl(&["server", "stop"]).ok();
     wait_dead(third.pid);
-    assert!(env.server_file().is_none(), "server.json removed on a clean stop");
+    assert!(
+        env.server_file().is_none(),
+        "server.json removed on a clean stop"
+    );
     env.racerctl(&["server", "status"]).code(1);
     // Stopping a stopped server is not an error.
     env.racerctl(&["server", "stop"]).ok();
@@ -82,7 +100,11 @@ fn f3_probes_and_info() {
     assert!(h.components[0].healthy);
     let docker = &h.components[1];
     assert_eq!(docker.name, "docker");
-    assert!(docker.healthy, "docker engine must be reachable: {}", docker.detail);
+    assert!(
+        docker.healthy,
+        "docker engine must be reachable: {}",
+        docker.detail
+    );
     assert!(docker.detail.starts_with("engine "), "{}", docker.detail);
     let p: Probe = env.racerctl(&["liveness", "--json"]).json();
     assert_eq!(p.status, "ok");
@@ -115,7 +137,14 @@ fn f3_start_errors_are_one_clear_line() {
     std::fs::write(&file, "x").unwrap();
     let bad = file.join("data");
     let err = env
-        .racerctl(&["--data-dir", bad.to_str().unwrap(), "server", "start", "--port", "0"])
+        .racerctl(&[
+            "--data-dir",
+            bad.to_str().unwrap(),
+            "server",
+            "start",
+            "--port",
+            "0",
+        ])
         .code(1);
     one_clear_line(&err, "cannot create data directory");
 
@@ -129,11 +158,21 @@ fn f3_start_errors_are_one_clear_line() {
         .code(1);
     one_clear_line(&err, "cannot connect to the database");
     assert!(!err.contains("secret-pw"), "the password leaked: {err}");
-    assert!(!env.log().contains("secret-pw"), "the password leaked into the log");
+    assert!(
+        !env.log().contains("secret-pw"),
+        "the password leaked into the log"
+    );
 
     // Unsupported database URL.
     let err = env
-        .racerctl(&["server", "start", "--port", "0", "--database-url", "mysql://x/y"])
+        .racerctl(&[
+            "server",
+            "start",
+            "--port",
+            "0",
+            "--database-url",
+            "mysql://x/y",
+        ])
         .code(1);
     one_clear_line(&err, "unsupported database url");
 }
@@ -146,12 +185,18 @@ fn f3_postgres_store_survives_restart_and_kill() {
     assert_eq!(f.store, "postgres");
     let web: App = env.racer(&["apps", "create", "web", "--json"]).json();
     env.racerctl(&["server", "restart"]).ok();
-    assert_eq!(env.server_file().unwrap().store, "postgres", "restart keeps the settings");
+    assert_eq!(
+        env.server_file().unwrap().store,
+        "postgres",
+        "restart keeps the settings"
+    );
     let again: App = env.racer(&["apps", "show", "web", "--json"]).json();
     assert_eq!(again, web);
     kill9(env.server_file().unwrap().pid);
     env.start(&["--database-url", &url]);
-    let again: App = env.racer(&["apps", "show", &web.id.to_string(), "--json"]).json();
+    let again: App = env
+        .racer(&["apps", "show", &web.id.to_string(), "--json"])
+        .json();
     assert_eq!(again, web);
     let err = env.racer(&["apps", "create", "web"]).code(1);
     assert!(err.contains("already exists"), "{err}");
@@ -169,5 +214,6 @@ fn f3_cli_errors_without_a_server() {
     assert!(err.contains("racerctl server start"), "{err}");
     // Usage errors are exit code 2 (clap).
     env.racer(&["apps", "frobnicate"]).code(2);
-    env.racerctl(&["server", "start", "--port", "notaport"]).code(2);
+    env.racerctl(&["server", "start", "--port", "notaport"])
+        .code(2);
 }

@@ -28,7 +28,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new().prefix("racer-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("racer-test-")
+            .tempdir()
+            .unwrap();
         let data_dir = dir.path().join("data");
         Env {
             dir,
@@ -77,7 +80,14 @@ impl Env {
         let Some(id) = self.install.borrow().clone() else {
             return Vec::new();
         };
-        docker_lines(&["ps", "-a", "--filter", &format!("label=racer.install={id}"), "--format", "{{.Names}}"])
+        docker_lines(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=racer.install={id}"),
+            "--format",
+            "{{.Names}}",
+        ])
     }
 
     /// Tags of this install's images.
@@ -85,7 +95,13 @@ impl Env {
         let Some(id) = self.install.borrow().clone() else {
             return Vec::new();
         };
-        docker_lines(&["images", "--filter", &format!("label=racer.install={id}"), "--format", "{{.Repository}}:{{.Tag}}"])
+        docker_lines(&[
+            "images",
+            "--filter",
+            &format!("label=racer.install={id}"),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
     }
 
     pub fn server_file(&self) -> Option<ServerFile> {
@@ -185,7 +201,9 @@ impl Run {
 pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
-            let state = s.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next());
+            let state = s
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next());
             !matches!(state, Some(Some('Z')) | Some(Some('X')))
         }
         Err(_) => false,
@@ -203,7 +221,10 @@ pub fn wait_dead(pid: u32) {
 }
 
 pub fn kill9(pid: u32) {
-    let st = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     wait_dead(pid);
 }
@@ -222,7 +243,11 @@ pub fn postgres_db() -> Option<String> {
         .args([base.as_str(), "-qc", &format!("CREATE DATABASE {db}")])
         .output()
         .unwrap();
-    assert!(psql.status.success(), "{}", String::from_utf8_lossy(&psql.stderr));
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
     let (head, _) = base.rsplit_once('/').unwrap();
     Some(format!("{head}/{db}"))
 }
@@ -277,7 +302,10 @@ pub fn hello_app(env: &Env, name: &str) -> PathBuf {
 pub fn get_ok(url: &str) -> String {
     let mut last = String::new();
     for _ in 0..50 {
-        match Command::new("curl").args(["-fsS", "--max-time", "2", url]).output() {
+        match Command::new("curl")
+            .args(["-fsS", "--max-time", "2", url])
+            .output()
+        {
             Ok(o) if o.status.success() => return String::from_utf8_lossy(&o.stdout).into_owned(),
             Ok(o) => last = String::from_utf8_lossy(&o.stderr).into_owned(),
             Err(e) => last = e.to_string(),

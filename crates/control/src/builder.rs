@@ -122,7 +122,12 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
     // A rerun without rebuild, or a rollback: the image of an earlier release, as it is.
     if let Some(from) = d.image_from_release {
         let earlier = deployments.release_of(d.app_id, from).await?;
-        log(ctx, d, &format!("reusing the image of release {from}: {}\n", earlier.image)).await;
+        log(
+            ctx,
+            d,
+            &format!("reusing the image of release {from}: {}\n", earlier.image),
+        )
+        .await;
         return Ok(NewRelease {
             number,
             config: d.config.clone(),
@@ -137,7 +142,12 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
             let info = match ctx.runtime.image(image).await? {
                 Some(i) => i,
                 None => {
-                    log(ctx, d, &format!("image {image} is not present locally; pulling\n")).await;
+                    log(
+                        ctx,
+                        d,
+                        &format!("image {image} is not present locally; pulling\n"),
+                    )
+                    .await;
                     ctx.runtime.pull(image).await?;
                     ctx.runtime
                         .image(image)
@@ -155,7 +165,7 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
                 config,
                 image: image.clone(),
                 image_id: info.id,
-            commit: None,
+                commit: None,
             });
         }
         Source::Path { upload, .. } => {
@@ -190,7 +200,10 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
                 d,
                 &format!(
                     "cloning {url}{}\n",
-                    reference.as_deref().map(|r| format!(" at {r}")).unwrap_or_default()
+                    reference
+                        .as_deref()
+                        .map(|r| format!(" at {r}"))
+                        .unwrap_or_default()
                 ),
             )
             .await;
@@ -236,7 +249,12 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
         }
     })
     .await??;
-    log(ctx, d, &format!("building {kind} as racer/{}:{number}\n", d.app_name)).await;
+    log(
+        ctx,
+        d,
+        &format!("building {kind} as racer/{}:{number}\n", d.app_name),
+    )
+    .await;
 
     let tag = format!("racer/{}:{number}", d.app_name);
     let labels = ctx.runtime.owned_labels(d.app_id, &d.app_name);
@@ -317,7 +335,10 @@ mod tests {
         };
         assert_eq!(resolve_port(set, &["80/tcp".into()]).app_port, Some(3000));
         let unset = RunConfig::default();
-        assert_eq!(resolve_port(unset.clone(), &["5000/tcp".into()]).app_port, Some(5000));
+        assert_eq!(
+            resolve_port(unset.clone(), &["5000/tcp".into()]).app_port,
+            Some(5000)
+        );
         assert_eq!(resolve_port(unset.clone(), &[]).app_port, Some(8000));
         assert_eq!(
             resolve_port(unset, &["80/tcp".into(), "443/tcp".into()]).app_port,

@@ -37,10 +37,18 @@ pub fn parse(s: &str) -> Result<Vec<RangeInclusive<u16>>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let a: u16 = a.trim().parse().map_err(|_| format!("bad port {a:?} in {part:?}"))?;
-        let b: u16 = b.trim().parse().map_err(|_| format!("bad port {b:?} in {part:?}"))?;
+        let a: u16 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad port {a:?} in {part:?}"))?;
+        let b: u16 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad port {b:?} in {part:?}"))?;
         if a == 0 || a > b {
-            return Err(format!("bad range {part:?}: want LOW-HIGH with 0 < LOW <= HIGH"));
+            return Err(format!(
+                "bad range {part:?}: want LOW-HIGH with 0 < LOW <= HIGH"
+            ));
         }
         out.push(a..=b);
     }
@@ -56,7 +64,10 @@ mod tests {
 
     #[test]
     fn parses_ranges() {
-        assert_eq!(parse("8000-8999,9000-9999"), Ok(vec![8000..=8999, 9000..=9999]));
+        assert_eq!(
+            parse("8000-8999,9000-9999"),
+            Ok(vec![8000..=8999, 9000..=9999])
+        );
         assert_eq!(parse("8500"), Ok(vec![8500..=8500]));
         assert!(parse("9-1").is_err());
         assert!(parse("x").is_err());

@@ -95,7 +95,9 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
 
 async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
     if c.running() {
-        ctx.runtime.stop(&c.id, ctx.settings.stop_grace_secs).await?;
+        ctx.runtime
+            .stop(&c.id, ctx.settings.stop_grace_secs)
+            .await?;
     }
     ctx.runtime.remove(&c.id).await?;
     Ok(())
@@ -218,7 +220,9 @@ pub async fn reconcile(
             remove(ctx, c).await?;
         }
         if let Some(d) = rolling {
-            deployments.set_status(d, DeploymentStatus::Running, None).await?;
+            deployments
+                .set_status(d, DeploymentStatus::Running, None)
+                .await?;
         }
     } else if let Some(d) = rolling {
         let age = chrono::Utc::now() - d.updated_at;
@@ -232,7 +236,11 @@ pub async fn reconcile(
                 Some(p) => {
                     deployments.point_app_at(app.id, Some(p)).await?;
                     deployments
-                        .set_status(d, DeploymentStatus::Failed, Some(&format!("{why}; rolled back to release {p}")))
+                        .set_status(
+                            d,
+                            DeploymentStatus::Failed,
+                            Some(&format!("{why}; rolled back to release {p}")),
+                        )
                         .await?;
                 }
                 None => {

@@ -506,7 +506,7 @@ pub enum RunEvent {
     /// The deployment was accepted.
     Deployment {
         /// It.
-        deployment: Deployment,
+        deployment: Box<Deployment>,
     },
     /// A line of the build log.
     Log {
@@ -516,8 +516,8 @@ pub enum RunEvent {
     /// The deployment ended (`running` or `failed`); the app's status at that moment.
     Done {
         /// The final deployment.
-        deployment: Deployment,
+        deployment: Box<Deployment>,
         /// The app's status.
-        status: Option<AppStatus>,
+        status: Option<Box<AppStatus>>,
     },
 }

@@ -52,6 +52,8 @@ pub fn data_dir_from(
 ) -> std::path::PathBuf {
     match racer_data_dir.filter(|d| !d.is_empty()) {
         Some(d) => d.into(),
-        None => std::path::PathBuf::from(home.unwrap_or_else(|| ".".into())).join(".local/share/racer"),
+        None => {
+            std::path::PathBuf::from(home.unwrap_or_else(|| ".".into())).join(".local/share/racer")
+        }
     }
 }

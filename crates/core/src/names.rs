@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn accepts_dns_labels() {
         for ok in ["a", "web", "web-1", "0", "a-b-c", &"x".repeat(63)] {
-            assert_eq!(AppName::parse(ok).map(|n| n.to_string()), Ok(ok.to_string()));
+            assert_eq!(
+                AppName::parse(ok).map(|n| n.to_string()),
+                Ok(ok.to_string())
+            );
         }
     }
 

@@ -318,7 +318,9 @@ impl Runtime {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let opts = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         let created = self
             .docker
             .create_container(Some(opts), body)
@@ -354,7 +356,10 @@ impl Runtime {
 
     /// Removes a container (killing it if it runs). A missing container is not an error.
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
-        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(id, Some(opts)).await {
             Ok(()) => Ok(()),
             Err(e) => match Error::from_engine("remove container", e) {
@@ -386,10 +391,7 @@ impl Runtime {
         match self.docker.inspect_image(reference).await {
             Ok(i) => Ok(Some(ImageInfo {
                 id: i.id.unwrap_or_default(),
-                exposed_ports: i
-                    .config
-                    .and_then(|c| c.exposed_ports)
-                    .unwrap_or_default(),
+                exposed_ports: i.config.and_then(|c| c.exposed_ports).unwrap_or_default(),
             })),
             Err(e) => match Error::from_engine("inspect image", e) {
                 Error::NotFound { .. } => Ok(None),
@@ -475,7 +477,10 @@ impl Runtime {
     }
 
     /// Every image racer built for `app` (by label).
-    pub async fn images_of(&self, app: Option<Uuid>) -> Result<Vec<(String, Vec<String>, Option<Uuid>)>, Error> {
+    pub async fn images_of(
+        &self,
+        app: Option<Uuid>,
+    ) -> Result<Vec<(String, Vec<String>, Option<Uuid>)>, Error> {
         let filters = self.owned_filter(app);
         let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
         let list = self
@@ -486,7 +491,10 @@ impl Runtime {
         Ok(list
             .into_iter()
             .map(|i| {
-                let app = i.labels.get(LABEL_APP).and_then(|s| Uuid::parse_str(s).ok());
+                let app = i
+                    .labels
+                    .get(LABEL_APP)
+                    .and_then(|s| Uuid::parse_str(s).ok());
                 (i.id, i.repo_tags, app)
             })
             .collect())
@@ -530,7 +538,13 @@ mod tests {
     fn tags_split_after_the_last_slash() {
         assert_eq!(split_tag("busybox"), ("busybox", "latest"));
         assert_eq!(split_tag("busybox:1.36"), ("busybox", "1.36"));
-        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", "latest"));
-        assert_eq!(split_tag("localhost:5000/app:v2"), ("localhost:5000/app", "v2"));
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", "latest")
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app:v2"),
+            ("localhost:5000/app", "v2")
+        );
     }
 }

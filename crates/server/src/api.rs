@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Extension, Router};
 use racer_core::api::{
-    App, ApiInfo, ComponentHealth, CreateApp, ErrorBody, Event, Health, Page, Probe, ServerInfo,
+    ApiInfo, App, ComponentHealth, CreateApp, ErrorBody, Event, Health, Page, Probe, ServerInfo,
 };
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_store::EventFilter;
@@ -109,7 +109,8 @@ where
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
                 let msg = chain(&e);
-                let field = serde_field(msg.trim_start_matches("Failed to deserialize query string: "));
+                let field =
+                    serde_field(msg.trim_start_matches("Failed to deserialize query string: "));
                 let err = ApiError::with_status(StatusCode::BAD_REQUEST, "bad_request", msg);
                 Err(match field {
                     Some(f) => err.field(f),
@@ -139,13 +140,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/deployments/{id}/log", get(deploy::deployment_log))
         .route("/api/v1/apps/{app}/status", get(deploy::app_status))
         .route("/api/v1/apps/{app}/releases", get(deploy::releases))
-        .route("/api/v1/apps/{app}/deployments", get(deploy::app_deployments))
+        .route(
+            "/api/v1/apps/{app}/deployments",
+            get(deploy::app_deployments),
+        )
         .route("/api/v1/apps/{app}/rerun", post(deploy::rerun))
         .route("/api/v1/apps/{app}/scale", post(deploy::scale))
         .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
         .route("/api/v1/containers", get(deploy::list_containers))
         .route("/api/v1/containers/cleanup", post(deploy::cleanup))
-        .route("/api/v1/containers/{id}", get(deploy::get_container).delete(deploy::remove_container))
+        .route(
+            "/api/v1/containers/{id}",
+            get(deploy::get_container).delete(deploy::remove_container),
+        )
         .route("/api/v1/containers/{id}/stop", post(deploy::stop_container))
         .route("/api/v1/containers/{id}/logs", get(deploy::container_logs))
         .route("/openapi.json", get(openapi))
@@ -175,8 +182,11 @@ async fn require_ready(
     if state.0.ready.load(Ordering::SeqCst) {
         next.run(req).await
     } else {
-        ApiError::new(ErrorKind::Unavailable, "server is starting: migrations are running")
-            .into_response()
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "server is starting: migrations are running",
+        )
+        .into_response()
     }
 }
 
@@ -327,8 +337,11 @@ async fn ready(State(state): State<AppState>) -> Response {
         })
         .into_response()
     } else {
-        ApiError::new(ErrorKind::Unavailable, "server is starting: migrations are running")
-            .into_response()
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "server is starting: migrations are running",
+        )
+        .into_response()
     }
 }
 
@@ -391,8 +404,11 @@ async fn create_app(
     Json(req): Json<CreateApp>,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
     let name = AppName::parse(&req.name).map_err(|e| {
-        ApiError::new(ErrorKind::Invalid, format!("invalid app name {:?}: {e}", req.name))
-            .field("name")
+        ApiError::new(
+            ErrorKind::Invalid,
+            format!("invalid app name {:?}: {e}", req.name),
+        )
+        .field("name")
     })?;
     let app = state.0.store.apps().create(&name, &actor.0).await?;
     Ok((StatusCode::CREATED, Json(app)))
@@ -470,7 +486,11 @@ async fn list_events(
     }
     let page = store
         .events()
-        .list(&filter, racer_store::page_limit(p.limit), p.cursor.as_deref())
+        .list(
+            &filter,
+            racer_store::page_limit(p.limit),
+            p.cursor.as_deref(),
+        )
         .await?;
     Ok(Json(page))
 }
@@ -481,9 +501,18 @@ mod tests {
 
     #[test]
     fn serde_messages_name_their_field() {
-        assert_eq!(serde_field("missing field `name` at line 1"), Some("name".into()));
-        assert_eq!(serde_field("unknown field `nam`, expected `name`"), Some("nam".into()));
-        assert_eq!(serde_field("limit: invalid digit found in string"), Some("limit".into()));
+        assert_eq!(
+            serde_field("missing field `name` at line 1"),
+            Some("name".into())
+        );
+        assert_eq!(
+            serde_field("unknown field `nam`, expected `name`"),
+            Some("nam".into())
+        );
+        assert_eq!(
+            serde_field("limit: invalid digit found in string"),
+            Some("limit".into())
+        );
         assert_eq!(serde_field("expected value at line 1 column 1"), None);
     }
 
@@ -491,7 +520,14 @@ mod tests {
     fn openapi_lists_every_route() {
         let doc = serde_json::to_value(super::openapi_document()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        for p in ["/", "/health", "/ready", "/api/v1/apps", "/api/v1/apps/{app}", "/api/v1/events"] {
+        for p in [
+            "/",
+            "/health",
+            "/ready",
+            "/api/v1/apps",
+            "/api/v1/apps/{app}",
+            "/api/v1/events",
+        ] {
             assert!(paths.contains_key(p), "missing {p}");
         }
     }

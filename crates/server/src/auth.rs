@@ -44,7 +44,10 @@ pub(crate) fn load_or_create_admin_token(dir: &Path) -> Result<(String, bool), E
 
 /// Constant-time comparison of two digests.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// Middleware: requires `Authorization: Bearer <token>`; 401 JSON otherwise.

@@ -15,9 +15,9 @@ use racer_build::Detected;
 use racer_control::builder::{generate_dockerfile, upload_path};
 use racer_control::Ctx;
 use racer_core::api::{
-    App, AppStatus, ContainerAction, ContainerInfo, DeployRequest, Deployed, Deployment, DockerfileReport, InspectRequest,
-    Page, Problem, Release, RerunRequest, RunConfig, ScaleRequest, Source, Upload,
-    ValidateReport,
+    App, AppStatus, ContainerAction, ContainerInfo, DeployRequest, Deployed, Deployment,
+    DockerfileReport, InspectRequest, Page, Problem, Release, RerunRequest, RunConfig,
+    ScaleRequest, Source, Upload, ValidateReport,
 };
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_runtime::Observed;
@@ -52,7 +52,9 @@ pub(crate) async fn upload(
 ) -> Result<(StatusCode, Json<Upload>), ApiError> {
     let ctx = control(&state)?;
     let dir = ctx.uploads_dir();
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| io_error(&dir, e))?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| io_error(&dir, e))?;
     let id = Uuid::new_v4().to_string();
     let path = upload_path(ctx, &id);
     let part = path.with_extension("part");
@@ -64,7 +66,11 @@ pub(crate) async fn upload(
     let result: Result<(), ApiError> = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                ApiError::with_status(StatusCode::BAD_REQUEST, "bad_request", format!("upload interrupted: {e}"))
+                ApiError::with_status(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("upload interrupted: {e}"),
+                )
             })?;
             bytes += chunk.len() as u64;
             if bytes > MAX_UPLOAD {
@@ -74,7 +80,9 @@ pub(crate) async fn upload(
                     format!("build context is larger than {MAX_UPLOAD} bytes; add a .dockerignore"),
                 ));
             }
-            file.write_all(&chunk).await.map_err(|e| io_error(&part, e))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io_error(&part, e))?;
         }
         file.flush().await.map_err(|e| io_error(&part, e))?;
         Ok(())
@@ -92,7 +100,10 @@ pub(crate) async fn upload(
 
 fn io_error(path: &FsPath, e: std::io::Error) -> ApiError {
     tracing::error!(path = %path.display(), error = %e, "data directory i/o failed");
-    ApiError::new(ErrorKind::Internal, format!("cannot use {}", path.display()))
+    ApiError::new(
+        ErrorKind::Internal,
+        format!("cannot use {}", path.display()),
+    )
 }
 
 /// A source checked out into a scratch directory, removed on drop.
@@ -149,10 +160,12 @@ async fn checkout(ctx: &Ctx, source: &Source) -> Result<Checkout, ApiError> {
         }
         Source::Git { url, reference } => {
             let (u, r) = (url.clone(), reference.clone());
-            let sha = tokio::task::spawn_blocking(move || racer_build::git::checkout(&u, r.as_deref(), &src))
-                .await
-                .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
-                .map_err(|e| ApiError::from(e).field("source.url"))?;
+            let sha = tokio::task::spawn_blocking(move || {
+                racer_build::git::checkout(&u, r.as_deref(), &src)
+            })
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
+            .map_err(|e| ApiError::from(e).field("source.url"))?;
             let mut co = co;
             co.commit = Some(sha);
             Ok(co)
@@ -221,7 +234,8 @@ pub(crate) async fn validate(
         }
         Err(e) if e.kind() == ErrorKind::Invalid || e.kind() == ErrorKind::NotFound => {
             let problems = problems_of(&e);
-            let kind = matches!(e, racer_build::Error::InvalidProject(_)).then(|| "conda-project".to_owned());
+            let kind = matches!(e, racer_build::Error::InvalidProject(_))
+                .then(|| "conda-project".to_owned());
             ValidateReport {
                 kind,
                 valid: false,
@@ -271,7 +285,10 @@ pub(crate) async fn dockerfile(
         match racer_build::detect(&src)? {
             Detected::Dockerfile => {
                 let text = std::fs::read_to_string(src.join("Dockerfile")).map_err(|e| {
-                    ApiError::new(ErrorKind::Invalid, format!("cannot read the Dockerfile: {e}"))
+                    ApiError::new(
+                        ErrorKind::Invalid,
+                        format!("cannot read the Dockerfile: {e}"),
+                    )
                 })?;
                 Ok(DockerfileReport {
                     kind: "dockerfile".into(),
@@ -303,7 +320,9 @@ fn check_config(config: &RunConfig) -> Result<(), ApiError> {
         }
     }
     if config.app_port == Some(0) {
-        return Err(ApiError::new(ErrorKind::Invalid, "app port must be 1-65535").field("config.app_port"));
+        return Err(
+            ApiError::new(ErrorKind::Invalid, "app port must be 1-65535").field("config.app_port"),
+        );
     }
     if let Some(c) = config.cpus {
         if !(c > 0.0 && c <= 256.0) {
@@ -312,12 +331,19 @@ fn check_config(config: &RunConfig) -> Result<(), ApiError> {
     }
     if let Some(m) = config.memory_mb {
         if m < 6 {
-            return Err(ApiError::new(ErrorKind::Invalid, "memory must be at least 6 MiB").field("config.memory_mb"));
+            return Err(
+                ApiError::new(ErrorKind::Invalid, "memory must be at least 6 MiB")
+                    .field("config.memory_mb"),
+            );
         }
     }
     if let Some(c) = &config.command {
         racer_build::conda::split_command(c).map_err(|reason| {
-            ApiError::new(ErrorKind::Invalid, format!("cannot parse the command: {reason}")).field("config.command")
+            ApiError::new(
+                ErrorKind::Invalid,
+                format!("cannot parse the command: {reason}"),
+            )
+            .field("config.command")
         })?;
     }
     Ok(())
@@ -330,7 +356,8 @@ async fn preflight(ctx: &Ctx, source: &Source, config: &RunConfig) -> Result<(),
     match source {
         Source::Image { image } => {
             if image.trim().is_empty() {
-                return Err(ApiError::new(ErrorKind::Invalid, "image must not be empty").field("source.image"));
+                return Err(ApiError::new(ErrorKind::Invalid, "image must not be empty")
+                    .field("source.image"));
             }
             if ctx.runtime.image(image).await?.is_none() {
                 ctx.runtime
@@ -374,7 +401,11 @@ pub(crate) async fn deploy(
 ) -> Result<(StatusCode, Json<Deployed>), ApiError> {
     let ctx = control(&state)?;
     let name = AppName::parse(&req.app).map_err(|e| {
-        ApiError::new(ErrorKind::Invalid, format!("invalid app name {:?}: {e}", req.app)).field("app")
+        ApiError::new(
+            ErrorKind::Invalid,
+            format!("invalid app name {:?}: {e}", req.app),
+        )
+        .field("app")
     })?;
     if req.instances == Some(0) || req.instances.is_some_and(|i| i > 100) {
         return Err(ApiError::new(ErrorKind::Invalid, "instances must be 1-100").field("instances"));
@@ -387,7 +418,14 @@ pub(crate) async fn deploy(
         .0
         .store
         .deployments()
-        .create(&name, &req.source, &req.config, req.instances, None, &actor.0)
+        .create(
+            &name,
+            &req.source,
+            &req.config,
+            req.instances,
+            None,
+            &actor.0,
+        )
         .await?;
     ctx.build_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(Deployed { app, deployment })))
@@ -405,7 +443,8 @@ pub(crate) async fn get_deployment(
 }
 
 fn parse_id(s: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(s).map_err(|_| ApiError::new(ErrorKind::NotFound, format!("deployment {s:?} not found")))
+    Uuid::parse_str(s)
+        .map_err(|_| ApiError::new(ErrorKind::NotFound, format!("deployment {s:?} not found")))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -433,37 +472,37 @@ pub(crate) async fn deployment_log(
         let text = store.deployments().log(id, 0).await?;
         return Ok(text_response(Body::from(text)));
     }
-    let stream = futures_util::stream::unfold((store, 0usize, false), move |(store, offset, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let d = store.deployments().get(id).await.ok()?;
-            let chunk = store.deployments().log(id, offset).await.ok()?;
-            // Building is over once the deployment left pending/building.
-            let finished = !matches!(
-                d.status,
-                racer_core::api::DeploymentStatus::Pending | racer_core::api::DeploymentStatus::Building
-            );
-            if !chunk.is_empty() {
-                let next = offset + chunk.len();
-                return Some((Ok::<_, std::io::Error>(chunk), (store, next, false)));
-            }
-            if finished {
+    let stream = futures_util::stream::unfold(
+        (store, 0usize, false),
+        move |(store, offset, done)| async move {
+            if done {
                 return None;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    });
+            loop {
+                let d = store.deployments().get(id).await.ok()?;
+                let chunk = store.deployments().log(id, offset).await.ok()?;
+                // Building is over once the deployment left pending/building.
+                let finished = !matches!(
+                    d.status,
+                    racer_core::api::DeploymentStatus::Pending
+                        | racer_core::api::DeploymentStatus::Building
+                );
+                if !chunk.is_empty() {
+                    let next = offset + chunk.len();
+                    return Some((Ok::<_, std::io::Error>(chunk), (store, next, false)));
+                }
+                if finished {
+                    return None;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        },
+    );
     Ok(text_response(Body::from_stream(stream)))
 }
 
 fn text_response(body: Body) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
 async fn find_app(state: &AppState, app: &str) -> Result<App, ApiError> {
@@ -471,7 +510,11 @@ async fn find_app(state: &AppState, app: &str) -> Result<App, ApiError> {
 }
 
 /// Live information on one container.
-pub(crate) async fn container_info(ctx: &Ctx, c: &Observed, app_port: Option<u16>) -> ContainerInfo {
+pub(crate) async fn container_info(
+    ctx: &Ctx,
+    c: &Observed,
+    app_port: Option<u16>,
+) -> ContainerInfo {
     let inspected = ctx.runtime.inspect(&c.id).await.ok();
     let health = if !c.running() {
         "stopped"
@@ -551,7 +594,7 @@ pub(crate) async fn app_status(
     };
     let mut containers = Vec::new();
     let mut observed = ctx.runtime.list(Some(app.id)).await?;
-    observed.sort_by(|a, b| (a.release, a.replica).cmp(&(b.release, b.replica)));
+    observed.sort_by_key(|c| (c.release, c.replica));
     for c in &observed {
         let port = ports.of(c).await;
         containers.push(container_info(ctx, c, port).await);
@@ -596,7 +639,11 @@ pub(crate) async fn app_deployments(
             .0
             .store
             .deployments()
-            .list(app.id, racer_store::page_limit(p.limit), p.cursor.as_deref())
+            .list(
+                app.id,
+                racer_store::page_limit(p.limit),
+                p.cursor.as_deref(),
+            )
             .await?,
     ))
 }
@@ -617,15 +664,29 @@ pub(crate) async fn rerun(
         Some(n) => Some(deployments.release_of(app.id, n).await?),
         None => None,
     };
-    let mut config = current.as_ref().map(|r| r.config.clone()).unwrap_or_default();
+    let mut config = current
+        .as_ref()
+        .map(|r| r.config.clone())
+        .unwrap_or_default();
     config.env.extend(req.env.clone());
     let Some(recorded) = app.source.clone() else {
-        return Err(ApiError::new(ErrorKind::Invalid, format!("app {} was never deployed; use racer run", app.name)));
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("app {} was never deployed; use racer run", app.name),
+        ));
     };
-    let name = AppName::parse(&app.name).map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+    let name =
+        AppName::parse(&app.name).map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
     let (source, from) = if req.no_rebuild {
         let Some(r) = &current else {
-            return Err(ApiError::new(ErrorKind::Invalid, format!("app {} has no release to reuse; rerun without --no-rebuild", app.name)).field("no_rebuild"));
+            return Err(ApiError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "app {} has no release to reuse; rerun without --no-rebuild",
+                    app.name
+                ),
+            )
+            .field("no_rebuild"));
         };
         check_config(&config)?;
         (r.source.clone(), Some(r.number))
@@ -697,11 +758,13 @@ pub(crate) async fn app_logs(
     let prefix = containers.len() > 1;
     let streams = containers.iter().map(|c| {
         let name = c.name.clone();
-        ctx.runtime.logs(&c.id, &tail, p.follow).map(move |r| match r {
-            Ok(line) if prefix => Ok::<_, std::io::Error>(format!("{name} | {line}")),
-            Ok(line) => Ok(line),
-            Err(e) => Ok(format!("[{name}: {e}]\n")),
-        })
+        ctx.runtime
+            .logs(&c.id, &tail, p.follow)
+            .map(move |r| match r {
+                Ok(line) if prefix => Ok::<_, std::io::Error>(format!("{name} | {line}")),
+                Ok(line) => Ok(line),
+                Err(e) => Ok(format!("[{name}: {e}]\n")),
+            })
     });
     let merged = futures_util::stream::select_all(streams.collect::<Vec<_>>());
     Ok(text_response(Body::from_stream(merged)))
@@ -725,7 +788,10 @@ async fn find_container(ctx: &Ctx, id: &str) -> Result<Observed, ApiError> {
     if matches.len() > 1 {
         return Err(ApiError::new(
             ErrorKind::Conflict,
-            format!("{id:?} matches {} containers; give more of the id", matches.len()),
+            format!(
+                "{id:?} matches {} containers; give more of the id",
+                matches.len()
+            ),
         ));
     }
     matches
@@ -744,11 +810,16 @@ pub(crate) async fn list_containers(
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let limit = racer_store::page_limit(p.limit) as usize;
     let start = match p.cursor.as_deref() {
-        Some(c) => all.iter().position(|x| x.name.as_str() > c).unwrap_or(all.len()),
+        Some(c) => all
+            .iter()
+            .position(|x| x.name.as_str() > c)
+            .unwrap_or(all.len()),
         None => 0,
     };
     let page: Vec<_> = all.iter().skip(start).take(limit).collect();
-    let next_cursor = (start + page.len() < all.len()).then(|| page.last().map(|c| c.name.clone())).flatten();
+    let next_cursor = (start + page.len() < all.len())
+        .then(|| page.last().map(|c| c.name.clone()))
+        .flatten();
     let mut ports = Ports {
         state: &state,
         cache: HashMap::new(),
@@ -807,11 +878,16 @@ pub(crate) async fn stop_container(
 ) -> Result<Json<ContainerAction>, ApiError> {
     let ctx = control(&state)?;
     let c = find_container(ctx, &id).await?;
-    ctx.runtime.stop(&c.id, ctx.settings.stop_grace_secs).await?;
+    ctx.runtime
+        .stop(&c.id, ctx.settings.stop_grace_secs)
+        .await?;
     record(&state, &actor, "container.stopped", &c).await;
     Ok(Json(ContainerAction {
         containers: vec![c.id],
-        message: format!("stopped {}; racer starts it again while its app wants it", c.name),
+        message: format!(
+            "stopped {}; racer starts it again while its app wants it",
+            c.name
+        ),
     }))
 }
 
@@ -869,4 +945,3 @@ async fn record(state: &AppState, actor: &Actor, kind: &str, c: &Observed) {
         tracing::error!(error = %err, "cannot record event");
     }
 }
-

@@ -36,7 +36,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The API's address cannot be bound.
-    #[error("cannot listen on {addr}; is another process using the port? pick another with --port")]
+    #[error(
+        "cannot listen on {addr}; is another process using the port? pick another with --port"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -143,13 +145,13 @@ impl From<racer_store::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE
-        {
-            // 5xx details are logged where they happen, not sent.
-            "internal error; see the server log".to_owned()
-        } else {
-            self.message
-        };
+        let message =
+            if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
+                // 5xx details are logged where they happen, not sent.
+                "internal error; see the server log".to_owned()
+            } else {
+                self.message
+            };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),

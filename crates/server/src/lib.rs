@@ -156,7 +156,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // The loops start after migrations: they read and write the new schema.
     if let Some(ctx) = control {
         tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));
-        tracker.spawn(racer_control::builder::run(ctx, shutdown.clone(), tracker.clone()));
+        tracker.spawn(racer_control::builder::run(
+            ctx,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
     }
     state.0.ready.store(true, Ordering::SeqCst);
     tracing::info!(%api_addr, store = store.backend().as_str(), "racer server ready");

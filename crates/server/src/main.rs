@@ -50,7 +50,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("racer-server: cannot start the async runtime: {e}");
@@ -102,7 +105,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "  admin token: {}{}",
         running.token_path.display(),
-        if running.token_created { " (created now, mode 0600)" } else { "" }
+        if running.token_created {
+            " (created now, mode 0600)"
+        } else {
+            ""
+        }
     );
 
     tokio::select! {

@@ -65,7 +65,12 @@ impl Apps<'_> {
         }
         insert_event(
             &mut tx,
-            &NewEvent::app(actor, "app.created", &app, format!("app {} created", app.name)),
+            &NewEvent::app(
+                actor,
+                "app.created",
+                &app,
+                format!("app {} created", app.name),
+            ),
         )
         .await?;
         tx.commit().await.map_err(Error::query)?;
@@ -159,7 +164,12 @@ impl Apps<'_> {
     }
 
     /// Sets the desired replica count, recording `actor`.
-    pub async fn set_instances(&self, app: &AppRef, instances: u32, actor: &str) -> Result<App, Error> {
+    pub async fn set_instances(
+        &self,
+        app: &AppRef,
+        instances: u32,
+        actor: &str,
+    ) -> Result<App, Error> {
         let found = self.get(app).await?;
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
         sqlx::query("UPDATE apps SET instances = $1, updated_at = $2 WHERE id = $3")
@@ -175,7 +185,10 @@ impl Apps<'_> {
                 actor,
                 "app.scaled",
                 &found,
-                format!("app {} scaled from {} to {instances} instances", found.name, found.instances),
+                format!(
+                    "app {} scaled from {} to {instances} instances",
+                    found.name, found.instances
+                ),
             ),
         )
         .await?;

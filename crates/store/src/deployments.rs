@@ -452,7 +452,12 @@ impl Deployments<'_> {
             return Ok(());
         }
         let message = match error {
-            Some(e) => format!("deployment {} of {} {}: {e}", d.id, d.app_name, status.as_str()),
+            Some(e) => format!(
+                "deployment {} of {} {}: {e}",
+                d.id,
+                d.app_name,
+                status.as_str()
+            ),
             None => format!("deployment {} of {} {}", d.id, d.app_name, status.as_str()),
         };
         insert_event(
@@ -503,11 +508,12 @@ impl Deployments<'_> {
 
     /// The number the next release of an app gets.
     pub async fn next_release_number(&self, app_id: Uuid) -> Result<i64, Error> {
-        let row = sqlx::query("SELECT COALESCE(MAX(number), 0) AS n FROM releases WHERE app_id = $1")
-            .bind(app_id.to_string())
-            .fetch_one(&self.store.pool)
-            .await
-            .map_err(Error::query)?;
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(number), 0) AS n FROM releases WHERE app_id = $1")
+                .bind(app_id.to_string())
+                .fetch_one(&self.store.pool)
+                .await
+                .map_err(Error::query)?;
         Ok(row.try_get::<i64, _>("n").map_err(Error::query)? + 1)
     }
 

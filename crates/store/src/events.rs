@@ -71,7 +71,11 @@ fn event_from_row(row: &AnyRow) -> Result<Event, Error> {
         actor: row.try_get("actor").map_err(Error::query)?,
         kind: row.try_get("kind").map_err(Error::query)?,
         app_id: app_id
-            .map(|s| Uuid::parse_str(&s).map_err(|_| Error::Corrupt { what: "event app id" }))
+            .map(|s| {
+                Uuid::parse_str(&s).map_err(|_| Error::Corrupt {
+                    what: "event app id",
+                })
+            })
             .transpose()?,
         app_name: row.try_get("app_name").map_err(Error::query)?,
         message: row.try_get("message").map_err(Error::query)?,
@@ -134,7 +138,9 @@ impl Events<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
-            items.last().map(|e| cursor::encode("ev", &e.id.to_string()))
+            items
+                .last()
+                .map(|e| cursor::encode("ev", &e.id.to_string()))
         } else {
             None
         };

@@ -189,8 +189,12 @@ pub(crate) fn json_opt<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>, Error> {
     use sqlx::Row;
     let text: Option<String> = row.try_get(col).map_err(Error::query)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|_| Error::Corrupt { what: "json column" }))
-        .transpose()
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|_| Error::Corrupt {
+            what: "json column",
+        })
+    })
+    .transpose()
 }
 
 /// Decodes a JSON text column.
@@ -198,7 +202,9 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(
     row: &sqlx::any::AnyRow,
     col: &str,
 ) -> Result<T, Error> {
-    json_opt(row, col)?.ok_or(Error::Corrupt { what: "json column" })
+    json_opt(row, col)?.ok_or(Error::Corrupt {
+        what: "json column",
+    })
 }
 
 /// Encodes a value for a JSON text column.

@@ -40,7 +40,10 @@ contract!(duplicate_name_is_a_conflict_and_changes_nothing, |db| {
     let apps = db.store.apps();
     let first = apps.create(&name("api"), "admin").await.unwrap();
     let err = apps.create(&name("api"), "admin").await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { field: "name", .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Conflict { field: "name", .. }),
+        "{err:?}"
+    );
     assert_eq!(err.kind(), racer_core::ErrorKind::Conflict);
     assert_eq!(apps.count().await.unwrap(), 1);
     assert_eq!(apps.get(&AppRef::Name("api".into())).await.unwrap(), first);
@@ -112,7 +115,10 @@ contract!(events_record_every_change_and_filter, |db| {
     apps.delete(&AppRef::Id(a.id), "alice").await.unwrap();
     let events = db.store.events();
 
-    let all = events.list(&EventFilter::default(), 50, None).await.unwrap();
+    let all = events
+        .list(&EventFilter::default(), 50, None)
+        .await
+        .unwrap();
     let kinds: Vec<_> = all.items.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["app.created", "app.created", "app.deleted"]);
     assert!(all.items.windows(2).all(|w| w[0].id < w[1].id));
@@ -130,7 +136,10 @@ contract!(events_record_every_change_and_filter, |db| {
         kind: Some("app.deleted".into()),
         ..Default::default()
     };
-    assert_eq!(events.list(&deleted, 50, None).await.unwrap().items.len(), 1);
+    assert_eq!(
+        events.list(&deleted, 50, None).await.unwrap().items.len(),
+        1
+    );
     let prefix = EventFilter {
         kind: Some("app.".into()),
         ..Default::default()
@@ -140,7 +149,12 @@ contract!(events_record_every_change_and_filter, |db| {
         since_ms: Some(chrono::Utc::now().timestamp_millis() + 60_000),
         ..Default::default()
     };
-    assert!(events.list(&future, 50, None).await.unwrap().items.is_empty());
+    assert!(events
+        .list(&future, 50, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 
     let p1 = events.list(&EventFilter::default(), 2, None).await.unwrap();
     assert_eq!(p1.items.len(), 2);

@@ -256,7 +256,10 @@ struct EventsArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("racer: cannot start the async runtime: {e}");
@@ -297,7 +300,13 @@ async fn all_apps(client: &Client) -> anyhow::Result<Vec<App>> {
 
 fn app_rows(apps: &[App]) -> Vec<Vec<String>> {
     apps.iter()
-        .map(|a| vec![a.name.clone(), a.id.to_string(), output::time(&a.created_at)])
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                a.id.to_string(),
+                output::time(&a.created_at),
+            ]
+        })
         .collect()
 }
 
@@ -335,7 +344,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 instances: a.instances,
             };
             let deployed = client.deploy(&req).await?;
-            return deploy::follow(&client, deployed, a.no_wait, json, Duration::from_secs(a.timeout)).await;
+            return deploy::follow(
+                &client,
+                deployed,
+                a.no_wait,
+                json,
+                Duration::from_secs(a.timeout),
+            )
+            .await;
         }
         Cmd::Validate(a) => {
             let req = InspectRequest {
@@ -352,7 +368,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!(
                     "valid {}{}",
                     report.kind.as_deref().unwrap_or("project"),
-                    report.project_name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default()
+                    report
+                        .project_name
+                        .as_deref()
+                        .map(|n| format!(" {n:?}"))
+                        .unwrap_or_default()
                 );
                 if !report.environments.is_empty() {
                     println!("  environments: {}", report.environments.join(", "));
@@ -366,7 +386,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("  {}: {}", p.field, p.message);
                 }
             }
-            return Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return Ok(if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         Cmd::Dockerfile(a) => {
             let req = InspectRequest {
@@ -395,7 +419,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 output::json(&apps)?;
             } else if apps.is_empty() {
-                println!("no projects yet; deploy one with `racer run --project-name NAME --path DIR`");
+                println!(
+                    "no projects yet; deploy one with `racer run --project-name NAME --path DIR`"
+                );
             } else {
                 let rows: Vec<Vec<String>> = apps
                     .iter()
@@ -403,9 +429,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         vec![
                             a.name.clone(),
                             a.id.to_string(),
-                            a.release.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                            a.release
+                                .map(|r| r.to_string())
+                                .unwrap_or_else(|| "-".into()),
                             a.instances.to_string(),
-                            a.source.as_ref().map(deploy::describe_source).unwrap_or_else(|| "-".into()),
+                            a.source
+                                .as_ref()
+                                .map(deploy::describe_source)
+                                .unwrap_or_else(|| "-".into()),
                         ]
                     })
                     .collect();
@@ -426,7 +457,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             } else {
                 let Some(app) = s.project_name.or(s.project_id) else {
-                    bail!("say which project: --project-name, --project-id, --container-id or --list");
+                    bail!(
+                        "say which project: --project-name, --project-id, --container-id or --list"
+                    );
                 };
                 let status = client.app_status(&app).await?;
                 if json {
@@ -467,7 +500,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 source,
             };
             let deployed = client.rerun(&app.name, &req).await?;
-            return deploy::follow(&client, deployed, r.no_wait, json, Duration::from_secs(r.timeout)).await;
+            return deploy::follow(
+                &client,
+                deployed,
+                r.no_wait,
+                json,
+                Duration::from_secs(r.timeout),
+            )
+            .await;
         }
         Cmd::Scale(s) => {
             let app = client.scale(&s.project_name, s.instances).await?;
@@ -489,13 +529,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             r.number.to_string(),
                             r.image.clone(),
                             deploy::describe_source(&r.source),
-                            r.commit.as_deref().map(|c| c.chars().take(12).collect()).unwrap_or_else(|| "-".into()),
+                            r.commit
+                                .as_deref()
+                                .map(|c| c.chars().take(12).collect())
+                                .unwrap_or_else(|| "-".into()),
                             r.created_by.clone(),
                             output::time(&r.created_at),
                         ]
                     })
                     .collect();
-                output::table(&["RELEASE", "IMAGE", "SOURCE", "COMMIT", "BY", "CREATED"], &rows)?;
+                output::table(
+                    &["RELEASE", "IMAGE", "SOURCE", "COMMIT", "BY", "CREATED"],
+                    &rows,
+                )?;
             }
         }
         Cmd::Delete(n) => {
@@ -539,10 +585,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut apps = std::mem::take(&mut page.items);
-            while all {
-                let Some(c) = page.next_cursor.take() else { break };
-                page = client.list_apps(limit, Some(&c)).await?;
-                apps.append(&mut page.items);
+            if all {
+                while let Some(c) = page.next_cursor.take() {
+                    page = client.list_apps(limit, Some(&c)).await?;
+                    apps.append(&mut page.items);
+                }
             }
             if apps.is_empty() {
                 println!("no apps yet; create one with `racer apps create NAME`");

@@ -140,7 +140,10 @@ struct StopArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("racerctl: cannot start the async runtime: {e}");
@@ -328,9 +331,8 @@ async fn server_start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Resu
         bail!("cannot run {}: {err}", server_binary().display());
     }
 
-    write_start_args(data_dir, &a).with_context(|| {
-        format!("cannot write to data directory {}", data_dir.display())
-    })?;
+    write_start_args(data_dir, &a)
+        .with_context(|| format!("cannot write to data directory {}", data_dir.display()))?;
     let log_path = data_dir.join("server.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -411,12 +413,14 @@ async fn server_stop(data_dir: &Path, a: &StopArgs, json: bool) -> anyhow::Resul
         if json {
             output::json(&serde_json::json!({"stopped": false, "running": false}))?;
         } else {
-            println!("racer server is not running (data dir {})", data_dir.display());
+            println!(
+                "racer server is not running (data dir {})",
+                data_dir.display()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let pid = rustix::process::Pid::from_raw(f.pid as i32)
-        .context("invalid pid in server.json")?;
+    let pid = rustix::process::Pid::from_raw(f.pid as i32).context("invalid pid in server.json")?;
     let signal = if a.force {
         rustix::process::Signal::KILL
     } else {
@@ -454,7 +458,10 @@ async fn server_status(data_dir: &Path, target: Target, json: bool) -> anyhow::R
         if json {
             output::json(&serde_json::json!({"running": false}))?;
         } else {
-            println!("racer server is not running (data dir {})", data_dir.display());
+            println!(
+                "racer server is not running (data dir {})",
+                data_dir.display()
+            );
         }
         return Ok(ExitCode::FAILURE);
     };
@@ -473,7 +480,9 @@ async fn server_status(data_dir: &Path, target: Target, json: bool) -> anyhow::R
         }
         Err(e) => {
             if json {
-                output::json(&serde_json::json!({"running": true, "pid": file.pid, "api_url": file.api_url, "error": e.to_string()}))?;
+                output::json(
+                    &serde_json::json!({"running": true, "pid": file.pid, "api_url": file.api_url, "error": e.to_string()}),
+                )?;
             } else {
                 println!(
                     "racer server process {} is running but its API at {} does not answer: {e}",
