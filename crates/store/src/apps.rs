@@ -74,6 +74,7 @@ impl Apps<'_> {
         )
         .await?;
         tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
         Ok(app)
     }
 
@@ -105,6 +106,17 @@ impl Apps<'_> {
 
     /// One page of apps in name order. `limit` is clamped by [`crate::page_limit`].
     pub async fn list(&self, limit: i64, after: Option<&str>) -> Result<Page<App>, Error> {
+        let key = (limit, after.map(str::to_owned));
+        if let Some(page) = self.store.pages.get(&key) {
+            return Ok(page);
+        }
+        let generation = self.store.pages.generation();
+        let page = self.list_uncached(limit, after).await?;
+        self.store.pages.put(key, generation, &page);
+        Ok(page)
+    }
+
+    async fn list_uncached(&self, limit: i64, after: Option<&str>) -> Result<Page<App>, Error> {
         let after = after.map(|c| cursor::decode("app", c)).transpose()?;
         let rows = sqlx::query(&format!(
             "SELECT {APP_COLUMNS} FROM apps WHERE name > $1 ORDER BY name LIMIT $2"
@@ -160,6 +172,7 @@ impl Apps<'_> {
         )
         .await?;
         tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
         Ok(found)
     }
 
@@ -193,6 +206,7 @@ impl Apps<'_> {
         )
         .await?;
         tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
         self.get(&AppRef::Id(found.id)).await
     }
 

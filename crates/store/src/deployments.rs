@@ -180,6 +180,7 @@ impl Deployments<'_> {
         )
         .await?;
         tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
         let app = self.store.apps().get(&AppRef::Id(app_id)).await?;
         let dep = self.get(id).await?;
         Ok((app, dep))
@@ -424,6 +425,7 @@ impl Deployments<'_> {
         )
         .await?;
         tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
         self.release_of(d.app_id, number).await
     }
 
@@ -484,6 +486,7 @@ impl Deployments<'_> {
             .execute(&self.store.pool)
             .await
             .map_err(Error::query)?;
+        self.store.pages.invalidate();
         Ok(())
     }
 

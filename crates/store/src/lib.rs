@@ -49,6 +49,66 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    pages: std::sync::Arc<PageCache>,
+}
+
+/// Pages of the app list, kept while no app changed. `GET /api/v1/apps` is read far more often
+/// than apps change, and decoding 50 rows costs ~10x a cached page. Every write to `apps` through
+/// this store bumps the generation, so this server never serves a stale page; writes by *other*
+/// servers on a shared PostgreSQL are seen within [`PAGE_TTL`].
+#[derive(Debug, Default)]
+pub(crate) struct PageCache {
+    generation: std::sync::atomic::AtomicU64,
+    pages: std::sync::Mutex<
+        std::collections::HashMap<
+            (i64, Option<String>),
+            (
+                u64,
+                std::time::Instant,
+                racer_core::api::Page<racer_core::api::App>,
+            ),
+        >,
+    >,
+}
+
+/// How long a cached page may be served without a local write (bounds staleness across servers).
+pub const PAGE_TTL: Duration = Duration::from_secs(1);
+
+impl PageCache {
+    pub(crate) fn invalidate(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn get(
+        &self,
+        key: &(i64, Option<String>),
+    ) -> Option<racer_core::api::Page<racer_core::api::App>> {
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let pages = self.pages.lock().ok()?;
+        let (g, at, page) = pages.get(key)?;
+        (*g == generation && at.elapsed() < PAGE_TTL).then(|| page.clone())
+    }
+
+    /// Stores a page read at generation `generation` (read before the query ran, so a write
+    /// racing the query makes the entry stale at once).
+    pub(crate) fn put(
+        &self,
+        key: (i64, Option<String>),
+        generation: u64,
+        page: &racer_core::api::Page<racer_core::api::App>,
+    ) {
+        if let Ok(mut pages) = self.pages.lock() {
+            if pages.len() > 256 {
+                pages.clear();
+            }
+            pages.insert(key, (generation, std::time::Instant::now(), page.clone()));
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Store {
@@ -100,7 +160,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|source| Error::Connect { source })?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            pages: Default::default(),
+        })
     }
 
     /// Applies every migration not yet applied. Forward-only and versioned; safe to call on

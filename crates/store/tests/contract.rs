@@ -177,3 +177,27 @@ contract!(state_survives_a_reopen, |db| {
     );
     again.close().await;
 });
+
+contract!(a_listed_page_sees_every_write_at_once, |db| {
+    let apps = db.store.apps();
+    apps.create(&name("one"), "admin").await.unwrap();
+    assert_eq!(apps.list(50, None).await.unwrap().items.len(), 1);
+    let two = apps.create(&name("two"), "admin").await.unwrap();
+    let page = apps.list(50, None).await.unwrap();
+    assert_eq!(
+        page.items.len(),
+        2,
+        "the cached page was invalidated by the create"
+    );
+    apps.set_instances(&AppRef::Id(two.id), 3, "admin")
+        .await
+        .unwrap();
+    let page = apps.list(50, None).await.unwrap();
+    assert_eq!(page.items[1].instances, 3, "and by a scale");
+    apps.delete(&AppRef::Id(two.id), "admin").await.unwrap();
+    assert_eq!(
+        apps.list(50, None).await.unwrap().items.len(),
+        1,
+        "and by a delete"
+    );
+});
