@@ -594,3 +594,41 @@ fn f4_dockerfile_for_the_conda_example_matches_the_snapshot() {
     assert!(v.valid, "{v:?}");
     assert_eq!(v.kind.as_deref(), Some("conda-project"));
 }
+
+#[test]
+fn f4_failed_build_is_reported_and_the_old_release_keeps_running() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "stay");
+    let out = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "stay",
+            "--path",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+    let url = urls(&out)[0].clone();
+
+    let dockerfile = dir.join("Dockerfile");
+    let broken = std::fs::read_to_string(&dockerfile).unwrap() + "COPY no-such-file /nowhere\n";
+    std::fs::write(&dockerfile, broken).unwrap();
+    let err = env.racer(&["rerun", "--project-name", "stay"]).code(1);
+    assert!(err.contains("failed"), "{err}");
+    assert!(
+        err.contains("COPY no-such-file"),
+        "names the failing step: {err}"
+    );
+    assert!(err.contains("previous release keeps running"), "{err}");
+
+    let s = status(&env, "stay");
+    assert_eq!(s.app.release, Some(1));
+    assert_eq!(
+        s.deployment.as_ref().unwrap().status,
+        racer_core::api::DeploymentStatus::Failed
+    );
+    assert_eq!(s.containers.len(), 1);
+    assert_eq!(s.containers[0].health, "healthy");
+    assert!(get_ok(&url).contains("\"release\":\"1\""));
+}
