@@ -166,7 +166,7 @@ pub async fn follow(
                 d.app_name
             );
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     bar.finish_and_clear();
     let status = client.app_status(&d.app_name).await.ok();
@@ -210,6 +210,10 @@ fn print_running(d: &Deployment, status: Option<&AppStatus>) {
     let release = d.release.map(|r| r.to_string()).unwrap_or_default();
     println!("{} is running (release {release})", d.app_name);
     if let Some(s) = status {
+        for u in &s.urls {
+            println!("  {u}");
+        }
+        println!("replicas:");
         for c in s.containers.iter().filter(|c| c.release == d.release) {
             if let Some(url) = &c.url {
                 println!("  {url}  ({})", c.name);

@@ -66,7 +66,7 @@ impl Env {
 
     /// Starts the server on a free port and returns its file.
     pub fn start(&self, extra: &[&str]) -> ServerFile {
-        let mut args = vec!["server", "start", "--port", "0"];
+        let mut args = vec!["server", "start", "--port", "0", "--proxy-port", "0"];
         args.extend_from_slice(extra);
         self.racerctl(&args).ok();
         let f = self.server_file().expect("server.json after start");

@@ -52,6 +52,8 @@ pub struct Settings {
     pub conda_base_image: String,
     /// How long new replicas get to answer before a rollout is declared failed.
     pub rollout_deadline: Duration,
+    /// How long a replica taken out of the routes keeps running for its in-flight requests.
+    pub drain: Duration,
     /// Seconds between SIGTERM and SIGKILL when racer stops a replica.
     pub stop_grace_secs: i32,
     /// The periodic resync of the reconciler.
@@ -69,6 +71,7 @@ impl Default for Settings {
             default_cpus: 1.0,
             conda_base_image: racer_build::dockerfile::DEFAULT_BASE_IMAGE.to_owned(),
             rollout_deadline: Duration::from_secs(60),
+            drain: Duration::from_secs(2),
             stop_grace_secs: 10,
             resync: Duration::from_secs(2),
             max_parallel_builds: 2,
@@ -91,6 +94,10 @@ pub struct Ctx {
     pub build_wake: Arc<Notify>,
     /// Wakes the reconciler.
     pub reconcile_wake: Arc<Notify>,
+    /// The proxy's route table, rebuilt from the replicas that answer.
+    pub routes: racer_proxy::Routes,
+    /// Replicas taken out of the routes and waiting out their drain time, by container id.
+    pub draining: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl Ctx {

@@ -56,6 +56,8 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
     for c in observed {
         by_app.entry(c.app_id).or_default().push(c);
     }
+    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    ctx.routes.retain(&names);
     let mut action = Action::requeue(ctx.settings.resync);
     for app in &apps {
         let mine = by_app.remove(&Some(app.id)).unwrap_or_default();
@@ -106,24 +108,26 @@ async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
 /// Whether a replica answers on its app port (TCP connect to its address on the engine's
 /// network; the published host port always accepts, so it proves nothing).
 pub async fn answers(ctx: &Ctx, c: &Observed, app_port: u16) -> bool {
+    probe(ctx, c, app_port).await.is_some()
+}
+
+/// The address a replica answers on, if it answers.
+pub async fn probe(ctx: &Ctx, c: &Observed, app_port: u16) -> Option<SocketAddr> {
     if !c.running() {
-        return false;
+        return None;
     }
-    let Ok(info) = ctx.runtime.inspect(&c.id).await else {
-        return false;
-    };
-    let Some(ip) = info.ip.and_then(|ip| ip.parse().ok()) else {
-        return false;
-    };
+    let info = ctx.runtime.inspect(&c.id).await.ok()?;
+    let ip = info.ip.and_then(|ip| ip.parse().ok())?;
     let addr = SocketAddr::new(ip, app_port);
-    matches!(
-        tokio::time::timeout(
-            Duration::from_millis(500),
-            tokio::net::TcpStream::connect(addr)
-        )
-        .await,
-        Ok(Ok(_))
+    match tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
     )
+    .await
+    {
+        Ok(Ok(_)) => Some(addr),
+        _ => None,
+    }
 }
 
 /// Converges one app: its current release runs `instances` replicas that answer; then, and only
@@ -136,6 +140,7 @@ pub async fn reconcile(
     taken: &mut HashSet<u16>,
 ) -> Result<Action, Error> {
     let Some(number) = app.release else {
+        ctx.routes.set(&app.name, Vec::new());
         for c in &observed {
             remove(ctx, c).await?;
         }
@@ -174,6 +179,7 @@ pub async fn reconcile(
         .filter(|d| d.status == DeploymentStatus::RollingOut && d.release == Some(number));
 
     let mut ready = 0;
+    let mut backends = Vec::new();
     let mut changed = false;
     for (i, slot) in slots.iter().enumerate() {
         match slot {
@@ -206,25 +212,65 @@ pub async fn reconcile(
                 changed = true;
             }
             Some(c) => {
-                if answers(ctx, c, app_port).await {
+                if let Some(addr) = probe(ctx, c, app_port).await {
                     ready += 1;
+                    backends.push(racer_proxy::Backend { addr });
                 }
             }
         }
     }
 
     if ready == want {
-        // The release is whole: retire every older replica (stop, grace period, remove).
+        // The release is whole: it alone takes new requests; older replicas drain, then go.
+        ctx.routes.set(&app.name, backends);
+        let mut waiting = false;
         for c in &old {
+            let since = {
+                let mut draining = ctx.draining.lock().unwrap_or_else(|p| p.into_inner());
+                *draining.entry(c.id.clone()).or_insert_with(Instant::now)
+            };
+            if c.running() && since.elapsed() < ctx.settings.drain {
+                waiting = true;
+                continue;
+            }
             tracing::info!(app = %app.name, container = %c.name, "retiring replica of an older release");
             remove(ctx, c).await?;
+            ctx.draining
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&c.id);
+        }
+        if waiting {
+            changed = true;
         }
         if let Some(d) = rolling {
             deployments
                 .set_status(d, DeploymentStatus::Running, None)
                 .await?;
         }
-    } else if let Some(d) = rolling {
+    } else {
+        // Not whole yet: the new replicas that answer join the old ones still serving.
+        let old_port = |c: &Observed| c.release;
+        let mut old_backends = Vec::new();
+        for c in &old {
+            let port = match old_port(c) {
+                Some(n) => deployments
+                    .release_of(app.id, n)
+                    .await
+                    .ok()
+                    .and_then(|r| r.config.app_port)
+                    .unwrap_or(8000),
+                None => continue,
+            };
+            if let Some(addr) = probe(ctx, c, port).await {
+                old_backends.push(racer_proxy::Backend { addr });
+            }
+        }
+        backends.extend(old_backends);
+        ctx.routes.set(&app.name, backends);
+    }
+    if ready < want {
+        if let Some(d) = rolling {
         let age = chrono::Utc::now() - d.updated_at;
         if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
             let prev = old.iter().filter_map(|c| c.release).max();
@@ -250,9 +296,10 @@ pub async fn reconcile(
                 }
             }
         }
+        }
     }
     let soon = if changed || ready < want {
-        Duration::from_millis(250)
+        Duration::from_millis(100)
     } else {
         ctx.settings.resync
     };

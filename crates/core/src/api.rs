@@ -93,6 +93,9 @@ pub struct ServerInfo {
     /// This install's id: the `racer.install` label on everything it creates.
     #[serde(default)]
     pub install_id: Option<String>,
+    /// The proxy's base URL; apps answer at `<proxy>/apps/<app>/` and `http://<app>.<domain>:<port>/`.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
 }
 
 /// `POST /api/v1/apps`: create an app.
@@ -362,6 +365,9 @@ pub struct AppStatus {
     pub deployment: Option<Deployment>,
     /// Its replicas.
     pub containers: Vec<ContainerInfo>,
+    /// Where the app answers through the proxy: by host name, then by path.
+    #[serde(default)]
+    pub urls: Vec<String>,
 }
 
 /// A build-context upload.
@@ -479,6 +485,9 @@ pub struct ServerFile {
     /// The log file, when started in the background by `racerctl server start`.
     #[serde(default)]
     pub log_file: Option<String>,
+    /// The proxy's base URL.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
 }
 
 /// The answer to a deploy or rerun: the app and its new deployment.

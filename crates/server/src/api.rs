@@ -365,6 +365,7 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
         store: s.store.backend().as_str().into(),
         docker_version,
         install_id: s.runtime.as_ref().map(|r| r.install().to_owned()),
+        proxy_url: Some(s.proxy.url.clone()),
     })
 }
 

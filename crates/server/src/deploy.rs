@@ -599,11 +599,13 @@ pub(crate) async fn app_status(
         let port = ports.of(c).await;
         containers.push(container_info(ctx, c, port).await);
     }
+    let urls = state.0.proxy.urls(&app.name);
     Ok(Json(AppStatus {
         app,
         release,
         deployment,
         containers,
+        urls,
     }))
 }
 

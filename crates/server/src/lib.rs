@@ -38,6 +38,10 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Settings of the control loops (host ports, limits, deadlines).
     pub control: racer_control::Settings,
+    /// Where the proxy listens. Port 0 picks a free port (tests).
+    pub proxy_addr: SocketAddr,
+    /// Apps answer at `<app>.<domain>`.
+    pub domain: String,
 }
 
 impl Config {
@@ -49,6 +53,8 @@ impl Config {
             database_url: None,
             drain_timeout: Duration::from_secs(30),
             control: racer_control::Settings::default(),
+            proxy_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            domain: "localhost".into(),
         }
     }
 }
@@ -57,6 +63,8 @@ impl Config {
 pub struct Running {
     /// The address the API actually listens on.
     pub api_addr: SocketAddr,
+    /// The address the proxy actually listens on.
+    pub proxy_addr: SocketAddr,
     /// The admin token's file.
     pub token_path: PathBuf,
     /// Whether the admin token was created by this start.
@@ -113,8 +121,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .install_id()
         .await
         .map_err(|source| Error::Store { source })?;
+    let proxy_listener = TcpListener::bind(config.proxy_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.proxy_addr,
+            source,
+        })?;
+    let proxy_addr = proxy_listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.proxy_addr,
+        source,
+    })?;
+    let routes = racer_proxy::Routes::default();
     let mut control_settings = config.control.clone();
     control_settings.reserved_ports.push(api_addr.port());
+    control_settings.reserved_ports.push(proxy_addr.port());
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
         .map(|r| r.for_install(&install));
@@ -125,7 +145,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         settings: Arc::new(control_settings),
         build_wake: Arc::new(tokio::sync::Notify::new()),
         reconcile_wake: Arc::new(tokio::sync::Notify::new()),
+        routes: routes.clone(),
+        draining: Default::default(),
     });
+    let proxy_url = format!("http://{proxy_addr}");
     let state = AppState(Arc::new(Shared::new(
         store.clone(),
         runtime,
@@ -133,9 +156,22 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         &token,
         api_addr,
         config.data_dir.clone(),
+        state::ProxyInfo {
+            url: proxy_url,
+            domain: config.domain.clone(),
+            port: proxy_addr.port(),
+        },
     )));
-
+    let proxy = racer_proxy::Proxy::new(
+        routes,
+        racer_proxy::Config {
+            domain: config.domain.clone(),
+            ..Default::default()
+        },
+    );
     let tracker = TaskTracker::new();
+    tracker.spawn(proxy.serve(proxy_listener, shutdown.clone(), tracker.clone()));
+
     let router = api::router(state.clone());
     let serve_shutdown = shutdown.clone();
     let drain = config.drain_timeout;
@@ -167,6 +203,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     Ok(Running {
         api_addr,
+        proxy_addr,
         token_path: config.data_dir.join(TOKEN_FILE),
         token_created,
         store_kind: store.backend().as_str(),

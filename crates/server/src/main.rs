@@ -27,6 +27,15 @@ struct Args {
     /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
     #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Port of the built-in proxy (apps answer at http://<app>.localhost:PORT/).
+    #[arg(long, default_value_t = 8080, env = "RACER_PROXY_PORT")]
+    proxy_port: u16,
+    /// Address the proxy binds to.
+    #[arg(long, default_value = "127.0.0.1", env = "RACER_PROXY_BIND")]
+    proxy_bind: IpAddr,
+    /// Apps answer at <app>.<domain>.
+    #[arg(long, default_value = "localhost", env = "RACER_DOMAIN")]
+    domain: String,
     /// Host ports replicas are published on (127.0.0.1), tried in order.
     #[arg(long, default_value = "8000-8999,9000-9999", env = "RACER_HOST_PORTS")]
     host_ports: String,
@@ -74,6 +83,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = Config::new(data_dir.clone());
     config.api_addr = SocketAddr::new(args.bind, args.port);
     config.database_url = args.database_url.filter(|u| !u.is_empty());
+    config.proxy_addr = SocketAddr::new(args.proxy_bind, args.proxy_port);
+    config.domain = args.domain;
     config.control.host_ports = racer_control::ports::parse(&args.host_ports)
         .map_err(|e| anyhow::anyhow!("invalid --host-ports: {e}"))?;
     if let Some(b) = args.base_image {
@@ -93,6 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store: running.store_kind.to_owned(),
         started_at: chrono::Utc::now(),
         log_file: args.log_file.map(|p| p.display().to_string()),
+        proxy_url: Some(format!("http://{}", running.proxy_addr)),
     };
     let server_file = data_dir.join(SERVER_FILE);
     std::fs::write(&server_file, serde_json::to_vec_pretty(&file)?)
@@ -100,6 +112,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     println!("racer server ready (pid {})", file.pid);
     println!("  API:         {api_url}");
+    println!("  proxy:       http://{}", running.proxy_addr);
     println!("  data dir:    {}", data_dir.display());
     println!("  store:       {}", running.store_kind);
     println!(

@@ -30,6 +30,24 @@ pub(crate) struct Shared {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) api_addr: SocketAddr,
     pub(crate) data_dir: PathBuf,
+    pub(crate) proxy: ProxyInfo,
+}
+
+/// Where the proxy answers.
+pub(crate) struct ProxyInfo {
+    pub(crate) url: String,
+    pub(crate) domain: String,
+    pub(crate) port: u16,
+}
+
+impl ProxyInfo {
+    /// `http://web.localhost:8080/` and `http://127.0.0.1:8080/apps/web/`.
+    pub(crate) fn urls(&self, app: &str) -> Vec<String> {
+        vec![
+            format!("http://{app}.{}:{}/", self.domain, self.port),
+            format!("{}/apps/{app}/", self.url),
+        ]
+    }
 }
 
 impl Shared {
@@ -40,6 +58,7 @@ impl Shared {
         admin_token: &str,
         api_addr: SocketAddr,
         data_dir: PathBuf,
+        proxy: ProxyInfo,
     ) -> Shared {
         Shared {
             store,
@@ -50,6 +69,7 @@ impl Shared {
             started_at: Utc::now(),
             api_addr,
             data_dir,
+            proxy,
         }
     }
 }

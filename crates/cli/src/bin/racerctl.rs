@@ -116,6 +116,12 @@ struct StartArgs {
     /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
     #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Port of the built-in proxy (0 picks a free one). Default: 8080.
+    #[arg(long)]
+    proxy_port: Option<u16>,
+    /// Apps answer at <app>.<domain>. Default: localhost.
+    #[arg(long)]
+    domain: Option<String>,
     /// Host ports replicas are published on, e.g. 8000-8999,9000-9999.
     #[arg(long)]
     host_ports: Option<String>,
@@ -172,6 +178,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 && a.bind.is_none()
                 && a.database_url.is_none()
                 && a.host_ports.is_none()
+                && a.proxy_port.is_none()
+                && a.domain.is_none()
                 && a.base_image.is_none()
             {
                 // Same settings as the last start.
@@ -240,6 +248,9 @@ fn print_info(info: &racer_core::api::ServerInfo, log: Option<&str>) {
     println!("  pid:       {}", info.pid);
     println!("  uptime:    {}", output::duration(info.uptime_seconds));
     println!("  API:       {}", info.api_url);
+    if let Some(p) = &info.proxy_url {
+        println!("  proxy:     {p}");
+    }
     println!("  store:     {}", info.store);
     println!("  data dir:  {}", info.data_dir);
     println!(
@@ -295,6 +306,12 @@ fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     }
     if let Some(b) = &a.bind {
         cmd.arg("--bind").arg(b);
+    }
+    if let Some(p) = a.proxy_port {
+        cmd.arg("--proxy-port").arg(p.to_string());
+    }
+    if let Some(d) = &a.domain {
+        cmd.arg("--domain").arg(d);
     }
     if let Some(h) = &a.host_ports {
         cmd.arg("--host-ports").arg(h);
@@ -382,6 +399,9 @@ async fn server_start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Resu
                 } else {
                     println!("racer server started (pid {pid})");
                     println!("  API:         {}", f.api_url);
+                    if let Some(p) = &f.proxy_url {
+                        println!("  proxy:       {p}");
+                    }
                     println!("  store:       {}", f.store);
                     println!("  data dir:    {}", data_dir.display());
                     println!("  log:         {}", log_path.display());
