@@ -325,6 +325,16 @@ impl Client {
         .await
     }
 
+    /// `POST /api/v1/apps/{app}/rollback`.
+    pub async fn rollback(&self, app: &str, to: Option<i64>) -> Result<Deployed, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/apps/{}/rollback", path_segment(app)),
+            Some(&racer_core::api::RollbackRequest { to }),
+        )
+        .await
+    }
+
     /// `POST /api/v1/apps/{app}/scale`.
     pub async fn scale(&self, app: &str, instances: u32) -> Result<App, ClientError> {
         self.call(

@@ -6,3 +6,4 @@ mod util;
 mod api;
 mod deploy;
 mod server;
+mod traffic;

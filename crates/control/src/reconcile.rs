@@ -271,31 +271,31 @@ pub async fn reconcile(
     }
     if ready < want {
         if let Some(d) = rolling {
-        let age = chrono::Utc::now() - d.updated_at;
-        if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
-            let prev = old.iter().filter_map(|c| c.release).max();
-            let why = format!(
-                "{ready} of {want} replicas answered on port {app_port} within {}s",
-                ctx.settings.rollout_deadline.as_secs()
-            );
-            match prev {
-                Some(p) => {
-                    deployments.point_app_at(app.id, Some(p)).await?;
-                    deployments
-                        .set_status(
-                            d,
-                            DeploymentStatus::Failed,
-                            Some(&format!("{why}; rolled back to release {p}")),
-                        )
-                        .await?;
-                }
-                None => {
-                    deployments
-                        .set_status(d, DeploymentStatus::Failed, Some(&why))
-                        .await?;
+            let age = chrono::Utc::now() - d.updated_at;
+            if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
+                let prev = old.iter().filter_map(|c| c.release).max();
+                let why = format!(
+                    "{ready} of {want} replicas answered on port {app_port} within {}s",
+                    ctx.settings.rollout_deadline.as_secs()
+                );
+                match prev {
+                    Some(p) => {
+                        deployments.point_app_at(app.id, Some(p)).await?;
+                        deployments
+                            .set_status(
+                                d,
+                                DeploymentStatus::Failed,
+                                Some(&format!("{why}; rolled back to release {p}")),
+                            )
+                            .await?;
+                    }
+                    None => {
+                        deployments
+                            .set_status(d, DeploymentStatus::Failed, Some(&why))
+                            .await?;
+                    }
                 }
             }
-        }
         }
     }
     let soon = if changed || ready < want {

@@ -530,3 +530,12 @@ pub enum RunEvent {
         status: Option<Box<AppStatus>>,
     },
 }
+
+/// `POST /api/v1/apps/{app}/rollback`: a new release from an earlier one's image and config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The release to go back to; default: the one before the current release.
+    #[serde(default)]
+    pub to: Option<i64>,
+}

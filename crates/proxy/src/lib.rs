@@ -142,7 +142,12 @@ impl Proxy {
     }
 
     /// Serves connections from `listener` until `shutdown`; connections are tracked.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken, tracker: TaskTracker) {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) {
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -193,7 +198,10 @@ impl Proxy {
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".into());
         let Some(target) = route_for(&host, &path_and_query, &self.config.domain) else {
-            return page(StatusCode::NOT_FOUND, "no app here: use http://<app>.localhost:PORT/ or /apps/<app>/\n");
+            return page(
+                StatusCode::NOT_FOUND,
+                "no app here: use http://<app>.localhost:PORT/ or /apps/<app>/\n",
+            );
         };
         if let Some(location) = target.redirect {
             let mut r = page(StatusCode::PERMANENT_REDIRECT, "");
@@ -204,7 +212,10 @@ impl Proxy {
         }
         let table = self.routes.table.load();
         let Some(route) = table.apps.get(&target.app) else {
-            return page(StatusCode::NOT_FOUND, &format!("no app named {:?}\n", target.app));
+            return page(
+                StatusCode::NOT_FOUND,
+                &format!("no app named {:?}\n", target.app),
+            );
         };
         if route.backends.is_empty() {
             let mut r = page(
@@ -231,7 +242,11 @@ impl Proxy {
         let Ok(uri) = uri.parse::<hyper::Uri>() else {
             return page(StatusCode::BAD_REQUEST, "bad request target\n");
         };
-        let client_upgrade = if upgrade { Some(hyper::upgrade::on(&mut req)) } else { None };
+        let client_upgrade = if upgrade {
+            Some(hyper::upgrade::on(&mut req))
+        } else {
+            None
+        };
         let (mut parts, body) = req.into_parts();
         parts.uri = uri;
         let headers = &mut parts.headers;
@@ -239,7 +254,10 @@ impl Proxy {
             strip_hop_by_hop(headers);
         }
         append_forwarded_for(headers, peer);
-        headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("http"),
+        );
         if let Ok(v) = HeaderValue::from_str(&host) {
             headers.insert(HeaderName::from_static("x-forwarded-host"), v);
         }
@@ -251,11 +269,24 @@ impl Proxy {
         headers.insert(HeaderName::from_static("x-request-id"), request_id.clone());
         let upstream = Request::from_parts(parts, body);
 
-        let resp = match tokio::time::timeout(self.config.upstream_timeout, self.client.request(upstream)).await {
-            Err(_) => return page(StatusCode::GATEWAY_TIMEOUT, "the app did not answer in time\n"),
+        let resp = match tokio::time::timeout(
+            self.config.upstream_timeout,
+            self.client.request(upstream),
+        )
+        .await
+        {
+            Err(_) => {
+                return page(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the app did not answer in time\n",
+                )
+            }
             Ok(Err(e)) => {
                 tracing::debug!(app = %target.app, backend = %backend.addr, error = %e, "upstream failed");
-                return page(StatusCode::BAD_GATEWAY, "the app's replica could not be reached\n");
+                return page(
+                    StatusCode::BAD_GATEWAY,
+                    "the app's replica could not be reached\n",
+                );
             }
             Ok(Ok(r)) => r,
         };
@@ -272,13 +303,16 @@ impl Proxy {
                     }
                 });
                 let mut out = Response::from_parts(parts, empty());
-                out.headers_mut().insert(HeaderName::from_static("x-request-id"), request_id);
+                out.headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), request_id);
                 return out;
             }
         }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        parts.headers.insert(HeaderName::from_static("x-request-id"), request_id);
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-request-id"), request_id);
         Response::from_parts(parts, body.boxed())
     }
 }
@@ -287,7 +321,10 @@ fn is_upgrade(h: &hyper::HeaderMap) -> bool {
     h.contains_key(header::UPGRADE)
         && h.get(header::CONNECTION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
 }
 
 fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
@@ -317,7 +354,9 @@ fn append_forwarded_for(h: &mut hyper::HeaderMap, peer: SocketAddr) {
 }
 
 fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn page(status: StatusCode, text: &str) -> Response<Body> {

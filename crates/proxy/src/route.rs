@@ -15,7 +15,16 @@ pub struct Target {
 
 /// Host routing first (`web.localhost[:port]`), then path routing (`/apps/web/...`).
 pub fn route_for(host: &str, path_and_query: &str, domain: &str) -> Option<Target> {
-    let hostname = host.rsplit_once(':').map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }).unwrap_or(host);
+    let hostname = host
+        .rsplit_once(':')
+        .map(|(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+        .unwrap_or(host);
     let hostname = hostname.trim_end_matches('.').to_ascii_lowercase();
     if let Some(label) = hostname.strip_suffix(&format!(".{domain}")) {
         if !label.is_empty() && !label.contains('.') {
@@ -59,10 +68,24 @@ mod tests {
     #[test]
     fn host_routing() {
         let t = route_for("web.localhost:8080", "/x?y=1", "localhost").unwrap();
-        assert_eq!((t.app.as_str(), t.path.as_str(), t.prefix), ("web", "/x?y=1", None));
-        assert_eq!(route_for("WEB.localhost", "/", "localhost").unwrap().app, "web");
-        assert_eq!(route_for("api.example.com", "/", "example.com").unwrap().app, "api");
-        assert!(route_for("a.b.localhost", "/", "localhost").is_none(), "one label only");
+        assert_eq!(
+            (t.app.as_str(), t.path.as_str(), t.prefix),
+            ("web", "/x?y=1", None)
+        );
+        assert_eq!(
+            route_for("WEB.localhost", "/", "localhost").unwrap().app,
+            "web"
+        );
+        assert_eq!(
+            route_for("api.example.com", "/", "example.com")
+                .unwrap()
+                .app,
+            "api"
+        );
+        assert!(
+            route_for("a.b.localhost", "/", "localhost").is_none(),
+            "one label only"
+        );
         assert!(route_for("localhost:8080", "/", "localhost").is_none());
     }
 

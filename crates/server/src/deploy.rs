@@ -16,8 +16,8 @@ use racer_control::builder::{generate_dockerfile, upload_path};
 use racer_control::Ctx;
 use racer_core::api::{
     App, AppStatus, ContainerAction, ContainerInfo, DeployRequest, Deployed, Deployment,
-    DockerfileReport, InspectRequest, Page, Problem, Release, RerunRequest, RunConfig,
-    ScaleRequest, Source, Upload, ValidateReport,
+    DockerfileReport, InspectRequest, Page, Problem, Release, RerunRequest, RollbackRequest,
+    RunConfig, ScaleRequest, Source, Upload, ValidateReport,
 };
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_runtime::Observed;
@@ -713,6 +713,67 @@ pub(crate) async fn rerun(
     };
     let (app, deployment) = deployments
         .create(&name, &source, &config, None, from, &actor.0)
+        .await?;
+    ctx.build_wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(Deployed { app, deployment })))
+}
+
+/// Rolls back: a new release from an earlier release's image and config, no rebuild, rolled out
+/// like any other (the current release serves until the old one answers).
+#[utoipa::path(post, path = "/api/v1/apps/{app}/rollback", params(("app" = String, Path)), request_body = RollbackRequest,
+    responses((status = 202, body = Deployed), (status = 422, body = racer_core::api::ErrorBody)))]
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    Json(req): Json<RollbackRequest>,
+) -> Result<(StatusCode, Json<Deployed>), ApiError> {
+    let ctx = control(&state)?;
+    let app = find_app(&state, &app).await?;
+    let deployments = state.0.store.deployments();
+    let Some(current) = app.release else {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("app {} has no release yet", app.name),
+        ));
+    };
+    let releases = deployments.releases(app.id).await?;
+    let target = match req.to {
+        Some(n) => releases.iter().find(|r| r.number == n).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Invalid,
+                format!("app {} has no release {n}", app.name),
+            )
+            .field("to")
+        })?,
+        None => releases
+            .iter()
+            .find(|r| r.number < current)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Invalid,
+                    format!("app {} has no release before {current}", app.name),
+                )
+            })?,
+    };
+    if target.number == current {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("release {current} is already the current release"),
+        )
+        .field("to"));
+    }
+    let name =
+        AppName::parse(&app.name).map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+    let (app, deployment) = deployments
+        .create(
+            &name,
+            &target.source,
+            &target.config,
+            None,
+            Some(target.number),
+            &actor.0,
+        )
         .await?;
     ctx.build_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(Deployed { app, deployment })))

@@ -55,6 +55,8 @@ enum Cmd {
     Logs(LogsArgs),
     /// Make a new release from the recorded source (rebuilt unless --no-rebuild).
     Rerun(RerunArgs),
+    /// Roll back to the previous release (or --to N): its image and config, no rebuild.
+    Rollback(RollbackArgs),
     /// Set how many instances of a project run.
     Scale(ScaleArgs),
     /// List a project's releases.
@@ -189,6 +191,22 @@ struct RerunArgs {
     #[arg(long)]
     no_wait: bool,
     /// Seconds to wait for the deployment.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// The release to go back to (default: the one before the current).
+    #[arg(long)]
+    to: Option<i64>,
+    /// Return once accepted.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the rollback.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
 }
@@ -500,6 +518,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 source,
             };
             let deployed = client.rerun(&app.name, &req).await?;
+            return deploy::follow(
+                &client,
+                deployed,
+                r.no_wait,
+                json,
+                Duration::from_secs(r.timeout),
+            )
+            .await;
+        }
+        Cmd::Rollback(r) => {
+            let deployed = client.rollback(&r.project_name, r.to).await?;
             return deploy::follow(
                 &client,
                 deployed,

@@ -128,6 +128,9 @@ struct StartArgs {
     /// Base image of Dockerfiles generated for conda-projects.
     #[arg(long)]
     base_image: Option<String>,
+    /// Seconds new replicas get to answer before a rollout is rolled back (default 60).
+    #[arg(long)]
+    rollout_deadline: Option<u64>,
     /// Seconds to wait for the server to become ready.
     #[arg(long, default_value_t = 30)]
     #[serde(skip)]
@@ -180,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 && a.host_ports.is_none()
                 && a.proxy_port.is_none()
                 && a.domain.is_none()
+                && a.rollout_deadline.is_none()
                 && a.base_image.is_none()
             {
                 // Same settings as the last start.
@@ -312,6 +316,9 @@ fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     }
     if let Some(d) = &a.domain {
         cmd.arg("--domain").arg(d);
+    }
+    if let Some(d) = a.rollout_deadline {
+        cmd.arg("--rollout-deadline").arg(d.to_string());
     }
     if let Some(h) = &a.host_ports {
         cmd.arg("--host-ports").arg(h);

@@ -1,0 +1,300 @@
+//! Issue 5: traffic through the built-in proxy, against the real engine and the real binaries.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use racer_core::api::{AppStatus, DeploymentStatus};
+
+use crate::util::{docker, hello_app, Env};
+
+fn status(env: &Env, app: &str) -> AppStatus {
+    env.racer(&["status", "--project-name", app, "--json"])
+        .json()
+}
+
+fn proxy(env: &Env) -> String {
+    env.server_file().unwrap().proxy_url.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_host_and_path_routing_404_and_503() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "web");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "web",
+        "--path",
+        dir.to_str().unwrap(),
+        "--instances",
+        "2",
+    ])
+    .ok();
+    let p = proxy(&env);
+    let port = p.rsplit(':').next().unwrap().to_owned();
+    let c = reqwest::Client::new();
+
+    // Path routing strips the prefix.
+    let body = c
+        .get(format!("{p}/apps/web/some/path?q=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("\"path\":\"/some/path\""), "{body}");
+    // Host routing; both replicas take turns.
+    let mut hosts = HashSet::new();
+    for _ in 0..10 {
+        let r = c
+            .get(format!("http://127.0.0.1:{port}/"))
+            .header("host", format!("web.localhost:{port}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().contains_key("x-request-id"));
+        let b = r.text().await.unwrap();
+        hosts.insert(
+            b.split(" from ")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(hosts.len(), 2, "round robin over both replicas: {hosts:?}");
+    let s = status(&env, "web");
+    assert_eq!(s.urls[0], format!("http://web.localhost:{port}/"));
+
+    // Unknown app: 404. No replica: 503 with Retry-After.
+    let r = c.get(format!("{p}/apps/nope/")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    env.racer(&["scale", "--project-name", "web", "--instances", "0"])
+        .ok();
+    let mut last = 0;
+    for _ in 0..100 {
+        let r = c.get(format!("{p}/apps/web/")).send().await.unwrap();
+        last = r.status().as_u16();
+        if last == 503 {
+            assert_eq!(r.headers()["retry-after"], "5");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last, 503);
+    env.racer(&["scale", "--project-name", "web", "--instances", "1"])
+        .ok();
+}
+
+/// Requests flow from `workers` loops until `stop`; returns (ok, failed, first failure).
+fn load(
+    url: String,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, u64, Option<String>)> {
+    tokio::spawn(async move {
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let first = Arc::new(std::sync::Mutex::new(None));
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let (url, stop, ok, failed, first) = (
+                url.clone(),
+                stop.clone(),
+                ok.clone(),
+                failed.clone(),
+                first.clone(),
+            );
+            handles.push(tokio::spawn(async move {
+                let c = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    match c.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            ok.fetch_add(1, Ordering::SeqCst);
+                        }
+                        other => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            let what = match other {
+                                Ok(r) => format!("status {}", r.status()),
+                                Err(e) => format!("error {e}"),
+                            };
+                            first.lock().unwrap().get_or_insert(what);
+                        }
+                    }
+                }
+            }));
+        }
+        for h in handles {
+            let _ = h.await;
+        }
+        let f = first.lock().unwrap().clone();
+        (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst), f)
+    })
+}
+
+async fn racer(env: &Env, args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let cmd = crate::util::bin("racer");
+    let data = env.data_dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(cmd)
+            .args(&args)
+            .env("RACER_DATA_DIR", data)
+            .env_remove("RACER_URL")
+            .env_remove("RACER_TOKEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "racer failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_zero_failed_requests_through_two_redeploys_and_a_rollback() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "live");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "live",
+        "--path",
+        dir.to_str().unwrap(),
+        "--instances",
+        "2",
+        "--env",
+        "GREETING=one",
+    ])
+    .ok();
+    let url = format!("{}/apps/live/", proxy(&env));
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load(url.clone(), 4, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Redeploy with a rebuild, redeploy without, roll back: requests keep flowing.
+    let df = dir.join("Dockerfile");
+    std::fs::write(
+        &df,
+        std::fs::read_to_string(&df).unwrap() + "LABEL redeploy=1\n",
+    )
+    .unwrap();
+    racer(&env, &["rerun", "--project-name", "live"]).await;
+    racer(
+        &env,
+        &[
+            "rerun",
+            "--project-name",
+            "live",
+            "--no-rebuild",
+            "--env",
+            "GREETING=two",
+        ],
+    )
+    .await;
+    assert!(reqwest::get(&url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("two from"));
+    racer(&env, &["rollback", "--project-name", "live"]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed, first) = running.await.unwrap();
+    assert_eq!(
+        failed, 0,
+        "failed requests: {failed} (first: {first:?}); ok: {ok}"
+    );
+    assert!(ok > 100, "too little traffic to prove anything: {ok}");
+
+    // The rollback restored release 2's image and config (GREETING=one after the rebuild).
+    let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(
+        body.contains("one from") && body.contains("\"release\":\"4\""),
+        "{body}"
+    );
+    assert_eq!(status(&env, "live").app.release, Some(4));
+    crate::util::eventually(60, "old releases drained and retired", || {
+        let s = status(&env, "live");
+        s.containers.len() == 2 && s.containers.iter().all(|c| c.release == Some(4))
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_a_release_that_never_answers_rolls_back_with_zero_failed_requests() {
+    // A FROM scratch busybox image whose command never listens.
+    let bb = std::path::Path::new("/bin/busybox");
+    assert!(
+        bb.exists(),
+        "busybox-static is missing: scripts/ensure-tools.sh installs it"
+    );
+    let env = Env::new();
+    let ctxdir = env.dir.path().join("bb");
+    std::fs::create_dir_all(&ctxdir).unwrap();
+    std::fs::copy(bb, ctxdir.join("busybox")).unwrap();
+    std::fs::write(ctxdir.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"sleep\", \"3600\"]\n").unwrap();
+    let tag = format!("racer-test-silent:{}", uuid::Uuid::new_v4().simple());
+    docker(&["build", "-q", "-t", &tag, ctxdir.to_str().unwrap()]);
+
+    env.start(&["--rollout-deadline", "5"]);
+    let dir = hello_app(&env, "safe");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "safe",
+        "--path",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    let url = format!("{}/apps/safe/", proxy(&env));
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load(url.clone(), 4, stop.clone());
+
+    let run = env.racer(&[
+        "run",
+        "--project-name",
+        "safe",
+        "--image",
+        &tag,
+        "--app-port",
+        "8000",
+        "--timeout",
+        "60",
+    ]);
+    let err = run.code(1);
+    assert!(err.contains("rolled back to release 1"), "{err}");
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed, first) = running.await.unwrap();
+    assert_eq!(failed, 0, "failed: {failed} (first: {first:?}), ok: {ok}");
+    assert!(ok > 50);
+    let s = status(&env, "safe");
+    assert_eq!(s.app.release, Some(1));
+    assert_eq!(s.deployment.unwrap().status, DeploymentStatus::Failed);
+    crate::util::eventually(30, "the silent replica removed", || {
+        env.containers() == vec!["safe-1-0".to_owned()]
+    });
+    drop(env);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+}
