@@ -7,12 +7,12 @@ use racer_core::api::{App, AppStatus, ContainerInfo, Page, Release, RunEvent, Va
 
 use crate::util::{docker, eventually, get_ok, hello_app, kill9, Env};
 
-/// The URLs `racer run` printed.
+/// The path-routed proxy URL `racer run` printed (`http://127.0.0.1:PORT/apps/<app>/`).
 fn urls(stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| w.starts_with("http://"))
+        .filter(|w| w.starts_with("http://") && w.contains("/apps/"))
         .map(str::to_owned)
         .collect()
 }
@@ -476,13 +476,18 @@ fn f4_racerctl_containers() {
     let logs = env.racerctl(&["containers", "logs", &id[..12]]).ok();
     assert!(logs.contains("listening"), "{logs}");
     env.racerctl(&["containers", "stop", &id[..12]]).ok();
-    // The app still wants it: the reconciler starts it again.
+    // The app still wants it: the reconciler starts it again (keeping its port, so normally
+    // the same container).
     eventually(30, "restarted", || {
         let c: ContainerInfo = env
             .racerctl(&["containers", "status", &id[..12], "--json"])
             .json();
         c.state == "running"
     });
+    let again: ContainerInfo = env
+        .racerctl(&["containers", "status", &id[..12], "--json"])
+        .json();
+    assert_eq!(again.host_port, one.host_port);
     env.racerctl(&["containers", "remove", &id[..12]]).ok();
     eventually(30, "replaced", || {
         let l: Page<ContainerInfo> = env.racerctl(&["containers", "list", "--json"]).json();

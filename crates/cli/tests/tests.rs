@@ -7,3 +7,4 @@ mod api;
 mod deploy;
 mod server;
 mod traffic;
+mod websocket;

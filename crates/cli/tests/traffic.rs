@@ -298,3 +298,86 @@ async fn f5_a_release_that_never_answers_rolls_back_with_zero_failed_requests() 
         .args(["rmi", "-f", &tag])
         .output();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_a_replica_failing_its_check_leaves_rotation_and_returns() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "hc");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "hc",
+        "--path",
+        dir.to_str().unwrap(),
+        "--instances",
+        "2",
+        "--health-path",
+        "/health",
+        "--health-failures",
+        "2",
+    ])
+    .ok();
+    let url = format!("{}/apps/hc/", proxy(&env));
+    let c = reqwest::Client::new();
+    let hosts = |n: usize| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let mut seen = HashSet::new();
+            for _ in 0..n {
+                let b = c.get(&url).send().await.unwrap().text().await.unwrap();
+                seen.insert(
+                    b.split(" from ")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            seen
+        }
+    };
+    assert_eq!(hosts(10).await.len(), 2);
+
+    let s = status(&env, "hc");
+    let sick = &s.containers[0];
+    let direct = format!("http://127.0.0.1:{}", sick.host_port.unwrap());
+    c.post(format!("{direct}/health/fail"))
+        .send()
+        .await
+        .unwrap();
+    let sick_host = sick.id[..12].to_owned();
+    let mut left = false;
+    for _ in 0..100 {
+        let seen = hosts(10).await;
+        if seen.len() == 1 && !seen.contains(&sick_host) {
+            left = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left, "the failing replica never left the rotation");
+    let s = status(&env, "hc");
+    let shown = s.containers.iter().find(|x| x.id == sick.id).unwrap();
+    assert_eq!(shown.health, "unhealthy");
+    assert_eq!(
+        shown.state, "running",
+        "racer does not kill it; it only stops routing to it"
+    );
+
+    c.post(format!("{direct}/health/pass"))
+        .send()
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..100 {
+        if hosts(10).await.len() == 2 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the replica never returned to the rotation");
+}

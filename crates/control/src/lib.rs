@@ -73,7 +73,7 @@ impl Default for Settings {
             rollout_deadline: Duration::from_secs(60),
             drain: Duration::from_secs(2),
             stop_grace_secs: 10,
-            resync: Duration::from_secs(2),
+            resync: Duration::from_secs(1),
             max_parallel_builds: 2,
         }
     }
@@ -98,6 +98,15 @@ pub struct Ctx {
     pub routes: racer_proxy::Routes,
     /// Replicas taken out of the routes and waiting out their drain time, by container id.
     pub draining: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    /// Health of each replica (with thresholds) and when it was last checked, by container id.
+    pub health: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<
+                String,
+                (racer_core::health::HealthState, std::time::Instant),
+            >,
+        >,
+    >,
 }
 
 impl Ctx {

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use racer_core::api::{App, DeploymentStatus};
+use racer_core::api::{App, DeploymentStatus, HealthCheck};
+use racer_core::{health, rollout};
 use racer_runtime::{ContainerSpec, Observed};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -52,6 +53,7 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
     let observed = ctx.runtime.list(None).await?;
     let mut taken: HashSet<u16> = observed.iter().filter_map(|c| c.host_port).collect();
     taken.extend(ctx.settings.reserved_ports.iter().copied());
+    let all_ids: HashSet<String> = observed.iter().map(|c| c.id.clone()).collect();
     let mut by_app: HashMap<Option<Uuid>, Vec<Observed>> = HashMap::new();
     for c in observed {
         by_app.entry(c.app_id).or_default().push(c);
@@ -66,6 +68,15 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
             Err(e) => tracing::warn!(app = %app.name, error = %e.chain(), "reconcile failed"),
         }
     }
+    // Forget the health and drain state of containers that are gone.
+    ctx.health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|id, _| all_ids.contains(id));
+    ctx.draining
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|id, _| all_ids.contains(id));
     // Containers racer labelled whose app no longer exists: remove them.
     for (app, containers) in by_app {
         for c in containers {
@@ -108,31 +119,108 @@ async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
 /// Whether a replica answers on its app port (TCP connect to its address on the engine's
 /// network; the published host port always accepts, so it proves nothing).
 pub async fn answers(ctx: &Ctx, c: &Observed, app_port: u16) -> bool {
-    probe(ctx, c, app_port).await.is_some()
+    check_once(ctx, c, app_port, &HealthCheck::default())
+        .await
+        .is_some()
 }
 
-/// The address a replica answers on, if it answers.
-pub async fn probe(ctx: &Ctx, c: &Observed, app_port: u16) -> Option<SocketAddr> {
+/// Runs the app's health check once against a replica: HTTP GET of `check.path` (2xx/3xx
+/// passes) or a TCP connect. Returns the replica's address when it passes.
+pub async fn check_once(
+    ctx: &Ctx,
+    c: &Observed,
+    app_port: u16,
+    check: &HealthCheck,
+) -> Option<SocketAddr> {
     if !c.running() {
         return None;
     }
     let info = ctx.runtime.inspect(&c.id).await.ok()?;
     let ip = info.ip.and_then(|ip| ip.parse().ok())?;
     let addr = SocketAddr::new(ip, app_port);
-    match tokio::time::timeout(
-        Duration::from_millis(500),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Some(addr),
+    let probe_addr = SocketAddr::new(ip, check.port.unwrap_or(app_port));
+    let timeout = Duration::from_secs(u64::from(check.timeout_seconds.max(1)));
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(probe_addr).await.ok()?;
+        let Some(path) = &check.path else {
+            return Some(());
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {probe_addr}\r\nUser-Agent: racer-health\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await.ok()?;
+        let head = std::str::from_utf8(&buf[..n]).ok()?;
+        let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+        (200..400).contains(&code).then_some(())
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Some(())) => Some(addr),
         _ => None,
     }
 }
 
-/// Converges one app: its current release runs `instances` replicas that answer; then, and only
-/// then, older releases' replicas go. A rollout whose replicas do not answer in time is rolled
-/// back to the release still running.
+/// The replica's health after checking it if a check is due (thresholds applied), and its
+/// address when healthy.
+async fn health_of(
+    ctx: &Ctx,
+    c: &Observed,
+    app_port: u16,
+    check: &HealthCheck,
+) -> Option<SocketAddr> {
+    let interval = Duration::from_secs(u64::from(check.interval_seconds.max(1)));
+    let previous = ctx
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&c.id)
+        .copied();
+    let addr = match previous {
+        Some((state, at)) if at.elapsed() < interval => {
+            if !state.healthy {
+                return None;
+            }
+            // Not due: a healthy replica keeps its place; its address comes from the engine.
+            let info = ctx.runtime.inspect(&c.id).await.ok()?;
+            let ip = info.ip.and_then(|ip| ip.parse().ok())?;
+            return Some(SocketAddr::new(ip, app_port));
+        }
+        _ => check_once(ctx, c, app_port, check).await,
+    };
+    let state = previous.map(|(s, _)| s).unwrap_or_default();
+    let next = health::observe(
+        state,
+        addr.is_some(),
+        check.success_threshold,
+        check.failure_threshold,
+    );
+    if next.healthy != state.healthy && previous.is_some() {
+        tracing::info!(container = %c.name, healthy = next.healthy, "replica health changed");
+    }
+    ctx.health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(c.id.clone(), (next, Instant::now()));
+    if next.healthy {
+        match addr {
+            Some(a) => Some(a),
+            None => {
+                let info = ctx.runtime.inspect(&c.id).await.ok()?;
+                let ip = info.ip.and_then(|ip| ip.parse().ok())?;
+                Some(SocketAddr::new(ip, app_port))
+            }
+        }
+    } else {
+        None
+    }
+}
+
+/// Converges one app: its current release runs `instances` healthy replicas. A new release rolls
+/// out one replica at a time (max surge 1): each new replica that passes its health check joins
+/// the routes, and an old one leaves them, drains, and is stopped. A rollout whose replicas do
+/// not pass in time is rolled back to the release still serving.
 pub async fn reconcile(
     app: &App,
     observed: Vec<Observed>,
@@ -149,6 +237,12 @@ pub async fn reconcile(
     let deployments = ctx.store.deployments();
     let release = deployments.release_of(app.id, number).await?;
     let app_port = release.config.app_port.unwrap_or(8000);
+    let check = release.config.health.clone().unwrap_or_default();
+    let drain = release
+        .config
+        .drain_seconds
+        .map(|s| Duration::from_secs(u64::from(s)))
+        .unwrap_or(ctx.settings.drain);
     let want = app.instances as usize;
     let (current, old): (Vec<_>, Vec<_>) = observed
         .into_iter()
@@ -178,130 +272,191 @@ pub async fn reconcile(
         .as_ref()
         .filter(|d| d.status == DeploymentStatus::RollingOut && d.release == Some(number));
 
-    let mut ready = 0;
-    let mut backends = Vec::new();
+    // Health of the new release's replicas; dead ones start again.
     let mut changed = false;
+    let mut views = Vec::new();
+    let mut backends = Vec::new();
     for (i, slot) in slots.iter().enumerate() {
-        match slot {
-            None => {
-                let spec = container_spec(ctx, app, &release, i as u32, app_port, taken);
-                let spec = match spec {
-                    Ok(s) => s,
-                    Err(e) => {
-                        if let Some(d) = rolling {
-                            let prev = old.iter().filter_map(|c| c.release).max();
-                            deployments.point_app_at(app.id, prev).await?;
-                            deployments
-                                .set_status(d, DeploymentStatus::Failed, Some(&e.chain()))
-                                .await?;
-                        }
-                        return Err(e);
-                    }
-                };
-                tracing::info!(app = %app.name, container = %spec.name, port = spec.host_port, "starting replica");
-                ctx.runtime.run(&spec).await?;
-                changed = true;
-            }
-            Some(c) if !c.running() && c.state != "restarting" => {
-                // Died behind racer's back (or crashed past the restart policy): start it again,
-                // keeping its name, port and log; replace it if it cannot start.
-                tracing::info!(app = %app.name, container = %c.name, state = %c.state, "restarting replica");
-                if ctx.runtime.start(&c.id).await.is_err() {
-                    remove(ctx, c).await?;
-                }
-                changed = true;
-            }
-            Some(c) => {
-                if let Some(addr) = probe(ctx, c, app_port).await {
-                    ready += 1;
-                    backends.push(racer_proxy::Backend { addr });
-                }
-            }
-        }
-    }
-
-    if ready == want {
-        // The release is whole: it alone takes new requests; older replicas drain, then go.
-        ctx.routes.set(&app.name, backends);
-        let mut waiting = false;
-        for c in &old {
-            let since = {
-                let mut draining = ctx.draining.lock().unwrap_or_else(|p| p.into_inner());
-                *draining.entry(c.id.clone()).or_insert_with(Instant::now)
-            };
-            if c.running() && since.elapsed() < ctx.settings.drain {
-                waiting = true;
-                continue;
-            }
-            tracing::info!(app = %app.name, container = %c.name, "retiring replica of an older release");
-            remove(ctx, c).await?;
-            ctx.draining
+        let Some(c) = slot else { continue };
+        if !c.running() && c.state != "restarting" {
+            // Died behind racer's back (or crashed past the restart policy): start it again,
+            // keeping its name, port and log; replace it if it cannot start.
+            tracing::info!(app = %app.name, container = %c.name, state = %c.state, "restarting replica");
+            ctx.health
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&c.id);
-        }
-        if waiting {
+            if ctx.runtime.start(&c.id).await.is_err() {
+                remove(ctx, c).await?;
+                continue;
+            }
             changed = true;
+            views.push(rollout::New {
+                index: i as u32,
+                healthy: false,
+            });
+            continue;
         }
-        if let Some(d) = rolling {
+        let addr = health_of(ctx, c, app_port, &check).await;
+        views.push(rollout::New {
+            index: i as u32,
+            healthy: addr.is_some(),
+        });
+        backends.extend(addr.map(|addr| racer_proxy::Backend { addr }));
+    }
+    let healthy = backends.len();
+
+    // Old replicas: dead ones go now; draining ones go when their time is up; the rest serve.
+    let mut serving: Vec<(Observed, Option<SocketAddr>)> = Vec::new();
+    let mut ports: HashMap<i64, (u16, HealthCheck)> = HashMap::new();
+    let now_draining: HashMap<String, Instant> = ctx
+        .draining
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for c in old {
+        if !c.running() {
+            remove(ctx, &c).await?;
+            continue;
+        }
+        if let Some(since) = now_draining.get(&c.id) {
+            if since.elapsed() >= drain {
+                tracing::info!(app = %app.name, container = %c.name, "retiring drained replica");
+                remove(ctx, &c).await?;
+                ctx.draining
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&c.id);
+            } else {
+                changed = true;
+            }
+            continue;
+        }
+        let rel = c.release.unwrap_or_default();
+        if let std::collections::hash_map::Entry::Vacant(e) = ports.entry(rel) {
+            let cfg = deployments
+                .release_of(app.id, rel)
+                .await
+                .ok()
+                .map(|r| r.config);
+            e.insert((
+                cfg.as_ref().and_then(|c| c.app_port).unwrap_or(8000),
+                cfg.and_then(|c| c.health).unwrap_or_default(),
+            ));
+        }
+        let (port, old_check) = ports
+            .get(&rel)
+            .cloned()
+            .unwrap_or((8000, HealthCheck::default()));
+        let addr = health_of(ctx, &c, port, &old_check).await;
+        serving.push((c, addr));
+    }
+    // Retire the newest-indexed old replicas first.
+    serving.sort_by_key(|(c, _)| std::cmp::Reverse((c.release, c.replica)));
+
+    let plan = rollout::step(want as u32, &views, serving.len(), 1);
+    for c in serving.iter().take(plan.retire).map(|(c, _)| c) {
+        tracing::info!(app = %app.name, container = %c.name, "taking replica out of rotation to drain");
+        ctx.draining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.id.clone(), Instant::now());
+        changed = true;
+    }
+    backends.extend(
+        serving
+            .iter()
+            .skip(plan.retire)
+            .filter_map(|(_, a)| a.map(|addr| racer_proxy::Backend { addr })),
+    );
+    ctx.routes.set(&app.name, backends);
+
+    let mut start_error: Option<Error> = None;
+    for i in plan.start {
+        let spec = match container_spec(ctx, app, &release, i, app_port, taken) {
+            Ok(s) => s,
+            Err(e) => {
+                start_error = Some(e);
+                break;
+            }
+        };
+        tracing::info!(app = %app.name, container = %spec.name, port = spec.host_port, "starting replica");
+        match ctx.runtime.run(&spec).await {
+            Ok(_) => {}
+            // The name is taken by a container that is not this install's (another racer on
+            // the same engine): use a name that carries the install id.
+            Err(racer_runtime::Error::Conflict { message, .. })
+                if message.contains("already in use") =>
+            {
+                let mut spec = spec;
+                let install: String = ctx.runtime.install().chars().take(8).collect();
+                spec.name = format!("{}-{install}", spec.name);
+                if let Err(e) = ctx.runtime.run(&spec).await {
+                    start_error = Some(e.into());
+                }
+            }
+            Err(e) => start_error = Some(e.into()),
+        }
+        changed = true;
+    }
+    // A replica that cannot even be created fails the rollout at once when nothing could fix it
+    // (no free port); any other failure is retried until the deadline.
+    if let (Some(e), Some(d)) = (&start_error, rolling) {
+        if matches!(e, Error::PortsExhausted { .. }) {
+            let prev = serving.iter().filter_map(|(c, _)| c.release).max();
+            deployments.point_app_at(app.id, prev).await?;
             deployments
-                .set_status(d, DeploymentStatus::Running, None)
+                .set_status(d, DeploymentStatus::Failed, Some(&e.chain()))
                 .await?;
         }
-    } else {
-        // Not whole yet: the new replicas that answer join the old ones still serving.
-        let old_port = |c: &Observed| c.release;
-        let mut old_backends = Vec::new();
-        for c in &old {
-            let port = match old_port(c) {
-                Some(n) => deployments
-                    .release_of(app.id, n)
-                    .await
-                    .ok()
-                    .and_then(|r| r.config.app_port)
-                    .unwrap_or(8000),
-                None => continue,
-            };
-            if let Some(addr) = probe(ctx, c, port).await {
-                old_backends.push(racer_proxy::Backend { addr });
+    }
+
+    let old_left = serving.len() - plan.retire;
+    if healthy == want {
+        if let Some(d) = rolling {
+            if old_left == 0 {
+                deployments
+                    .set_status(d, DeploymentStatus::Running, None)
+                    .await?;
             }
         }
-        backends.extend(old_backends);
-        ctx.routes.set(&app.name, backends);
-    }
-    if ready < want {
-        if let Some(d) = rolling {
-            let age = chrono::Utc::now() - d.updated_at;
-            if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
-                let prev = old.iter().filter_map(|c| c.release).max();
-                let why = format!(
-                    "{ready} of {want} replicas answered on port {app_port} within {}s",
-                    ctx.settings.rollout_deadline.as_secs()
-                );
-                match prev {
-                    Some(p) => {
-                        deployments.point_app_at(app.id, Some(p)).await?;
-                        deployments
-                            .set_status(
-                                d,
-                                DeploymentStatus::Failed,
-                                Some(&format!("{why}; rolled back to release {p}")),
-                            )
-                            .await?;
-                    }
-                    None => {
-                        deployments
-                            .set_status(d, DeploymentStatus::Failed, Some(&why))
-                            .await?;
-                    }
+    } else if let Some(d) = rolling {
+        let age = chrono::Utc::now() - d.updated_at;
+        if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
+            let prev = serving.iter().filter_map(|(c, _)| c.release).max();
+            let mut why = format!(
+                "{healthy} of {want} replicas passed their health check on port {app_port} within {}s",
+                ctx.settings.rollout_deadline.as_secs()
+            );
+            if let Some(e) = &start_error {
+                why.push_str(&format!(" ({})", e.chain()));
+            }
+            match prev {
+                Some(p) => {
+                    deployments.point_app_at(app.id, Some(p)).await?;
+                    deployments
+                        .set_status(
+                            d,
+                            DeploymentStatus::Failed,
+                            Some(&format!("{why}; rolled back to release {p}")),
+                        )
+                        .await?;
+                }
+                None => {
+                    deployments
+                        .set_status(d, DeploymentStatus::Failed, Some(&why))
+                        .await?;
                 }
             }
         }
     }
-    let soon = if changed || ready < want {
+    if let Some(e) = start_error {
+        return Err(e);
+    }
+    let soon = if changed || healthy < want || old_left > 0 {
         Duration::from_millis(100)
     } else {
-        ctx.settings.resync
+        Duration::from_secs(u64::from(check.interval_seconds.max(1))).min(ctx.settings.resync)
     };
     Ok(Action::requeue(soon))
 }

@@ -180,6 +180,59 @@ pub struct RunConfig {
     /// conda-project: base image for the generated Dockerfile.
     #[serde(default)]
     pub base_image: Option<String>,
+    /// How racer decides a replica may take traffic (default: TCP connect to the app port).
+    #[serde(default)]
+    pub health: Option<HealthCheck>,
+    /// Seconds a replica taken out of rotation keeps serving its in-flight requests before it
+    /// is stopped (default 2).
+    #[serde(default)]
+    pub drain_seconds: Option<u32>,
+}
+
+/// A replica's health check. Health flips only after `failure_threshold` consecutive failures
+/// or `success_threshold` consecutive successes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// HTTP GET this path (2xx/3xx passes); TCP connect when absent.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Port to check (default: the app port).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Seconds between checks (default 1).
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u32,
+    /// Seconds one check may take (default 1).
+    #[serde(default = "default_interval")]
+    pub timeout_seconds: u32,
+    /// Consecutive failures that take a healthy replica out (default 3).
+    #[serde(default = "default_failures")]
+    pub failure_threshold: u32,
+    /// Consecutive successes that put a replica in (default 1).
+    #[serde(default = "default_interval")]
+    pub success_threshold: u32,
+}
+
+fn default_interval() -> u32 {
+    1
+}
+
+fn default_failures() -> u32 {
+    3
+}
+
+impl Default for HealthCheck {
+    fn default() -> HealthCheck {
+        HealthCheck {
+            path: None,
+            port: None,
+            interval_seconds: 1,
+            timeout_seconds: 1,
+            failure_threshold: 3,
+            success_threshold: 1,
+        }
+    }
 }
 
 /// `POST /api/v1/deployments`: build (unless an image is given) and roll out a new release.

@@ -2,7 +2,9 @@
 //! error kinds, and the pure policies. Nothing in this crate does I/O.
 
 pub mod api;
+pub mod health;
 pub mod names;
+pub mod rollout;
 
 pub use names::{AppName, AppRef, NameError};
 

@@ -36,6 +36,8 @@ pub const LABEL_APP: &str = "racer.app";
 pub const LABEL_APP_NAME: &str = "racer.app.name";
 /// Label: the release number the container runs.
 pub const LABEL_RELEASE: &str = "racer.release";
+/// Label: the host port the replica publishes on (kept while it is stopped).
+pub const LABEL_PORT: &str = "racer.port";
 /// Label: the replica index (0-based) within the release.
 pub const LABEL_REPLICA: &str = "racer.replica";
 
@@ -221,11 +223,13 @@ impl Runtime {
             .into_iter()
             .map(|c| {
                 let labels = c.labels.unwrap_or_default();
+                // A stopped container publishes nothing; its label still reserves the port.
                 let host_port = c
                     .ports
                     .unwrap_or_default()
                     .iter()
-                    .find_map(|p| p.public_port);
+                    .find_map(|p| p.public_port)
+                    .or_else(|| labels.get(LABEL_PORT).and_then(|p| p.parse().ok()));
                 Observed {
                     id: c.id.unwrap_or_default(),
                     name: c
@@ -291,6 +295,7 @@ impl Runtime {
         let mut labels = self.owned_labels(spec.app_id, &spec.app_name);
         labels.insert(LABEL_RELEASE.to_owned(), spec.release.to_string());
         labels.insert(LABEL_REPLICA.to_owned(), spec.replica.to_string());
+        labels.insert(LABEL_PORT.to_owned(), spec.host_port.to_string());
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(
                 port_key.clone(),

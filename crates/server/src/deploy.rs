@@ -516,13 +516,27 @@ pub(crate) async fn container_info(
     app_port: Option<u16>,
 ) -> ContainerInfo {
     let inspected = ctx.runtime.inspect(&c.id).await.ok();
+    // The reconciler's view (thresholds applied), not a probe of our own.
+    let known = ctx
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&c.id)
+        .map(|(s, _)| *s);
+    let draining = ctx
+        .draining
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&c.id);
     let health = if !c.running() {
         "stopped"
+    } else if draining {
+        "draining"
     } else {
-        match app_port {
-            Some(port) if racer_control::reconcile::answers(ctx, c, port).await => "healthy",
-            Some(_) => "starting",
-            None => "unknown",
+        match known {
+            Some(s) if s.healthy => "healthy",
+            Some(s) if s.failures > 0 && s.successes == 0 && app_port.is_some() => "unhealthy",
+            _ => "starting",
         }
     };
     let now = chrono::Utc::now();

@@ -147,6 +147,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         reconcile_wake: Arc::new(tokio::sync::Notify::new()),
         routes: routes.clone(),
         draining: Default::default(),
+        health: Default::default(),
     });
     let proxy_url = format!("http://{proxy_addr}");
     let state = AppState(Arc::new(Shared::new(

@@ -59,17 +59,17 @@ pub struct Store {
 #[derive(Debug, Default)]
 pub(crate) struct PageCache {
     generation: std::sync::atomic::AtomicU64,
-    pages: std::sync::Mutex<
-        std::collections::HashMap<
-            (i64, Option<String>),
-            (
-                u64,
-                std::time::Instant,
-                racer_core::api::Page<racer_core::api::App>,
-            ),
-        >,
-    >,
+    pages: std::sync::Mutex<std::collections::HashMap<PageKey, CachedPage>>,
 }
+
+/// A page's key: limit and cursor.
+type PageKey = (i64, Option<String>);
+/// A cached page: the generation it was read at, when, and the page.
+type CachedPage = (
+    u64,
+    std::time::Instant,
+    racer_core::api::Page<racer_core::api::App>,
+);
 
 /// How long a cached page may be served without a local write (bounds staleness across servers).
 pub const PAGE_TTL: Duration = Duration::from_secs(1);

@@ -136,6 +136,24 @@ struct RunArgs {
     /// Base image for conda-projects.
     #[arg(long)]
     base_image: Option<String>,
+    /// Health check: HTTP GET this path (2xx/3xx passes); default: TCP connect to the app port.
+    #[arg(long)]
+    health_path: Option<String>,
+    /// Seconds between health checks.
+    #[arg(long, default_value_t = 1)]
+    health_interval: u32,
+    /// Seconds one health check may take.
+    #[arg(long, default_value_t = 1)]
+    health_timeout: u32,
+    /// Consecutive failures that take a replica out of rotation.
+    #[arg(long, default_value_t = 3)]
+    health_failures: u32,
+    /// Consecutive successes that put a replica in rotation.
+    #[arg(long, default_value_t = 1)]
+    health_successes: u32,
+    /// Seconds a replica leaving rotation keeps serving in-flight requests before it stops.
+    #[arg(long)]
+    drain_seconds: Option<u32>,
     /// Return once the deployment is accepted instead of waiting for the app to answer.
     #[arg(long)]
     no_wait: bool,
@@ -358,6 +376,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     memory_mb: a.memory_mb,
                     cpus: a.cpus,
                     base_image: a.base_image.clone(),
+                    health: Some(racer_core::api::HealthCheck {
+                        path: a.health_path.clone(),
+                        port: None,
+                        interval_seconds: a.health_interval,
+                        timeout_seconds: a.health_timeout,
+                        failure_threshold: a.health_failures,
+                        success_threshold: a.health_successes,
+                    }),
+                    drain_seconds: a.drain_seconds,
                 },
                 instances: a.instances,
             };

@@ -1,0 +1,127 @@
+//! The rolling-update step, as a pure function: start new replicas one at a time (max surge 1),
+//! retire an old replica for every new one that is healthy.
+
+/// One replica of the release that should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct New {
+    /// Replica index.
+    pub index: u32,
+    /// Passing its health check.
+    pub healthy: bool,
+}
+
+/// What to do now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Step {
+    /// Replica indexes of the new release to start.
+    pub start: Vec<u32>,
+    /// How many replicas of older releases to take out of rotation and retire.
+    pub retire: usize,
+}
+
+/// Given `want` replicas of the new release, the new replicas that exist (after dead ones were
+/// replaced) and the count of old replicas still serving, decides the next step. Without old
+/// replicas (first deploy, scale up) every missing replica starts at once; with them, at most
+/// `max_surge` unhealthy new replicas exist at a time, and old replicas stay until enough new
+/// ones are healthy to carry `want`.
+pub fn step(want: u32, new: &[New], old_serving: usize, max_surge: u32) -> Step {
+    let healthy = new.iter().filter(|n| n.healthy).count() as u32;
+    let existing: Vec<u32> = new.iter().map(|n| n.index).collect();
+    let missing: Vec<u32> = (0..want).filter(|i| !existing.contains(i)).collect();
+    if old_serving == 0 {
+        return Step {
+            start: missing,
+            retire: 0,
+        };
+    }
+    let unhealthy = new.len() as u32 - healthy;
+    let room = max_surge.max(1).saturating_sub(unhealthy) as usize;
+    let start = missing.into_iter().take(room).collect();
+    // Old replicas needed so that healthy new + old still make `want`.
+    let keep_old = want.saturating_sub(healthy) as usize;
+    Step {
+        start,
+        retire: old_serving.saturating_sub(keep_old),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(index: u32, healthy: bool) -> New {
+        New { index, healthy }
+    }
+
+    #[test]
+    fn first_deploy_starts_everything() {
+        assert_eq!(
+            step(3, &[], 0, 1),
+            Step {
+                start: vec![0, 1, 2],
+                retire: 0
+            }
+        );
+    }
+
+    #[test]
+    fn rolling_one_at_a_time() {
+        // two old serving, nothing new yet: start one
+        assert_eq!(
+            step(2, &[], 2, 1),
+            Step {
+                start: vec![0],
+                retire: 0
+            }
+        );
+        // the new one is not healthy yet: wait
+        assert_eq!(
+            step(2, &[n(0, false)], 2, 1),
+            Step {
+                start: vec![],
+                retire: 0
+            }
+        );
+        // it is healthy: retire one old, start the next
+        assert_eq!(
+            step(2, &[n(0, true)], 2, 1),
+            Step {
+                start: vec![1],
+                retire: 1
+            }
+        );
+        // the old one is gone; second new not healthy: keep the last old
+        assert_eq!(
+            step(2, &[n(0, true), n(1, false)], 1, 1),
+            Step {
+                start: vec![],
+                retire: 0
+            }
+        );
+        // both healthy: retire the last old
+        assert_eq!(
+            step(2, &[n(0, true), n(1, true)], 1, 1),
+            Step {
+                start: vec![],
+                retire: 1
+            }
+        );
+    }
+
+    #[test]
+    fn serving_capacity_never_drops_below_want() {
+        for want in 1..5u32 {
+            for healthy in 0..=want {
+                for old in 0..=want as usize {
+                    let new: Vec<New> = (0..healthy).map(|i| n(i, true)).collect();
+                    let s = step(want, &new, old, 1);
+                    let after = healthy as usize + old - s.retire;
+                    assert!(
+                        after >= (want as usize).min(healthy as usize + old),
+                        "want {want} healthy {healthy} old {old}: {s:?}"
+                    );
+                }
+            }
+        }
+    }
+}
