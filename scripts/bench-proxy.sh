@@ -147,7 +147,7 @@ import json, os, socket, sys, threading, time, urllib.parse
 def now_us():
     return time.time_ns() // 1000
 
-def http_get(addr, host, timeout=1.0):
+def http_get(addr, host, timeout=1.0, path="/", extra=""):
     h, p = addr.rsplit(":", 1)
     try:
         s = socket.create_connection((h, int(p)), timeout=timeout)
@@ -155,7 +155,7 @@ def http_get(addr, host, timeout=1.0):
         return None, type(e).__name__
     try:
         s.settimeout(timeout)
-        s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n".encode())
         buf = b""
         while True:
             chunk = s.recv(65536)
@@ -237,9 +237,30 @@ def main():
             time.sleep(period)
         out["direct_polls"] = polls
 
+    def health_loop():
+        # racer's own view: the new container's health in GET /api/v1/apps/<app>/status
+        auth = f"Authorization: Bearer {a['--token']}\r\n"
+        polls = 0
+        while not stopped() and "t_proxy" not in out:
+            st, body = http_get(a["--api"], "racer", 2.0, a["--status-path"], auth)
+            polls += 1
+            if st == 200:
+                try:
+                    for c in json.loads(body).get("containers", []):
+                        if c.get("name") == a["--container"] and c.get("health") == "healthy":
+                            out["t_healthy"] = now_us()
+                except ValueError:
+                    pass
+                if "t_healthy" in out:
+                    break
+            time.sleep(0.01)
+        out["status_polls"] = polls
+
     threads = [threading.Thread(target=proxy_loop)]
     if "--docker-sock" in a:
         threads.append(threading.Thread(target=direct_loop))
+    if "--api" in a:
+        threads.append(threading.Thread(target=health_loop))
     for t in threads:
         t.start()
     for t in threads:
@@ -259,6 +280,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
   || die "the server did not start (see $data/server.log)"
 server_pid=$(jq -r .pid "$data/server.json")
 proxy_url=$(jq -r .proxy_url "$data/server.json")
+api_url=$(jq -r .api_url "$data/server.json")
 proxy_port=${proxy_url##*:}
 host_hdr="$app.localhost:$proxy_port"
 install_id=$("$racerctl" --data-dir "$data" info --json | jq -r .install_id)
@@ -466,7 +488,9 @@ for k in $(seq 1 "$reps"); do
   new=a$k-$run_id
   rel=$((release + 1))
   python3 "$tmp/poll.py" --proxy "127.0.0.1:$proxy_port" --host-header "$host_hdr" --want "\"$new from" \
-    --docker-sock "$docker_sock" --filters "$(filters "$rel")" --deadline-s 60 >"$tmp/a$k.json" &
+    --docker-sock "$docker_sock" --filters "$(filters "$rel")" --deadline-s 60 \
+    --api "${api_url#http://}" --token "$(cat "$data/admin.token")" --status-path "/api/v1/apps/$app/status" \
+    --container "$app-$rel-0" >"$tmp/a$k.json" &
   poller_pid=$!
   us; t0=$REPLY
   timed "a$k" rerun --project-name "$app" --no-rebuild --env "GREETING=$new" --timeout 60
@@ -481,15 +505,18 @@ for k in $(seq 1 "$reps"); do
   [ -n "$t_direct" ] && [ -n "$t_proxy" ] || die "3a #$k: a poller timed out: $(cat "$j")"
   t_start=$(event_time start "$app-$rel-0")
   t_replica=$(log_time "starting replica" "container=$app-$rel-0")
+  t_healthy=$(jq -r '.t_healthy // empty' "$j")
   R[a.$k.gap]=$((t_proxy - t_direct))
+  R[a.$k.healthy]=$(( ${t_healthy:-$t0} - t0 ))
+  [ -z "$t_healthy" ] || R[a.$k.gap_healthy]=$((t_proxy - t_healthy))
   R[a.$k.gap_start]=$((t_proxy - t_start))
   R[a.$k.direct]=$((t_direct - t0)); R[a.$k.proxy]=$((t_proxy - t0)); R[a.$k.start]=$((t_start - t0))
   R[a.$k.replica]=$((t_replica - t0)); R[a.$k.exit]=$(($(cat "$EV.end") - t0))
   R[a.$k.ip]=$(($(jq -r .t_ip "$j") - t0)); R[a.$k.dpolls]=$(jq -r .direct_polls "$j")
   R[a.$k.non200]=$(jq -r .proxy_non200 "$j")
-  log "$(printf '3a #%d release %s: server starts replica %s ms, engine start %s, IP seen %s (%s direct polls), first direct 200 %s, first proxied 200 %s, CLI exit %s; gap %s ms (from engine start %s ms); proxy non-200 %s' \
+  log "$(printf '3a #%d release %s: server starts replica %s ms, engine start %s, IP seen %s (%s direct polls), first direct 200 %s, status says healthy %s, first proxied 200 %s, CLI exit %s; gap %s ms (from engine start %s ms); proxy non-200 %s' \
     "$k" "$rel" "$(ms_of "${R[a.$k.replica]}")" "$(ms_of "${R[a.$k.start]}")" "$(ms_of "${R[a.$k.ip]}")" "${R[a.$k.dpolls]}" \
-    "$(ms_of "${R[a.$k.direct]}")" "$(ms_of "${R[a.$k.proxy]}")" "$(ms_of "${R[a.$k.exit]}")" "$(ms1 "${R[a.$k.gap]}")" \
+    "$(ms_of "${R[a.$k.direct]}")" "$([ -n "${R[a.$k.gap_healthy]:-}" ] && ms_of "${R[a.$k.healthy]}" || echo -)" "$(ms_of "${R[a.$k.proxy]}")" "$(ms_of "${R[a.$k.exit]}")" "$(ms1 "${R[a.$k.gap]}")" \
     "$(ms1 "${R[a.$k.gap_start]}")" "${R[a.$k.non200]}")"
 done
 
@@ -570,6 +597,8 @@ vals() { local p=$1 n=$2 m=$3 k; for k in $(seq 1 "$n"); do echo "${R[$p.$k.$m]}
 ms_list() { local p=$1 n=$2 m=$3 k out=(); for k in $(seq 1 "$n"); do out+=("$(ms1 "${R[$p.$k.$m]}")"); done; (IFS=,; echo "${out[*]}"); }
 a_med=$(vals a "$reps" gap | median); a_max=$(vals a "$reps" gap | maxv); a_min=$(vals a "$reps" gap | minv)
 as_med=$(vals a "$reps" gap_start | median)
+ah_med=$(vals a "$reps" gap_healthy | grep . | median); ah_min=$(vals a "$reps" gap_healthy | grep . | minv); ah_max=$(vals a "$reps" gap_healthy | grep . | maxv)
+ah_med=${ah_med:-0}; ah_min=${ah_min:-0}; ah_max=${ah_max:-0}
 c_med=$(vals c "$reps" proxy | median); c_max=$(vals c "$reps" proxy | maxv)
 ce_med=$(vals c "$reps" exit | median)
 b_fmax=$(vals b "$b_reps" failed | maxv); b_emax=$(vals b "$b_reps" exit | maxv)
@@ -602,6 +631,7 @@ table() {
   echo "| non-2xx + socket errors, all wrk runs | 0 | $(for t in racer nginx; do s=0; for c in 16 256; do for r in $(seq 1 "$rounds"); do s=$((s + R[$t.c$c.r$r.non2xx] + R[$t.c$c.r$r.sockerr])); done; done; printf '%s | ' "$s"; done)$((R[direct.c16.non2xx] + R[direct.c16.sockerr] + R[direct.c256.non2xx] + R[direct.c256.sockerr])) | — | $([ "$bad" = 0 ] && echo PASS || echo MISS) |"
   echo "| racer-server RSS added by c=256 (peak − before) | ≤ 30 MiB | $(mib "$rss_added") MiB ($(mib "$rss_before") → peak $(mib "$rss_peak"), 1 s after $(mib "$rss_after"); idle after deploy $(mib "$rss_idle")) | workers $(mib "$nginx_rss") MiB after | — | — | $(le "$rss_added" 30720) |"
   echo "| 3a. new replica answers on its IP → first proxied request to it, median (min–max) | ≤ 10 ms | $(ms1 "$a_med") ms ($(ms1 "$a_min")–$(ms1 "$a_max")) | — | — | — | $(le "$a_med" 10000) |"
+  echo "| 3a'. diagnostic: status API first shows the new replica healthy (polled every 10 ms) → first proxied request, median (min–max) | — | $(ms1 "$ah_med") ms ($(ms1 "$ah_min")–$(ms1 "$ah_max")) | — | — | — | info |"
   echo "| 3b. health deadline expired → deployment failed + rolled back / \`racer run\` exits, max of $b_reps | ≤ 10 s | $(ms_of "$b_fmax") ms / $(ms_of "$b_emax") ms | — | — | — | $(le "$b_emax" 10000000) |"
   echo "| 3c. \`racer rollback\` → proxy serves the old GREETING, median (max) | ≤ 3 s | $(ms_of "$c_med") ms ($(ms_of "$c_max")) | — | — | — | $(le "$c_max" 3000000) |"
   echo "| failed proxied requests during 3a–3c (polls every 2–5 ms) | 0 | $non200_timing | — | — | — | $([ "$non200_timing" = 0 ] && echo PASS || echo MISS) |"
@@ -621,12 +651,13 @@ rounds_detail() {
 now=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain -- crates 2>/dev/null | grep -q . && echo " (+ uncommitted changes in crates/)" || true)
-bins="binaries from ${RACER_BIN_DIR:-target/release}${RACER_BIN_DESC:+ ($RACER_BIN_DESC)}"
-[ -n "${RACER_BIN_DIR:-}" ] && [ -n "${RACER_BIN_DESC:-}" ] && dirty=""
+# RACER_BIN_DESC describes binaries built elsewhere (e.g. from a clean export of one commit).
+if [ -n "${RACER_BIN_DESC:-}" ]; then build_line="binaries: $RACER_BIN_DESC"
+else build_line="commit $commit$dirty; binaries from ${RACER_BIN_DIR:-target/release}"; fi
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 mem_total=$(awk '/^MemTotal:/{printf "%.1f GiB", $2/1024/1024}' /proc/meminfo)
 docker_version=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)
-wrk_version=$(wrk -v 2>&1 | head -1 | awk '{print $2}')
+wrk_version=$(wrk -v 2>&1 | head -1 | awk '{print $2}' || true)
 n_workers=$(wc -w <<<"$nginx_workers")
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -640,7 +671,7 @@ Reproduce (from the repository root; nginx from Debian: \`apt-get install -y ngi
 cargo build --release --bins && scripts/build-example.sh && scripts/bench-proxy.sh --write
 \`\`\`
 
-- Date: $now; commit $commit$dirty; $bins
+- Date: $now; $build_line
 - Machine: nproc $(nproc), RAM $mem_total, kernel $(uname -r), CPU $cpu_model
 - Tools: wrk $wrk_version, nginx $nginx_version, Docker engine $docker_version, python3 $(python3 -c 'import platform; print(platform.python_version())')
 - Load average (1/5/15 min) at the start: $load_start; at the end: $load_end. The machine is shared.
@@ -679,7 +710,7 @@ Rounds (req/s and p99 of every wrk run through a proxy):
 
 $(rounds_detail)
 
-3a per repetition, gap (ms): $(ms_list a "$reps" gap); from engine start: $(ms_list a "$reps" gap_start).
+3a per repetition, gap (ms): $(ms_list a "$reps" gap); from engine start: $(ms_list a "$reps" gap_start); from "healthy" in the status API: $(ms_list a "$reps" gap_healthy).
 Moments in 3a, medians in ms after \`racer rerun\` started: server log "starting replica"
 $(ms_of "$(vals a "$reps" replica | median)"), engine start $(ms_of "$(vals a "$reps" start | median)"), first direct 200 $(ms_of "$(vals a "$reps" direct | median)"),
 first proxied 200 of the new release $(ms_of "$(vals a "$reps" proxy | median)"), CLI exits $(ms_of "$(vals a "$reps" exit | median)").
@@ -742,15 +773,14 @@ EOF
   served before ($serving_release):$warn.
 EOF
   cat <<EOF
-  The bench waits until the failed replica is gone before the next repetition. That is because the
-  release to roll back to is the newest release among the app's other containers
-  (\`old.iter().filter_map(|c| c.release).max()\` in crates/control/src/reconcile.rs). A failed
-  release's replica is still there while it drains (2 s), so a second failed deploy within that
-  time "rolls back" to the first failed release. A dry run saw exactly that: "rolled back to
-  release 8", the silent release of the repetition before.
+  The bench waits until the failed replica is gone before each repetition and checks that the
+  app points at the release that served before. (In a dry run on commit 40f37e3 binaries, a
+  second failed deploy within the first one's 2 s drain "rolled back to release 8", the first
+  failed release: the target was the newest release among the app's other containers.)
 - **3c (\`racer rollback\`)** makes a new release with the old image and config, so a new container
-  starts: most of the $(ms_of "$c_med") ms is the engine's create + start (~300 ms here), then the route
-  swap of 3a. The CLI returns at $(ms_of "$ce_med") ms (median).
+  starts: most of the $(ms_of "$c_med") ms is the engine's create + start (engine start event at
+  $(ms_of "$(vals c "$reps" start | median)") ms, median), then the route swap ($(ms1 "$(for k in $(seq 1 "$reps"); do echo $((R[c.$k.proxy] - R[c.$k.start])); done | median)") ms after the start event, median). The CLI returns at
+  $(ms_of "$ce_med") ms (median).
 EOF
 }
 

@@ -381,3 +381,128 @@ async fn f5_a_replica_failing_its_check_leaves_rotation_and_returns() {
     }
     assert!(back, "the replica never returned to the rotation");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_forwarded_headers_request_id_and_metrics() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "hdr");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "hdr",
+        "--path",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    let p = proxy(&env);
+    let c = reqwest::Client::new();
+    let r = c
+        .get(format!("{p}/apps/hdr/headers"))
+        .header("x-request-id", "abc123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc123", "kept end to end");
+    let h: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-prefix"], "/apps/hdr");
+    assert_eq!(h["x-request-id"], "abc123");
+    assert_eq!(
+        h["x-forwarded-host"].as_str().unwrap(),
+        p.trim_start_matches("http://")
+    );
+    // A fresh id when the client sends none.
+    let h: serde_json::Value = c
+        .get(format!("{p}/apps/hdr/headers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["x-request-id"].as_str().unwrap().len(), 32);
+    // POST bodies stream through.
+    let body = c
+        .post(format!("{p}/apps/hdr/echo"))
+        .body(vec![b'x'; 300_000])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("\"body_bytes\":300000"), "{body}");
+
+    for _ in 0..20 {
+        c.get(format!("{p}/apps/hdr/")).send().await.unwrap();
+    }
+    let text = c
+        .get(format!("{}/metrics", env.server_file().unwrap().api_url))
+        .bearer_auth(env.token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("prometheus text format");
+    let ok: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "racer_proxy_requests_total"
+                && s.labels.get("app") == Some("hdr")
+                && s.labels.get("class") == Some("2xx")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert!(ok >= 23.0, "2xx counted: {ok}\n{text}");
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "racer_proxy_request_duration_seconds"
+                || s.metric.starts_with("racer_proxy_request_duration_seconds")),
+        "{text}"
+    );
+    let desired = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "racer_app_replicas_desired")
+        .unwrap();
+    assert_eq!(desired.labels.get("app"), Some("hdr"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_a_replica_dying_under_load_costs_no_request() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "die");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "die",
+        "--path",
+        dir.to_str().unwrap(),
+        "--instances",
+        "2",
+    ])
+    .ok();
+    let url = format!("{}/apps/die/", proxy(&env));
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load(url, 4, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let victim = status(&env, "die").containers[0].id.clone();
+    docker(&["kill", &victim]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed, first) = running.await.unwrap();
+    assert_eq!(failed, 0, "failed: {failed} (first: {first:?}), ok: {ok}");
+    assert!(ok > 50);
+}

@@ -10,9 +10,10 @@ pub use route::{route_for, Target};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -37,11 +38,59 @@ pub struct Backend {
     pub addr: SocketAddr,
 }
 
+/// What the proxy knows of one replica: in-flight requests, passive health.
+#[derive(Debug, Default)]
+pub struct BackendStats {
+    /// Requests in flight.
+    pub active: AtomicUsize,
+    /// Requests sent.
+    pub requests: AtomicU64,
+    /// Consecutive 5xx answers or connection failures.
+    failures: AtomicU32,
+    /// Milliseconds since the proxy's epoch until which the replica is ejected.
+    ejected_until: AtomicU64,
+}
+
 /// The replicas of one app and its round-robin position.
 #[derive(Debug, Default)]
 struct AppRoute {
     backends: Vec<Backend>,
+    stats: Vec<Arc<BackendStats>>,
     next: AtomicUsize,
+    metrics: Arc<AppMetrics>,
+}
+
+/// Latency histogram bucket bounds, in milliseconds.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+
+/// Per-app traffic counters, kept in memory for the autoscaler and `/metrics`.
+#[derive(Debug, Default)]
+pub struct AppMetrics {
+    /// Requests answered, by status class: index 0 = 1xx ... 4 = 5xx.
+    pub by_class: [AtomicU64; 5],
+    /// Requests in flight.
+    pub active: AtomicUsize,
+    /// Latency histogram: counts per bucket of [`LATENCY_BUCKETS_MS`], plus one for larger.
+    pub latency: [AtomicU64; 13],
+    /// Sum of latencies, microseconds.
+    pub latency_sum_us: AtomicU64,
+}
+
+/// A point-in-time copy of one app's traffic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficSnapshot {
+    /// The app.
+    pub app: String,
+    /// Requests by status class (1xx..5xx).
+    pub by_class: [u64; 5],
+    /// In flight.
+    pub active: usize,
+    /// Histogram counts (not cumulative) per bucket, then the overflow bucket.
+    pub latency: [u64; 13],
+    /// Sum of latencies in seconds.
+    pub latency_sum_seconds: f64,
+    /// Per replica: address, requests, in flight, ejected now.
+    pub replicas: Vec<(SocketAddr, u64, usize, bool)>,
 }
 
 /// The route table: app name → replicas that answer. Rebuilt, never edited in place.
@@ -67,15 +116,68 @@ impl Routes {
         {
             return;
         }
+        // Keep what is known of replicas that stay, and the app's counters.
+        let previous = current.apps.get(app);
+        let stats = backends
+            .iter()
+            .map(|b| {
+                previous
+                    .and_then(|p| {
+                        p.backends
+                            .iter()
+                            .position(|x| x == b)
+                            .map(|i| p.stats[i].clone())
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let metrics = previous.map(|p| p.metrics.clone()).unwrap_or_default();
         let mut apps = current.apps.clone();
         apps.insert(
             app.to_owned(),
             Arc::new(AppRoute {
                 backends,
+                stats,
                 next: AtomicUsize::new(0),
+                metrics,
             }),
         );
         self.table.store(Arc::new(RouteTable { apps }));
+    }
+
+    /// Traffic of every routed app.
+    pub fn snapshot(&self, epoch: &Epoch) -> Vec<TrafficSnapshot> {
+        let table = self.table.load();
+        let now = epoch.now_ms();
+        let mut out: Vec<TrafficSnapshot> = table
+            .apps
+            .iter()
+            .map(|(name, r)| {
+                let m = &r.metrics;
+                TrafficSnapshot {
+                    app: name.clone(),
+                    by_class: std::array::from_fn(|i| m.by_class[i].load(Ordering::Relaxed)),
+                    active: m.active.load(Ordering::Relaxed),
+                    latency: std::array::from_fn(|i| m.latency[i].load(Ordering::Relaxed)),
+                    latency_sum_seconds: m.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+                    replicas: r
+                        .backends
+                        .iter()
+                        .zip(&r.stats)
+                        .map(|(b, s)| {
+                            (
+                                b.addr,
+                                s.requests.load(Ordering::Relaxed),
+                                s.active.load(Ordering::Relaxed),
+                                s.ejected_until.load(Ordering::Relaxed) > now,
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.app.cmp(&b.app));
+        out
     }
 
     /// Keeps only the apps named (deleted apps disappear → 404).
@@ -106,6 +208,53 @@ pub struct Config {
     pub domain: String,
     /// How long to wait for an upstream's response headers.
     pub upstream_timeout: Duration,
+    /// How a replica is chosen.
+    pub balance: Balance,
+    /// How long a replica is left out after failing requests (passive health).
+    pub eject_for: Duration,
+    /// Consecutive 5xx answers or connection failures that eject a replica.
+    pub eject_after: u32,
+    /// How long a client may take to send a request's headers (idle keep-alive connections are
+    /// closed after it too).
+    pub header_timeout: Duration,
+}
+
+/// How a replica is chosen among the healthy ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// In turn.
+    RoundRobin,
+    /// The less busy of two picked at random (power of two choices).
+    LeastConnections,
+}
+
+impl std::str::FromStr for Balance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Balance, String> {
+        match s {
+            "round-robin" | "round_robin" | "rr" => Ok(Balance::RoundRobin),
+            "least-connections" | "least_conn" | "p2c" => Ok(Balance::LeastConnections),
+            other => Err(format!(
+                "unknown balancing {other:?}: use round-robin or least-connections"
+            )),
+        }
+    }
+}
+
+/// The proxy's clock for ejection deadlines.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch(Instant);
+
+impl Default for Epoch {
+    fn default() -> Epoch {
+        Epoch(Instant::now())
+    }
+}
+
+impl Epoch {
+    fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
 }
 
 impl Default for Config {
@@ -113,6 +262,10 @@ impl Default for Config {
         Config {
             domain: "localhost".into(),
             upstream_timeout: Duration::from_secs(60),
+            balance: Balance::RoundRobin,
+            eject_for: Duration::from_secs(5),
+            eject_after: 5,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -120,8 +273,11 @@ impl Default for Config {
 /// The proxy: a route table and a pooled keep-alive HTTP/1.1 client.
 pub struct Proxy {
     routes: Routes,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Body>,
     config: Config,
+    epoch: Epoch,
+    /// Upgraded connections (WebSocket) being relayed.
+    upgrades: TaskTracker,
 }
 
 impl Proxy {
@@ -138,7 +294,42 @@ impl Proxy {
             routes,
             client,
             config,
+            epoch: Epoch::default(),
+            upgrades: TaskTracker::new(),
         })
+    }
+
+    /// Traffic of every routed app.
+    pub fn snapshot(&self) -> Vec<TrafficSnapshot> {
+        self.routes.snapshot(&self.epoch)
+    }
+
+    /// Candidate replicas for one request, best first, ejected ones last (so a pool whose
+    /// every replica is ejected still gets tried rather than refused).
+    fn candidates(&self, route: &AppRoute) -> Vec<usize> {
+        let n = route.backends.len();
+        let now = self.epoch.now_ms();
+        let start = route.next.fetch_add(1, Ordering::Relaxed);
+        let mut order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
+        if self.config.balance == Balance::LeastConnections && n > 1 {
+            // Power of two choices: of the first two in a rotating order, the less busy first.
+            let (a, b) = (order[0], order[1]);
+            let busy = |i: usize| route.stats[i].active.load(Ordering::Relaxed);
+            if busy(b) < busy(a) {
+                order.swap(0, 1);
+            }
+        }
+        order.sort_by_key(|i| route.stats[*i].ejected_until.load(Ordering::Relaxed) > now);
+        order
+    }
+
+    fn record_failure(&self, s: &BackendStats) {
+        let f = s.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if f >= self.config.eject_after {
+            let until = self.epoch.now_ms() + self.config.eject_for.as_millis() as u64;
+            s.ejected_until.store(until, Ordering::Relaxed);
+            s.failures.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Serves connections from `listener` until `shutdown`; connections are tracked.
@@ -162,6 +353,7 @@ impl Proxy {
             };
             let _ = stream.set_nodelay(true);
             let me = self.clone();
+            let me_timeout = self.config.header_timeout;
             let stop = shutdown.clone();
             tracker.spawn(async move {
                 let svc = service_fn(move |req| {
@@ -170,6 +362,8 @@ impl Proxy {
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(me_timeout)
                     .serve_connection(TokioIo::new(stream), svc)
                     .with_upgrades();
                 tokio::pin!(conn);
@@ -185,7 +379,7 @@ impl Proxy {
     }
 
     /// Routes one request.
-    pub async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let host = req
             .headers()
             .get(header::HOST)
@@ -226,9 +420,31 @@ impl Proxy {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return r;
         }
-        let n = route.next.fetch_add(1, Ordering::Relaxed);
-        let backend = &route.backends[n % route.backends.len()];
+        let started = Instant::now();
+        let metrics = route.metrics.clone();
+        metrics.active.fetch_add(1, Ordering::Relaxed);
+        let resp = self.forward(req, route, &target, &host, peer).await;
+        metrics.active.fetch_sub(1, Ordering::Relaxed);
+        let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+        metrics.by_class[class].fetch_add(1, Ordering::Relaxed);
+        let us = started.elapsed().as_micros() as u64;
+        let bucket = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|b| us <= b * 1000)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        metrics.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        metrics.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        resp
+    }
 
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        route: &AppRoute,
+        target: &Target,
+        host: &str,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let upgrade = is_upgrade(req.headers());
         let request_id = req
             .headers()
@@ -238,64 +454,125 @@ impl Proxy {
                 HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
                     .unwrap_or_else(|_| HeaderValue::from_static("-"))
             });
-        let uri = format!("http://{}{}", backend.addr, target.path);
-        let Ok(uri) = uri.parse::<hyper::Uri>() else {
-            return page(StatusCode::BAD_REQUEST, "bad request target\n");
-        };
+        // Only requests without a body can be sent again to another replica.
+        let retryable = !upgrade
+            && matches!(
+                *req.method(),
+                hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS
+            )
+            && !req.headers().contains_key(header::TRANSFER_ENCODING)
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0");
         let client_upgrade = if upgrade {
             Some(hyper::upgrade::on(&mut req))
         } else {
             None
         };
         let (mut parts, body) = req.into_parts();
-        parts.uri = uri;
-        let headers = &mut parts.headers;
-        if !upgrade {
-            strip_hop_by_hop(headers);
-        }
-        append_forwarded_for(headers, peer);
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("http"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&host) {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), v);
-        }
-        if let Some(prefix) = &target.prefix {
-            if let Ok(v) = HeaderValue::from_str(prefix) {
-                headers.insert(HeaderName::from_static("x-forwarded-prefix"), v);
-            }
-        }
-        headers.insert(HeaderName::from_static("x-request-id"), request_id.clone());
-        let upstream = Request::from_parts(parts, body);
-
-        let resp = match tokio::time::timeout(
-            self.config.upstream_timeout,
-            self.client.request(upstream),
-        )
-        .await
         {
-            Err(_) => {
-                return page(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the app did not answer in time\n",
-                )
+            let headers = &mut parts.headers;
+            if !upgrade {
+                strip_hop_by_hop(headers);
             }
-            Ok(Err(e)) => {
-                tracing::debug!(app = %target.app, backend = %backend.addr, error = %e, "upstream failed");
-                return page(
-                    StatusCode::BAD_GATEWAY,
-                    "the app's replica could not be reached\n",
-                );
+            append_forwarded_for(headers, peer);
+            headers.insert(
+                HeaderName::from_static("x-forwarded-proto"),
+                HeaderValue::from_static("http"),
+            );
+            if let Ok(v) = HeaderValue::from_str(host) {
+                headers.insert(HeaderName::from_static("x-forwarded-host"), v);
             }
-            Ok(Ok(r)) => r,
+            if let Some(prefix) = &target.prefix {
+                if let Ok(v) = HeaderValue::from_str(prefix) {
+                    headers.insert(HeaderName::from_static("x-forwarded-prefix"), v);
+                }
+            }
+            headers.insert(HeaderName::from_static("x-request-id"), request_id.clone());
+        }
+        // The retryable request has no body: each try sends an empty one.
+        let mut body: Option<Body> = if retryable { None } else { Some(body.boxed()) };
+        let candidates = self.candidates(route);
+        let tries = if retryable {
+            candidates.len().min(3)
+        } else {
+            1
         };
+        let mut last_error = page(
+            StatusCode::BAD_GATEWAY,
+            "the app's replica could not be reached\n",
+        );
+        for &i in candidates.iter().take(tries) {
+            let backend = &route.backends[i];
+            let stats = &route.stats[i];
+            let uri = format!("http://{}{}", backend.addr, target.path);
+            let Ok(uri) = uri.parse::<hyper::Uri>() else {
+                return page(StatusCode::BAD_REQUEST, "bad request target\n");
+            };
+            let mut p = parts.clone();
+            p.uri = uri;
+            let b = if retryable {
+                empty()
+            } else {
+                match body.take() {
+                    Some(b) => b,
+                    None => break,
+                }
+            };
+            let upstream = Request::from_parts(p, b);
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            let result =
+                tokio::time::timeout(self.config.upstream_timeout, self.client.request(upstream))
+                    .await;
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Err(_) => {
+                    self.record_failure(stats);
+                    return page(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "the app did not answer in time\n",
+                    );
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(app = %target.app, backend = %backend.addr, error = %e, "upstream failed");
+                    self.record_failure(stats);
+                    last_error = page(
+                        StatusCode::BAD_GATEWAY,
+                        "the app's replica could not be reached\n",
+                    );
+                    // A bodiless request can go to the next replica.
+                    if !retryable {
+                        break;
+                    }
+                    continue;
+                }
+                Ok(Ok(resp)) => {
+                    if resp.status().is_server_error() {
+                        self.record_failure(stats);
+                    } else {
+                        stats.failures.store(0, Ordering::Relaxed);
+                    }
+                    return self.finish(resp, client_upgrade, request_id).await;
+                }
+            }
+        }
+        last_error
+    }
+
+    async fn finish(
+        &self,
+        resp: Response<Incoming>,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        request_id: HeaderValue,
+    ) -> Response<Body> {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_side) = client_upgrade {
                 let (parts, body) = resp.into_parts();
                 let mut upstream_resp = Response::from_parts(parts.clone(), body);
                 let server_side = hyper::upgrade::on(&mut upstream_resp);
-                tokio::spawn(async move {
+                self.upgrades.spawn(async move {
                     if let (Ok(c), Ok(s)) = (client_side.await, server_side.await) {
                         let mut c = TokioIo::new(c);
                         let mut s = TokioIo::new(s);

@@ -42,6 +42,8 @@ pub struct Config {
     pub proxy_addr: SocketAddr,
     /// Apps answer at `<app>.<domain>`.
     pub domain: String,
+    /// How the proxy picks a replica.
+    pub balance: racer_proxy::Balance,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             control: racer_control::Settings::default(),
             proxy_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             domain: "localhost".into(),
+            balance: racer_proxy::Balance::RoundRobin,
         }
     }
 }
@@ -167,9 +170,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         routes,
         racer_proxy::Config {
             domain: config.domain.clone(),
+            balance: config.balance,
             ..Default::default()
         },
     );
+    let _ = state.0.traffic.set(proxy.clone());
     let tracker = TaskTracker::new();
     tracker.spawn(proxy.serve(proxy_listener, shutdown.clone(), tracker.clone()));
 

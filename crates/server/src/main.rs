@@ -36,6 +36,9 @@ struct Args {
     /// Apps answer at <app>.<domain>.
     #[arg(long, default_value = "localhost", env = "RACER_DOMAIN")]
     domain: String,
+    /// How the proxy picks a replica: round-robin or least-connections (power of two choices).
+    #[arg(long, default_value = "round-robin", env = "RACER_BALANCE")]
+    balance: racer_proxy::Balance,
     /// Host ports replicas are published on (127.0.0.1), tried in order.
     #[arg(long, default_value = "8000-8999,9000-9999", env = "RACER_HOST_PORTS")]
     host_ports: String,
@@ -85,6 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.database_url = args.database_url.filter(|u| !u.is_empty());
     config.proxy_addr = SocketAddr::new(args.proxy_bind, args.proxy_port);
     config.domain = args.domain;
+    config.balance = args.balance;
     config.control.host_ports = racer_control::ports::parse(&args.host_ports)
         .map_err(|e| anyhow::anyhow!("invalid --host-ports: {e}"))?;
     if let Some(b) = args.base_image {

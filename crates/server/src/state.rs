@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) api_addr: SocketAddr,
     pub(crate) data_dir: PathBuf,
     pub(crate) proxy: ProxyInfo,
+    pub(crate) traffic: std::sync::OnceLock<Arc<racer_proxy::Proxy>>,
 }
 
 /// Where the proxy answers.
@@ -70,6 +71,7 @@ impl Shared {
             api_addr,
             data_dir,
             proxy,
+            traffic: std::sync::OnceLock::new(),
         }
     }
 }

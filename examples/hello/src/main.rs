@@ -48,6 +48,7 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
         let mut close = version == "HTTP/1.0";
         let mut upgrade_ws = false;
         let mut ws_key = None;
+        let mut seen_headers: Vec<(String, String)> = Vec::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h)? == 0 {
@@ -59,6 +60,7 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
             }
             if let Some((k, v)) = h.split_once(':') {
                 let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+                seen_headers.push((k.clone(), v.to_owned()));
                 if k == "content-length" {
                     content_length = v.parse().unwrap_or(0);
                 } else if k == "connection" {
@@ -86,7 +88,16 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
                 return ws_echo(&mut reader, &mut out);
             }
         }
-        let (status, payload) = route(&method, path, query, &body);
+        let (status, payload) = if path == "/headers" {
+            // The request's headers as a JSON object (proxy tests read X-Forwarded-*).
+            let fields: Vec<String> = seen_headers
+                .iter()
+                .map(|(k, v)| format!("\"{}\":\"{}\"", json_escape(k), json_escape(v)))
+                .collect();
+            ("200 OK", format!("{{{}}}\n", fields.join(",")))
+        } else {
+            route(&method, path, query, &body)
+        };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
             payload.len(),
@@ -260,6 +271,10 @@ fn base64(data: &[u8]) -> String {
         }
     }
     s
+}
+
+fn json_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Set by `POST /health/fail`, cleared by `POST /health/pass`.
