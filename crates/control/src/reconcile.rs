@@ -437,7 +437,7 @@ pub async fn reconcile(
                     deployments
                         .set_status(
                             d,
-                            DeploymentStatus::Failed,
+                            DeploymentStatus::RolledBack,
                             Some(&format!("{why}; rolled back to release {p}")),
                         )
                         .await?;

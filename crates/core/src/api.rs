@@ -280,6 +280,9 @@ pub enum DeploymentStatus {
     Running,
     /// The build or the rollout failed; the previous release keeps running.
     Failed,
+    /// The new release never passed its health check in time; the app went back to the
+    /// release that was serving, which never stopped.
+    RolledBack,
     /// A newer deployment replaced this one before it finished.
     Superseded,
 }
@@ -293,6 +296,7 @@ impl DeploymentStatus {
             DeploymentStatus::RollingOut => "rolling_out",
             DeploymentStatus::Running => "running",
             DeploymentStatus::Failed => "failed",
+            DeploymentStatus::RolledBack => "rolled_back",
             DeploymentStatus::Superseded => "superseded",
         }
     }
@@ -305,6 +309,7 @@ impl DeploymentStatus {
             "rolling_out" => DeploymentStatus::RollingOut,
             "running" => DeploymentStatus::Running,
             "failed" => DeploymentStatus::Failed,
+            "rolled_back" => DeploymentStatus::RolledBack,
             "superseded" => DeploymentStatus::Superseded,
             _ => return None,
         })
@@ -314,7 +319,10 @@ impl DeploymentStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeploymentStatus::Running | DeploymentStatus::Failed | DeploymentStatus::Superseded
+            DeploymentStatus::Running
+                | DeploymentStatus::Failed
+                | DeploymentStatus::RolledBack
+                | DeploymentStatus::Superseded
         )
     }
 }

@@ -578,11 +578,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 output::json(&releases)?;
             } else {
+                let current = client.get_app(&n.project_name).await?.release;
                 let rows: Vec<Vec<String>> = releases
                     .iter()
                     .map(|r| {
                         vec![
                             r.number.to_string(),
+                            if Some(r.number) == current {
+                                "current".into()
+                            } else {
+                                "-".into()
+                            },
                             r.image.clone(),
                             deploy::describe_source(&r.source),
                             r.commit
@@ -595,7 +601,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                     .collect();
                 output::table(
-                    &["RELEASE", "IMAGE", "SOURCE", "COMMIT", "BY", "CREATED"],
+                    &[
+                        "RELEASE", "STATUS", "IMAGE", "SOURCE", "COMMIT", "BY", "CREATED",
+                    ],
                     &rows,
                 )?;
             }
