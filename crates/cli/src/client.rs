@@ -416,13 +416,16 @@ impl Client {
     pub async fn list_events(
         &self,
         app: Option<&str>,
+        kind: Option<&str>,
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<Page<Event>, ClientError> {
         let mut q = page_query(limit, cursor);
-        if let Some(a) = app {
-            q.push(if q.is_empty() { '?' } else { '&' });
-            q.push_str(&format!("app={}", path_segment(a)));
+        for (k, v) in [("app", app), ("kind", kind)] {
+            if let Some(v) = v {
+                q.push(if q.is_empty() { '?' } else { '&' });
+                q.push_str(&format!("{k}={}", path_segment(v)));
+            }
         }
         self.get(&format!("/api/v1/events{q}")).await
     }

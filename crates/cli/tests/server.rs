@@ -217,3 +217,57 @@ fn f3_cli_errors_without_a_server() {
     env.racerctl(&["server", "start", "--port", "notaport"])
         .code(2);
 }
+
+#[test]
+fn f6_event_stream_delivers_every_change_in_order() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.start(&[]);
+    env.racer(&["apps", "create", "before"]).ok(); // not streamed: -f starts at "now"
+    let mut child = std::process::Command::new(crate::util::bin("racer"))
+        .args(["events", "-f", "--json"])
+        .env("RACER_DATA_DIR", &env.data_dir)
+        .env_remove("RACER_URL")
+        .env_remove("RACER_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for n in ["a", "b", "c"] {
+        env.racer(&["apps", "create", n]).ok();
+    }
+    env.racer(&["apps", "delete", "b"]).ok();
+    let mut got: Vec<Event> = Vec::new();
+    while got.len() < 4 {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the stream delivered too few events");
+        got.push(serde_json::from_str(&line).unwrap());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen: Vec<(String, Option<String>)> = got
+        .iter()
+        .map(|e| (e.kind.clone(), e.app_name.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("app.created".to_owned(), Some("a".to_owned())),
+            ("app.created".to_owned(), Some("b".to_owned())),
+            ("app.created".to_owned(), Some("c".to_owned())),
+            ("app.deleted".to_owned(), Some("b".to_owned())),
+        ]
+    );
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+}

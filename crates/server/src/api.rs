@@ -133,6 +133,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps", get(list_apps).post(create_app))
         .route("/api/v1/apps/{app}", get(get_app).delete(delete_app))
         .route("/api/v1/events", get(list_events))
+        .route("/api/v1/events/stream", get(stream_events))
         .route("/api/v1/validate", post(deploy::validate))
         .route("/api/v1/dockerfile", post(deploy::dockerfile))
         .route("/api/v1/deployments", post(deploy::deploy))
@@ -211,7 +212,7 @@ async fn method_not_allowed() -> ApiError {
         deploy::upload, deploy::validate, deploy::dockerfile, deploy::deploy, deploy::get_deployment,
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
         deploy::rerun, deploy::rollback, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
-        deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
+        stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -601,6 +602,89 @@ async fn list_events(
         )
         .await?;
     Ok(Json(page))
+}
+
+/// Filters of the live event stream.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct StreamParams {
+    /// Only events of this app (name or UUID).
+    app: Option<String>,
+    /// Only events of this kind, or kind prefix ending in `.`.
+    kind: Option<String>,
+    /// Start after this event id (default: only new events). `Last-Event-ID` works too.
+    after: Option<i64>,
+}
+
+/// The event log as it grows: Server-Sent Events, one `Event` (JSON) per message, in order, with
+/// the event id as the SSE id so a client can resume with `Last-Event-ID`.
+#[utoipa::path(get, path = "/api/v1/events/stream", params(StreamParams), responses(
+    (status = 200, content_type = "text/event-stream", body = String)))]
+async fn stream_events(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(p): Query<StreamParams>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    let store = state.0.store.clone();
+    let mut filter = EventFilter {
+        kind: p.kind,
+        ..Default::default()
+    };
+    match p.app.as_deref().map(AppRef::parse) {
+        None => {}
+        Some(AppRef::Id(id)) => filter.app_id = Some(id),
+        Some(r @ AppRef::Name(_)) => match store.apps().get(&r).await {
+            Ok(app) => filter.app_id = Some(app.id),
+            Err(racer_store::Error::NotFound { .. }) => filter.app_name = Some(r.to_string()),
+            Err(e) => return Err(e.into()),
+        },
+    }
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let after = match resume.or(p.after) {
+        Some(a) => a,
+        None => store.events().last_id().await?,
+    };
+    let stream = futures_util::stream::unfold(
+        (
+            store,
+            filter,
+            after,
+            std::collections::VecDeque::<Event>::new(),
+        ),
+        |(store, filter, mut after, mut queue)| async move {
+            loop {
+                if let Some(e) = queue.pop_front() {
+                    let msg = SseEvent::default()
+                        .id(e.id.to_string())
+                        .event(e.kind.clone())
+                        .json_data(&e)
+                        .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(msg),
+                        (store, filter, after, queue),
+                    ));
+                }
+                match store.events().list_after(&filter, after, 200).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        after = batch.last().map(|e| e.id).unwrap_or(after);
+                        queue.extend(batch);
+                    }
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event stream cannot read the store");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }
 
 #[cfg(test)]

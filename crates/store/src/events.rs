@@ -94,6 +94,26 @@ impl Events<'_> {
         insert_event(&mut conn, e).await
     }
 
+    /// The newest event's id (0 when there is none).
+    pub async fn last_id(&self) -> Result<i64, Error> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS n FROM events")
+            .fetch_one(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        row.try_get::<i64, _>("n").map_err(Error::query)
+    }
+
+    /// Events after id `after` matching `filter`, oldest first, at most `limit`.
+    pub async fn list_after(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, Error> {
+        let cursor = cursor::encode("ev", &after.to_string());
+        Ok(self.list(filter, limit, Some(&cursor)).await?.items)
+    }
+
     /// One page of events in the order they happened, oldest first.
     pub async fn list(
         &self,

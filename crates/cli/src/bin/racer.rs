@@ -288,6 +288,12 @@ struct EventsArgs {
     /// Continue after this cursor.
     #[arg(long)]
     cursor: Option<String>,
+    /// Keep printing new events as they happen (like `docker events`).
+    #[arg(long, short)]
+    follow: bool,
+    /// Only events of this kind (`deployment.running`) or kind prefix (`deployment.`).
+    #[arg(long)]
+    kind: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -680,9 +686,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("deleted app {} ({})", app.name, app.id);
             }
         }
+        Cmd::Events(a) if a.follow => {
+            let mut q = Vec::new();
+            if let Some(app) = &a.app {
+                q.push(format!("app={}", racer_cli::client::path_segment(app)));
+            }
+            if let Some(k) = &a.kind {
+                q.push(format!("kind={}", racer_cli::client::path_segment(k)));
+            }
+            let path = format!("/api/v1/events/stream?{}", q.join("&"));
+            let mut stream = client.text(&path).await?;
+            let mut pending = String::new();
+            while let Some(chunk) = stream.next().await {
+                pending.push_str(&String::from_utf8_lossy(&chunk?));
+                while let Some(i) = pending.find('\n') {
+                    let line: String = pending.drain(..=i).collect();
+                    let Some(data) = line.trim_end().strip_prefix("data:") else {
+                        continue;
+                    };
+                    let e: racer_core::api::Event = serde_json::from_str(data.trim())?;
+                    if json {
+                        println!("{}", serde_json::to_string(&e)?);
+                    } else {
+                        println!(
+                            "{}  {}  {:<8} {:<22} {}",
+                            e.id,
+                            output::time(&e.at),
+                            e.actor,
+                            e.kind,
+                            e.message
+                        );
+                    }
+                    use std::io::Write;
+                    std::io::stdout().flush()?;
+                }
+            }
+        }
         Cmd::Events(a) => {
             let page = client
-                .list_events(a.app.as_deref(), a.limit, a.cursor.as_deref())
+                .list_events(
+                    a.app.as_deref(),
+                    a.kind.as_deref(),
+                    a.limit,
+                    a.cursor.as_deref(),
+                )
                 .await?;
             if json {
                 output::json(&page)?;
