@@ -18,6 +18,7 @@ pub mod context;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod git;
+pub mod spec;
 mod yaml;
 
 /// Everything that can go wrong in this crate.

@@ -131,7 +131,7 @@ fn python_float(v: f64) -> String {
 }
 
 /// The parser limits: generous for real project files, far below what a YAML bomb needs.
-fn options() -> Options {
+pub(crate) fn options() -> Options {
     let mut budget = Budget::default();
     budget.max_reader_input_bytes = Some(MAX_FILE_BYTES as usize);
     budget.max_events = 200_000;

@@ -325,6 +325,40 @@ impl Client {
         .await
     }
 
+    /// `POST /api/v1/apps/register` with a spec document.
+    pub async fn apply(&self, document: &str) -> Result<racer_core::api::ApplyResult, ClientError> {
+        let url = format!("{}/api/v1/apps/register", self.target.url);
+        let mut req = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(600))
+            .body(document.to_owned());
+        if let Some(t) = &self.target.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| self.transport(&url, source))?;
+        let resp = Self::check(resp, &url).await?;
+        resp.json().await.map_err(|_| ClientError::Protocol {
+            url,
+            status: StatusCode::OK,
+        })
+    }
+
+    /// `POST /api/v1/apps/{app}/up` or `/down`.
+    pub async fn set_running(&self, app: &str, up: bool) -> Result<App, ClientError> {
+        let verb = if up { "up" } else { "down" };
+        self.call::<(), App>(
+            Method::POST,
+            &format!("/api/v1/apps/{}/{verb}", path_segment(app)),
+            None,
+        )
+        .await
+    }
+
     /// `POST /api/v1/apps/{app}/rollback`.
     pub async fn rollback(&self, app: &str, to: Option<i64>) -> Result<Deployed, ClientError> {
         self.call(

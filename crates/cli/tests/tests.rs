@@ -6,5 +6,6 @@ mod util;
 mod api;
 mod deploy;
 mod server;
+mod spec;
 mod traffic;
 mod websocket;

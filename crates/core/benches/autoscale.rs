@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use racer_core::autoscale::{decide, Decision, History, Policy, Sample};
 
 fn policy() -> Policy {
@@ -70,5 +70,9 @@ fn bench_decide(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decide);
-criterion_main!(benches);
+// What `criterion_group!`/`criterion_main!` expand to, without their undocumented `pub fn`.
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench_decide(&mut c);
+    c.final_summary();
+}

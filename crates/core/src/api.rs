@@ -600,3 +600,17 @@ pub struct RollbackRequest {
     #[serde(default)]
     pub to: Option<i64>,
 }
+
+/// What `racer apply` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApplyResult {
+    /// The app as it is now.
+    pub app: App,
+    /// Whether anything changed.
+    pub changed: bool,
+    /// Field-by-field changes (`~ spec.image: "a" -> "b"`).
+    pub diff: Vec<String>,
+    /// The deployment the change started, when it needs a new release.
+    #[serde(default)]
+    pub deployment: Option<Deployment>,
+}

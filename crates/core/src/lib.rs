@@ -6,6 +6,7 @@ pub mod autoscale;
 pub mod health;
 pub mod names;
 pub mod rollout;
+pub mod spec;
 
 pub use names::{AppName, AppRef, NameError};
 

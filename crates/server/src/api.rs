@@ -148,6 +148,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps/{app}/rerun", post(deploy::rerun))
         .route("/api/v1/apps/{app}/scale", post(deploy::scale))
         .route("/api/v1/apps/{app}/rollback", post(deploy::rollback))
+        .route("/api/v1/apps/register", post(deploy::register))
+        .route(
+            "/api/v1/apps/{app}/spec",
+            axum::routing::put(deploy::put_spec),
+        )
+        .route("/api/v1/apps/{app}/up", post(deploy::up))
+        .route("/api/v1/apps/{app}/down", post(deploy::down))
         .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
         .route("/api/v1/containers", get(deploy::list_containers))
         .route("/api/v1/containers/cleanup", post(deploy::cleanup))
@@ -211,7 +218,7 @@ async fn method_not_allowed() -> ApiError {
     paths(root, health, liveness, ready, info, list_apps, create_app, get_app, delete_app, list_events,
         deploy::upload, deploy::validate, deploy::dockerfile, deploy::deploy, deploy::get_deployment,
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
-        deploy::rerun, deploy::rollback, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
+        deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
         stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),

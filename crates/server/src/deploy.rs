@@ -15,9 +15,9 @@ use racer_build::Detected;
 use racer_control::builder::{generate_dockerfile, upload_path};
 use racer_control::Ctx;
 use racer_core::api::{
-    App, AppStatus, ContainerAction, ContainerInfo, DeployRequest, Deployed, Deployment,
-    DockerfileReport, InspectRequest, Page, Problem, Release, RerunRequest, RollbackRequest,
-    RunConfig, ScaleRequest, Source, Upload, ValidateReport,
+    App, AppStatus, ApplyResult, ContainerAction, ContainerInfo, DeployRequest, Deployed,
+    Deployment, DockerfileReport, InspectRequest, Page, Problem, Release, RerunRequest,
+    RollbackRequest, RunConfig, ScaleRequest, Source, Upload, ValidateReport,
 };
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_runtime::Observed;
@@ -791,6 +791,194 @@ pub(crate) async fn rollback(
         .await?;
     ctx.build_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(Deployed { app, deployment })))
+}
+
+/// Creates or updates an app from a spec document (YAML or JSON), idempotently: the same
+/// document changes nothing; a change to anything but scaling makes a new release; a change to
+/// scaling only changes the replica count.
+#[utoipa::path(post, path = "/api/v1/apps/register", request_body(content = String, content_type = "application/yaml"),
+    responses((status = 200, body = ApplyResult), (status = 422, body = racer_core::api::ErrorBody)))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    body: String,
+) -> Result<Json<ApplyResult>, ApiError> {
+    apply(&state, &actor, &body, None).await.map(Json)
+}
+
+/// Replaces an app's spec (same document as `register`; `metadata.name` must match).
+#[utoipa::path(put, path = "/api/v1/apps/{app}/spec", params(("app" = String, Path)), request_body(content = String, content_type = "application/yaml"),
+    responses((status = 200, body = ApplyResult), (status = 422, body = racer_core::api::ErrorBody)))]
+pub(crate) async fn put_spec(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    body: String,
+) -> Result<Json<ApplyResult>, ApiError> {
+    apply(&state, &actor, &body, Some(&app)).await.map(Json)
+}
+
+async fn apply(
+    state: &AppState,
+    actor: &Actor,
+    body: &str,
+    expect: Option<&str>,
+) -> Result<ApplyResult, ApiError> {
+    let ctx = control(state)?;
+    let doc = racer_build::spec::parse(body).map_err(|e| {
+        let field = e.problems().first().map(|p| p.field.clone());
+        let err = ApiError::from(e);
+        match field {
+            Some(f) if !f.is_empty() => err.field(f),
+            _ => err,
+        }
+    })?;
+    let name = AppName::parse(&doc.metadata.name)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()).field("metadata.name"))?;
+    let store = &state.0.store;
+    let existing = match store.apps().get(&AppRef::Name(name.to_string())).await {
+        Ok(a) => Some(a),
+        Err(racer_store::Error::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(expected) = expect {
+        let matches = existing
+            .as_ref()
+            .is_some_and(|a| a.name == expected || a.id.to_string() == expected)
+            || (existing.is_none() && expected == name.as_str());
+        if !matches {
+            return Err(ApiError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "metadata.name {:?} does not name app {expected:?}",
+                    doc.metadata.name
+                ),
+            )
+            .field("metadata.name"));
+        }
+    }
+    let previous = match &existing {
+        Some(a) => store.apps().spec(a.id).await?,
+        None => None,
+    };
+    let identity = doc.identity();
+    let diff = racer_core::spec::diff(
+        previous.as_ref().unwrap_or(&serde_json::json!({})),
+        &identity,
+    );
+    // An upload the CLI sent for a spec that needs no build is not kept.
+    let sent_upload = doc
+        .spec
+        .build
+        .as_ref()
+        .and_then(|b| b.upload.clone())
+        .map(|upload| Source::Path {
+            path: String::new(),
+            upload,
+        });
+    if previous.as_ref() == Some(&identity) {
+        if let Some(s) = &sent_upload {
+            forget_upload(ctx, s).await;
+        }
+        let app = existing.ok_or_else(|| ApiError::new(ErrorKind::Internal, "app vanished"))?;
+        return Ok(ApplyResult {
+            app,
+            changed: false,
+            diff: vec![],
+            deployment: None,
+        });
+    }
+    let previous_doc: Option<racer_core::spec::AppDocument> = previous
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let needs_release = match (&previous_doc, &existing) {
+        (Some(p), Some(a)) => p.needs_release(&doc) || a.release.is_none(),
+        _ => true,
+    };
+    let config = doc.run_config();
+    let instances = doc.instances();
+    let mut deployment = None;
+    if needs_release {
+        let source =
+            match doc.source() {
+                Some(racer_core::spec::SpecSource::Image(i)) => Source::Image { image: i },
+                Some(racer_core::spec::SpecSource::Git(url, reference)) => {
+                    Source::Git { url, reference }
+                }
+                Some(racer_core::spec::SpecSource::Path(path, Some(upload))) => {
+                    Source::Path { path, upload }
+                }
+                Some(racer_core::spec::SpecSource::Path(_, None)) => return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "spec.build.path names a folder on your machine: `racer apply -f` uploads it",
+                )
+                .field("spec.build.upload")),
+                None => {
+                    return Err(
+                        ApiError::new(ErrorKind::Invalid, "give spec.image or spec.build")
+                            .field("spec"),
+                    )
+                }
+            };
+        if let Err(e) = preflight(ctx, &source, &config).await {
+            forget_upload(ctx, &source).await;
+            return Err(e);
+        }
+        let (_, d) = store
+            .deployments()
+            .create(&name, &source, &config, Some(instances), None, &actor.0)
+            .await?;
+        ctx.build_wake.notify_one();
+        deployment = Some(d);
+    } else if let Some(s) = &sent_upload {
+        forget_upload(ctx, s).await;
+    }
+    let app = store.apps().get(&AppRef::Name(name.to_string())).await?;
+    let app = store
+        .apps()
+        .set_spec(&app, &identity, instances, &diff, &actor.0)
+        .await?;
+    ctx.reconcile_wake.notify_one();
+    Ok(ApplyResult {
+        app,
+        changed: true,
+        diff,
+        deployment,
+    })
+}
+
+/// `racer up`: runs the app again with the instances it had.
+#[utoipa::path(post, path = "/api/v1/apps/{app}/up", params(("app" = String, Path)), responses((status = 200, body = App)))]
+pub(crate) async fn up(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+) -> Result<Json<App>, ApiError> {
+    let app = state
+        .0
+        .store
+        .apps()
+        .set_running(&AppRef::parse(&app), true, &actor.0)
+        .await?;
+    wake_reconcile(&state);
+    Ok(Json(app))
+}
+
+/// `racer down`: stops every replica, keeping the spec and releases.
+#[utoipa::path(post, path = "/api/v1/apps/{app}/down", params(("app" = String, Path)), responses((status = 200, body = App)))]
+pub(crate) async fn down(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+) -> Result<Json<App>, ApiError> {
+    let app = state
+        .0
+        .store
+        .apps()
+        .set_running(&AppRef::parse(&app), false, &actor.0)
+        .await?;
+    wake_reconcile(&state);
+    Ok(Json(app))
 }
 
 /// Sets the desired number of replicas.

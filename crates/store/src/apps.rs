@@ -210,6 +210,109 @@ impl Apps<'_> {
         self.get(&AppRef::Id(found.id)).await
     }
 
+    /// The spec document an app was last applied with (its identity JSON), if any.
+    pub async fn spec(&self, app: uuid::Uuid) -> Result<Option<serde_json::Value>, Error> {
+        let row = sqlx::query("SELECT spec FROM apps WHERE id = $1")
+            .bind(app.to_string())
+            .fetch_optional(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        match row {
+            Some(r) => crate::json_opt(&r, "spec"),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the spec an app was applied with, and its desired instances, with an event.
+    pub async fn set_spec(
+        &self,
+        app: &App,
+        spec: &serde_json::Value,
+        instances: u32,
+        diff: &[String],
+        actor: &str,
+    ) -> Result<App, Error> {
+        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        sqlx::query("UPDATE apps SET spec = $1, instances = $2, updated_at = $3 WHERE id = $4")
+            .bind(crate::to_json(spec))
+            .bind(instances as i32)
+            .bind(now_ms())
+            .bind(app.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::query)?;
+        insert_event(
+            &mut tx,
+            &NewEvent::app(
+                actor,
+                "app.applied",
+                app,
+                format!(
+                    "spec of {} applied: {}",
+                    app.name,
+                    if diff.is_empty() {
+                        "created".to_owned()
+                    } else {
+                        diff.join("; ")
+                    }
+                ),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
+        self.get(&AppRef::Id(app.id)).await
+    }
+
+    /// Stops an app (`down`: 0 instances, remembering how many ran) or starts it again (`up`).
+    pub async fn set_running(&self, app: &AppRef, up: bool, actor: &str) -> Result<App, Error> {
+        let found = self.get(app).await?;
+        let row = sqlx::query("SELECT paused_instances FROM apps WHERE id = $1")
+            .bind(found.id.to_string())
+            .fetch_one(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        let paused: Option<i32> = row.try_get("paused_instances").map_err(Error::query)?;
+        let (instances, remember, kind, msg) = if up {
+            let n = paused
+                .map(|p| p.max(1) as u32)
+                .unwrap_or(found.instances.max(1));
+            (
+                n,
+                None,
+                "app.up",
+                format!("app {} started with {n} instances", found.name),
+            )
+        } else {
+            let keep = if found.instances > 0 {
+                found.instances as i32
+            } else {
+                paused.unwrap_or(1)
+            };
+            (
+                0,
+                Some(keep),
+                "app.down",
+                format!("app {} stopped (was {keep} instances)", found.name),
+            )
+        };
+        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        sqlx::query(
+            "UPDATE apps SET instances = $1, paused_instances = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(instances as i32)
+        .bind(remember)
+        .bind(now_ms())
+        .bind(found.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::query)?;
+        insert_event(&mut tx, &NewEvent::app(actor, kind, &found, msg)).await?;
+        tx.commit().await.map_err(Error::query)?;
+        self.store.pages.invalidate();
+        self.get(&AppRef::Id(found.id)).await
+    }
+
     /// Every app, for the reconciler (ids and names only matter; the fleet is paged through).
     pub async fn all(&self) -> Result<Vec<App>, Error> {
         let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY name"))

@@ -57,8 +57,18 @@ enum Cmd {
     Rerun(RerunArgs),
     /// Roll back to the previous release (or --to N): its image and config, no rebuild.
     Rollback(RollbackArgs),
+    /// Create or update an app from a spec file (YAML or JSON); prints what changed.
+    Apply(ApplyArgs),
+    /// Start a stopped project again with the instances it had.
+    Up(NameArg),
+    /// Stop every container of a project, keeping its spec and releases.
+    Down(NameArg),
     /// Set how many instances of a project run.
     Scale(ScaleArgs),
+    /// Scale a project up to --instances N.
+    ScaleUp(ScaleArgs),
+    /// Scale a project down to --instances N.
+    ScaleDown(ScaleArgs),
     /// List a project's releases.
     Releases(NameArg),
     /// Delete a project: its record, containers and images.
@@ -206,6 +216,19 @@ struct RerunArgs {
     #[arg(long)]
     path: Option<PathBuf>,
     /// Return once accepted.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the deployment.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    /// The spec file.
+    #[arg(long, short = 'f')]
+    file: PathBuf,
+    /// Return once accepted instead of waiting for a new release to run.
     #[arg(long)]
     no_wait: bool,
     /// Seconds to wait for the deployment.
@@ -571,7 +594,79 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await;
         }
-        Cmd::Scale(s) => {
+        Cmd::Apply(a) => {
+            let text = std::fs::read_to_string(&a.file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;
+            // Checked here too, so a bad spec is reported before anything is sent.
+            let mut doc = racer_build::spec::parse(&text).map_err(|e| {
+                let problems: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
+                if problems.is_empty() {
+                    anyhow::anyhow!("{}: {e}", a.file.display())
+                } else {
+                    anyhow::anyhow!(
+                        "{} is invalid:\n  {}",
+                        a.file.display(),
+                        problems.join("\n  ")
+                    )
+                }
+            })?;
+            if let Some(path) = doc.spec.build.as_ref().and_then(|b| b.path.clone()) {
+                let base = a.file.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                let Source::Path { upload, .. } =
+                    deploy::send_folder(&client, &base.join(&path), json).await?
+                else {
+                    bail!("unexpected upload result");
+                };
+                if let Some(b) = doc.spec.build.as_mut() {
+                    b.upload = Some(upload);
+                }
+            }
+            let result = client.apply(&serde_json::to_string(&doc)?).await?;
+            if json {
+                output::json(&result)?;
+            } else if !result.changed {
+                println!("{}: no change", result.app.name);
+            } else {
+                println!("{}: applied", result.app.name);
+                for line in &result.diff {
+                    println!("  {line}");
+                }
+            }
+            if let Some(d) = result.deployment.clone() {
+                let deployed = racer_core::api::Deployed {
+                    app: result.app.clone(),
+                    deployment: d,
+                };
+                return deploy::follow(
+                    &client,
+                    deployed,
+                    a.no_wait,
+                    json,
+                    Duration::from_secs(a.timeout),
+                )
+                .await;
+            }
+        }
+        Cmd::Up(n) => {
+            let app = client.set_running(&n.project_name, true).await?;
+            if json {
+                output::json(&app)?;
+            } else {
+                println!("{} is starting {} instance(s)", app.name, app.instances);
+            }
+        }
+        Cmd::Down(n) => {
+            let app = client.set_running(&n.project_name, false).await?;
+            if json {
+                output::json(&app)?;
+            } else {
+                println!(
+                    "{} is stopping; its spec and releases are kept (racer up starts it)",
+                    app.name
+                );
+            }
+        }
+        Cmd::ScaleUp(s) | Cmd::ScaleDown(s) | Cmd::Scale(s) => {
             let app = client.scale(&s.project_name, s.instances).await?;
             if json {
                 output::json(&app)?;

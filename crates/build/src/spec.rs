@@ -1,0 +1,99 @@
+//! Reading an app spec document (YAML or JSON, which is YAML) under the same budgets as every
+//! untrusted YAML racer reads, with errors that name the field.
+
+use racer_core::spec::AppDocument;
+
+use crate::{Error, Problem};
+
+/// The largest spec document accepted.
+pub const MAX_SPEC_BYTES: usize = 256 * 1024;
+
+/// Parses and validates a spec document. Every problem carries its field path
+/// (`spec.scaling.policy.cooldownSeconds`); an unknown field is a problem at its path.
+pub fn parse(text: &str) -> Result<AppDocument, Error> {
+    let invalid =
+        |field: &str, message: String| Error::InvalidProject(vec![Problem::new(field, message)]);
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(invalid(
+            "",
+            format!("the spec is larger than {MAX_SPEC_BYTES} bytes"),
+        ));
+    }
+    let value: serde_json::Value =
+        serde_saphyr::from_str_with_options(text, crate::yaml::options())
+            .map_err(|e| invalid("", format!("invalid YAML: {}", one_line(&e.to_string()))))?;
+    let doc: AppDocument = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        invalid(&field, one_line(&e.inner().to_string()))
+    })?;
+    let problems: Vec<Problem> = doc
+        .validate()
+        .into_iter()
+        .map(|p| Problem::new(p.field, p.message))
+        .collect();
+    if problems.is_empty() {
+        Ok(doc)
+    } else {
+        Err(Error::InvalidProject(problems))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "apiVersion: racer/v1\nkind: App\nmetadata:\n  name: web\nspec:\n  image: web:1\n  ports:\n    - containerPort: 8000\n  scaling:\n    minReplicas: 1\n    maxReplicas: 3\n";
+
+    #[test]
+    fn parses_yaml_and_json() {
+        let d = parse(GOOD).unwrap();
+        assert_eq!(d.metadata.name, "web");
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(parse(&json).unwrap(), d);
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let bad = GOOD.replace(
+            "    maxReplicas: 3\n",
+            "    maxReplicas: 3\n    maxReplica: 4\n",
+        );
+        let e = parse(&bad).unwrap_err();
+        let p = &e.problems()[0];
+        assert_eq!(p.field, "spec.scaling");
+        assert!(p.message.contains("maxReplica"), "{p:?}");
+        let bad = GOOD.replace(
+            "  image: web:1\n",
+            "  image: web:1\n  imagePullPolicy: Always\n",
+        );
+        assert!(parse(&bad).unwrap_err().problems()[0]
+            .message
+            .contains("imagePullPolicy"));
+        let bad = GOOD.replace("containerPort: 8000", "containerPort: eighty");
+        assert_eq!(
+            parse(&bad).unwrap_err().problems()[0].field,
+            "spec.ports[0].containerPort"
+        );
+    }
+
+    #[test]
+    fn yaml_bombs_are_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            bomb.push_str(&format!(
+                "b{i}: &b{i} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n",
+                p = if i == 0 {
+                    "a".to_string()
+                } else {
+                    format!("b{}", i - 1)
+                }
+            ));
+        }
+        assert!(parse(&bomb).is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! Issue 6: declarative specs (`racer apply`), up/down and manual scaling under load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use racer_core::api::{AppStatus, ApplyResult, Release};
+
+use crate::util::{docker, eventually, hello_app, Env};
+
+fn spec(image: &str, greeting: &str, min: u32) -> String {
+    format!(
+        "apiVersion: racer/v1\nkind: App\nmetadata:\n  name: decl\nspec:\n  image: {image}\n  ports:\n    - containerPort: 8000\n  env:\n    - name: GREETING\n      value: {greeting}\n  health:\n    httpGet:\n      path: /health\n  resources:\n    cpu: 0.5\n    memory: 128Mi\n  scaling:\n    minReplicas: {min}\n    maxReplicas: 3\n  termination:\n    drainSeconds: 1\n"
+    )
+}
+
+fn status(env: &Env) -> AppStatus {
+    env.racer(&["status", "--project-name", "decl", "--json"])
+        .json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f6_apply_is_idempotent_prints_a_diff_and_scales_without_dropping_requests() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "img");
+    let tag = format!("racer-test-decl:{}", uuid::Uuid::new_v4().simple());
+    docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
+    let file = env.dir.path().join("app.yaml");
+    let apply = |env: &Env| -> ApplyResult {
+        // --json prints the ApplyResult first, then the deployment's events (if any).
+        let out = env
+            .racer(&["apply", "-f", file.to_str().unwrap(), "--json"])
+            .ok();
+        let first = serde_json::Deserializer::from_str(&out)
+            .into_iter::<serde_json::Value>()
+            .next()
+            .unwrap()
+            .unwrap();
+        serde_json::from_value(first).unwrap()
+    };
+
+    std::fs::write(&file, spec(&tag, "one", 1)).unwrap();
+    let first = apply(&env);
+    assert!(first.changed && first.deployment.is_some());
+    // The same spec again: nothing changes, no release.
+    let again = apply(&env);
+    assert!(!again.changed && again.diff.is_empty() && again.deployment.is_none());
+    let human = env.racer(&["apply", "-f", file.to_str().unwrap()]).ok();
+    assert!(human.contains("no change"), "{human}");
+
+    // One field changes: one new release, and the diff names it.
+    std::fs::write(&file, spec(&tag, "two", 1)).unwrap();
+    let changed = apply(&env);
+    assert_eq!(changed.diff, ["~ spec.env[0].value: \"one\" -> \"two\""]);
+    let releases: Vec<Release> = env
+        .racer(&["releases", "--project-name", "decl", "--json"])
+        .json();
+    assert_eq!(releases.len(), 2);
+    let s = status(&env);
+    assert_eq!(releases[0].config.memory_mb, Some(128));
+    assert_eq!(
+        releases[0].config.health.as_ref().unwrap().path.as_deref(),
+        Some("/health")
+    );
+    let url = s.urls[1].clone();
+    assert!(reqwest::get(&url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("two from"));
+
+    // Scale 1 → 3 → 1 through the spec and `racer scale` while requests flow: none fails.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (url, stop, ok, failed) = (url.clone(), stop.clone(), ok.clone(), failed.clone());
+        workers.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                match c.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::SeqCst),
+                    _ => failed.fetch_add(1, Ordering::SeqCst),
+                };
+            }
+        }));
+    }
+    std::fs::write(&file, spec(&tag, "two", 3)).unwrap();
+    let scaled = apply(&env);
+    assert_eq!(scaled.diff, ["~ spec.scaling.minReplicas: 1 -> 3"]);
+    assert!(scaled.deployment.is_none(), "scaling makes no release");
+    eventually(60, "3 healthy replicas", || {
+        status(&env)
+            .containers
+            .iter()
+            .filter(|c| c.health == "healthy")
+            .count()
+            == 3
+    });
+    env.racer(&["scale", "--project-name", "decl", "--instances", "1"])
+        .ok();
+    eventually(60, "back to 1 replica", || {
+        status(&env).containers.len() == 1
+    });
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "ok: {}",
+        ok.load(Ordering::SeqCst)
+    );
+    assert!(ok.load(Ordering::SeqCst) > 100);
+    let releases: Vec<Release> = env
+        .racer(&["releases", "--project-name", "decl", "--json"])
+        .json();
+    assert_eq!(releases.len(), 2, "scaling made no release");
+
+    // down / up keep the spec and releases.
+    env.racer(&["down", "--project-name", "decl"]).ok();
+    eventually(30, "no replica", || status(&env).containers.is_empty());
+    env.racer(&["up", "--project-name", "decl"]).ok();
+    eventually(30, "running again", || {
+        status(&env)
+            .containers
+            .iter()
+            .any(|c| c.health == "healthy")
+    });
+
+    // Unknown fields are errors that name their path; nothing changes.
+    std::fs::write(
+        &file,
+        spec(&tag, "two", 1).replace("  termination:", "  terminaton:"),
+    )
+    .unwrap();
+    let err = env.racer(&["apply", "-f", file.to_str().unwrap()]).code(1);
+    assert!(err.contains("spec.terminaton"), "{err}");
+    drop(env);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+}

@@ -1,0 +1,563 @@
+//! The declarative app spec: `apiVersion: racer/v1` (or the widely used `v1`), `kind: App`,
+//! `metadata`, `spec`. Plain data and pure functions: validation with field paths, the mapping to
+//! what a deployment needs, and a field-by-field diff.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{HealthCheck, Problem, RunConfig};
+use crate::AppName;
+
+/// A whole spec document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppDocument {
+    /// `racer/v1` or `v1`.
+    pub api_version: String,
+    /// `App`.
+    pub kind: String,
+    /// Name and labels.
+    pub metadata: Metadata,
+    /// The app.
+    pub spec: AppSpec,
+}
+
+/// `metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The app's name (a DNS label).
+    pub name: String,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `spec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppSpec {
+    /// A prebuilt image (or `build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// What to build (or `image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+    /// The port the app listens on (one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSpec>,
+    /// Command override: a string or a list of arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandSpec>,
+    /// Environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthSpec>,
+    /// Limits per replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Replica bounds and policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
+    /// How replicas leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination: Option<Termination>,
+    /// 1 (lowest) to 5 (highest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+}
+
+/// `spec.build`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// A folder, relative to the spec file (the CLI uploads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A git URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<String>,
+    /// Branch, tag or commit of `git`.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Set by the CLI: the uploaded folder. Not part of the desired state's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
+}
+
+/// `spec.ports[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PortSpec {
+    /// The port inside the container.
+    pub container_port: u16,
+    /// `TCP` (the only one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// `spec.command`: `"serve --port 8000"` or `["serve", "--port", "8000"]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CommandSpec {
+    /// A command line.
+    Line(String),
+    /// Arguments.
+    Args(Vec<String>),
+}
+
+/// `spec.env[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvVar {
+    /// Name.
+    pub name: String,
+    /// Value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// `spec.health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthSpec {
+    /// HTTP check; TCP connect to the app port when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGet>,
+    /// Seconds between checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u32>,
+    /// Seconds one check may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    /// Consecutive failures that take a replica out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+    /// Consecutive successes that put a replica in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<u32>,
+}
+
+/// `spec.health.httpGet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGet {
+    /// Path to GET.
+    pub path: String,
+    /// Port (default: the app port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// `spec.resources`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Cores, e.g. `0.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    /// `512Mi`, `1Gi`, `256M`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// `spec.scaling`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Scaling {
+    /// Fewest replicas (and the count in manual mode).
+    #[serde(default = "one")]
+    pub min_replicas: u32,
+    /// Most replicas.
+    #[serde(default = "one")]
+    pub max_replicas: u32,
+    /// How the count changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `spec.termination`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Termination {
+    /// Seconds a leaving replica keeps serving in-flight requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_seconds: Option<u32>,
+}
+
+/// Where an app's code comes from, per the spec.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpecSource {
+    /// `spec.image`.
+    Image(String),
+    /// `spec.build.git` (+ `ref`).
+    Git(String, Option<String>),
+    /// `spec.build.path`, relative to the spec file; `upload` once the CLI sent it.
+    Path(String, Option<String>),
+}
+
+/// Parses `512Mi`, `1Gi`, `256M`, `1G`, `1048576` into MiB.
+pub fn memory_mib(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let (num, mult): (&str, f64) = if let Some(n) = s.strip_suffix("Gi") {
+        (n, 1024.0)
+    } else if let Some(n) = s.strip_suffix("Mi") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("Ki") {
+        (n, 1.0 / 1024.0)
+    } else if let Some(n) = s.strip_suffix('G') {
+        (n, 1e9 / 1048576.0)
+    } else if let Some(n) = s.strip_suffix('M') {
+        (n, 1e6 / 1048576.0)
+    } else {
+        (s, 1.0 / 1048576.0)
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    let mib = (v * mult).round();
+    (v > 0.0 && mib >= 1.0 && mib <= f64::from(u32::MAX)).then_some(mib as u32)
+}
+
+impl AppDocument {
+    /// Every problem, each with its field path.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut bad = |field: &str, message: String| {
+            p.push(Problem {
+                field: field.to_owned(),
+                message,
+            })
+        };
+        if self.api_version != "racer/v1" && self.api_version != "v1" {
+            bad(
+                "apiVersion",
+                format!("{:?} is not racer/v1 or v1", self.api_version),
+            );
+        }
+        if self.kind != "App" {
+            bad("kind", format!("{:?} is not App", self.kind));
+        }
+        if let Err(e) = AppName::parse(&self.metadata.name) {
+            bad("metadata.name", e.to_string());
+        }
+        let s = &self.spec;
+        match (&s.image, &s.build) {
+            (None, None) => bad("spec", "give spec.image or spec.build".into()),
+            (Some(_), Some(_)) => bad(
+                "spec.build",
+                "give spec.image or spec.build, not both".into(),
+            ),
+            (None, Some(b)) => match (&b.path, &b.git) {
+                (None, None) => bad("spec.build", "give build.path or build.git".into()),
+                (Some(_), Some(_)) => bad(
+                    "spec.build.git",
+                    "give build.path or build.git, not both".into(),
+                ),
+                _ => {}
+            },
+            (Some(i), None) if i.trim().is_empty() => bad("spec.image", "must not be empty".into()),
+            _ => {}
+        }
+        if s.ports.len() > 1 {
+            bad("spec.ports", "one port per app".into());
+        }
+        for (i, port) in s.ports.iter().enumerate() {
+            if port.container_port == 0 {
+                bad(
+                    &format!("spec.ports[{i}].containerPort"),
+                    "must be 1-65535".into(),
+                );
+            }
+            if port
+                .protocol
+                .as_deref()
+                .is_some_and(|p| !p.eq_ignore_ascii_case("tcp"))
+            {
+                bad(&format!("spec.ports[{i}].protocol"), "only TCP".into());
+            }
+        }
+        for (i, e) in s.env.iter().enumerate() {
+            let ok = !e.name.is_empty()
+                && !e.name.starts_with(|c: char| c.is_ascii_digit())
+                && e.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                bad(
+                    &format!("spec.env[{i}].name"),
+                    format!("{:?} is not a variable name", e.name),
+                );
+            }
+        }
+        if let Some(r) = &s.resources {
+            if r.cpu.is_some_and(|c| !(c > 0.0 && c <= 256.0)) {
+                bad("spec.resources.cpu", "cores must be > 0".into());
+            }
+            if let Some(m) = &r.memory {
+                match memory_mib(m) {
+                    Some(v) if v >= 6 => {}
+                    Some(_) => bad("spec.resources.memory", "at least 6Mi".into()),
+                    None => bad(
+                        "spec.resources.memory",
+                        format!("{m:?}: use 512Mi, 1Gi, 256M"),
+                    ),
+                }
+            }
+        }
+        if let Some(sc) = &s.scaling {
+            if sc.min_replicas > sc.max_replicas {
+                bad(
+                    "spec.scaling.minReplicas",
+                    "must not exceed maxReplicas".into(),
+                );
+            }
+            if sc.max_replicas > 100 {
+                bad("spec.scaling.maxReplicas", "at most 100".into());
+            }
+        }
+        if let Some(h) = &s.health {
+            for (f, v) in [
+                ("intervalSeconds", h.interval_seconds),
+                ("timeoutSeconds", h.timeout_seconds),
+                ("failureThreshold", h.failure_threshold),
+                ("successThreshold", h.success_threshold),
+            ] {
+                if v == Some(0) {
+                    bad(&format!("spec.health.{f}"), "must be at least 1".into());
+                }
+            }
+            if let Some(g) = &h.http_get {
+                if !g.path.starts_with('/') {
+                    bad("spec.health.httpGet.path", "must start with /".into());
+                }
+            }
+        }
+        if s.priority.is_some_and(|p| !(1..=5).contains(&p)) {
+            bad("spec.priority", "must be 1-5".into());
+        }
+        p
+    }
+
+    /// Where the code comes from.
+    pub fn source(&self) -> Option<SpecSource> {
+        if let Some(i) = &self.spec.image {
+            return Some(SpecSource::Image(i.clone()));
+        }
+        let b = self.spec.build.as_ref()?;
+        if let Some(g) = &b.git {
+            return Some(SpecSource::Git(g.clone(), b.reference.clone()));
+        }
+        b.path
+            .as_ref()
+            .map(|p| SpecSource::Path(p.clone(), b.upload.clone()))
+    }
+
+    /// The run configuration a release of this spec gets.
+    pub fn run_config(&self) -> RunConfig {
+        let s = &self.spec;
+        RunConfig {
+            app_port: s.ports.first().map(|p| p.container_port),
+            env: s
+                .env
+                .iter()
+                .map(|e| (e.name.clone(), e.value.clone()))
+                .collect(),
+            command: s.command.as_ref().map(|c| match c {
+                CommandSpec::Line(l) => l.clone(),
+                CommandSpec::Args(a) => a
+                    .iter()
+                    .map(|x| {
+                        if x.is_empty()
+                            || x.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c))
+                        {
+                            format!("'{}'", x.replace('\'', "'\"'\"'"))
+                        } else {
+                            x.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            }),
+            memory_mb: s
+                .resources
+                .as_ref()
+                .and_then(|r| r.memory.as_deref())
+                .and_then(memory_mib),
+            cpus: s.resources.as_ref().and_then(|r| r.cpu),
+            base_image: None,
+            health: s.health.as_ref().map(|h| HealthCheck {
+                path: h.http_get.as_ref().map(|g| g.path.clone()),
+                port: h.http_get.as_ref().and_then(|g| g.port),
+                interval_seconds: h.interval_seconds.unwrap_or(1),
+                timeout_seconds: h.timeout_seconds.unwrap_or(1),
+                failure_threshold: h.failure_threshold.unwrap_or(3),
+                success_threshold: h.success_threshold.unwrap_or(1),
+            }),
+            drain_seconds: s.termination.as_ref().and_then(|t| t.drain_seconds),
+        }
+    }
+
+    /// Replicas to run in manual mode: `scaling.minReplicas`, else 1.
+    pub fn instances(&self) -> u32 {
+        self.spec
+            .scaling
+            .as_ref()
+            .map(|s| s.min_replicas)
+            .unwrap_or(1)
+    }
+
+    /// The document as the desired state is compared: without the CLI's upload id.
+    pub fn identity(&self) -> serde_json::Value {
+        let mut d = self.clone();
+        if let Some(b) = &mut d.spec.build {
+            b.upload = None;
+        }
+        serde_json::to_value(&d).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether going from `self` to `next` needs a new release (anything but scaling changed).
+    pub fn needs_release(&self, next: &AppDocument) -> bool {
+        let strip = |d: &AppDocument| {
+            let mut d = d.clone();
+            d.spec.scaling = None;
+            d.metadata.labels.clear();
+            d.identity()
+        };
+        strip(self) != strip(next)
+    }
+}
+
+/// Field-by-field differences between two JSON trees: `~ path: old -> new`, `+ path: new`,
+/// `- path: old`, in path order.
+pub fn diff(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    fn walk(
+        path: &str,
+        a: Option<&serde_json::Value>,
+        b: Option<&serde_json::Value>,
+        out: &mut Vec<String>,
+    ) {
+        use serde_json::Value::{Array, Object};
+        match (a, b) {
+            (Some(Object(x)), Some(Object(y))) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(&p, x.get(k), y.get(k), out);
+                }
+            }
+            (Some(Array(x)), Some(Array(y))) => {
+                for i in 0..x.len().max(y.len()) {
+                    walk(&format!("{path}[{i}]"), x.get(i), y.get(i), out);
+                }
+            }
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => out.push(format!("~ {path}: {x} -> {y}")),
+            (None, Some(y)) => out.push(format!("+ {path}: {y}")),
+            (Some(x), None) => out.push(format!("- {path}: {x}")),
+            (None, None) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", Some(old), Some(new), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(json: serde_json::Value) -> AppDocument {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(memory_mib("512Mi"), Some(512));
+        assert_eq!(memory_mib("1Gi"), Some(1024));
+        assert_eq!(memory_mib("256M"), Some(244));
+        assert_eq!(memory_mib("0.5Gi"), Some(512));
+        assert_eq!(memory_mib("lots"), None);
+        assert_eq!(memory_mib("-1Mi"), None);
+    }
+
+    #[test]
+    fn validation_names_every_field() {
+        let d = doc(serde_json::json!({
+            "apiVersion": "racer/v2", "kind": "Pod", "metadata": {"name": "Bad_Name"},
+            "spec": {"image": "x", "build": {"path": "."}, "env": [{"name": "1X", "value": "v"}],
+                     "resources": {"memory": "lots"}, "scaling": {"minReplicas": 3, "maxReplicas": 2},
+                     "priority": 9}
+        }));
+        let fields: Vec<String> = d.validate().into_iter().map(|p| p.field).collect();
+        for f in [
+            "apiVersion",
+            "kind",
+            "metadata.name",
+            "spec.build",
+            "spec.env[0].name",
+            "spec.resources.memory",
+            "spec.scaling.minReplicas",
+            "spec.priority",
+        ] {
+            assert!(
+                fields.contains(&f.to_owned()),
+                "{f} missing from {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn maps_to_a_run_config() {
+        let d = doc(serde_json::json!({
+            "apiVersion": "v1", "kind": "App", "metadata": {"name": "web"},
+            "spec": {"image": "web:1", "ports": [{"containerPort": 8080}], "command": ["serve", "a b"],
+                     "env": [{"name": "A", "value": "1"}],
+                     "health": {"httpGet": {"path": "/health"}, "failureThreshold": 2},
+                     "resources": {"cpu": 0.5, "memory": "256Mi"}, "scaling": {"minReplicas": 2, "maxReplicas": 4},
+                     "termination": {"drainSeconds": 5}}
+        }));
+        assert!(d.validate().is_empty(), "{:?}", d.validate());
+        let c = d.run_config();
+        assert_eq!(c.app_port, Some(8080));
+        assert_eq!(c.command.as_deref(), Some("serve 'a b'"));
+        assert_eq!(c.env["A"], "1");
+        assert_eq!(c.memory_mb, Some(256));
+        assert_eq!(c.health.as_ref().unwrap().failure_threshold, 2);
+        assert_eq!(c.drain_seconds, Some(5));
+        assert_eq!(d.instances(), 2);
+        assert_eq!(d.source(), Some(SpecSource::Image("web:1".into())));
+    }
+
+    #[test]
+    fn scaling_changes_need_no_release() {
+        let a = doc(
+            serde_json::json!({"apiVersion": "v1", "kind": "App", "metadata": {"name": "w"},
+            "spec": {"image": "w:1", "scaling": {"minReplicas": 1, "maxReplicas": 2}}}),
+        );
+        let mut b = a.clone();
+        b.spec.scaling = Some(Scaling {
+            min_replicas: 2,
+            max_replicas: 3,
+            policy: None,
+        });
+        assert!(!a.needs_release(&b));
+        let mut c = a.clone();
+        c.spec.image = Some("w:2".into());
+        assert!(a.needs_release(&c));
+        assert_eq!(
+            diff(&a.identity(), &c.identity()),
+            ["~ spec.image: \"w:1\" -> \"w:2\""]
+        );
+        assert!(diff(&a.identity(), &a.identity()).is_empty());
+    }
+}

@@ -1,0 +1,2 @@
+ALTER TABLE apps ADD COLUMN spec TEXT;
+ALTER TABLE apps ADD COLUMN paused_instances INTEGER;
