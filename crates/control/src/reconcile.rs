@@ -124,6 +124,9 @@ pub async fn answers(ctx: &Ctx, c: &Observed, app_port: u16) -> bool {
         .is_some()
 }
 
+/// How often a replica that is not in rotation is checked.
+const STARTING_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Runs the app's health check once against a replica: HTTP GET of `check.path` (2xx/3xx
 /// passes) or a TCP connect. Returns the replica's address when it passes.
 pub async fn check_once(
@@ -170,13 +173,19 @@ async fn health_of(
     app_port: u16,
     check: &HealthCheck,
 ) -> Option<SocketAddr> {
-    let interval = Duration::from_secs(u64::from(check.interval_seconds.max(1)));
     let previous = ctx
         .health
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(&c.id)
         .copied();
+    // A replica not (yet) in rotation is checked every few milliseconds, so it joins as soon
+    // as it passes; one in rotation at the configured interval.
+    let interval = if previous.is_some_and(|(s, _)| s.healthy) {
+        Duration::from_secs(u64::from(check.interval_seconds.max(1)))
+    } else {
+        STARTING_CHECK_INTERVAL
+    };
     let addr = match previous {
         Some((state, at)) if at.elapsed() < interval => {
             if !state.healthy {
@@ -453,7 +462,9 @@ pub async fn reconcile(
     if let Some(e) = start_error {
         return Err(e);
     }
-    let soon = if changed || healthy < want || old_left > 0 {
+    let soon = if healthy < want {
+        STARTING_CHECK_INTERVAL
+    } else if changed || old_left > 0 {
         Duration::from_millis(100)
     } else {
         Duration::from_secs(u64::from(check.interval_seconds.max(1))).min(ctx.settings.resync)

@@ -462,25 +462,28 @@ struct Span {
 }
 
 impl Span {
-    /// Scans the window (`samples`, the first at the window's start) for one metric, `value`
-    /// giving its finite value in a sample; generic so each metric gets its own tight loop.
-    fn scan<'a>(
-        mut samples: impl Iterator<Item = &'a Sample>,
-        value: impl Fn(&Sample) -> Option<f64>,
-    ) -> Span {
-        let start = samples.next().and_then(&value);
+    /// Scans the window for one metric: `parts` are the window's samples in order (a ring
+    /// buffer's two halves), the first one at the window's start; `value` gives the metric's
+    /// value in a sample. Generic, with plain loops, so each metric compiles to a tight loop.
+    #[inline]
+    fn scan(parts: [&[Sample]; 2], value: impl Fn(&Sample) -> Option<f64>) -> Span {
+        let start = parts.iter().find_map(|p| p.first()).and_then(&value);
         let mut span = Span {
             at_start: start.is_some(),
-            reported: start.is_some(),
-            min: start.unwrap_or(f64::INFINITY),
-            max: start.unwrap_or(f64::NEG_INFINITY),
-            latest: start.unwrap_or(0.0),
+            reported: false,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            latest: 0.0,
         };
-        for v in samples.filter_map(value) {
-            span.reported = true;
-            span.min = span.min.min(v);
-            span.max = span.max.max(v);
-            span.latest = v;
+        for part in parts {
+            for sample in part {
+                if let Some(v) = value(sample) {
+                    span.reported = true;
+                    span.min = span.min.min(v);
+                    span.max = span.max.max(v);
+                    span.latest = v;
+                }
+            }
         }
         span
     }
@@ -536,7 +539,17 @@ pub fn decide(policy: &Policy, history: &History, now: Duration, replicas: u32) 
     };
     let end = samples.partition_point(|s| s.at <= now);
 
-    let window = || samples.range(first..end);
+    // The window's samples as (at most) two slices of the ring buffer.
+    let (front, back) = samples.as_slices();
+    let split = |r: std::ops::Range<usize>| -> [&[Sample]; 2] {
+        let n = front.len();
+        [
+            front.get(r.start.min(n)..r.end.min(n)).unwrap_or_default(),
+            back.get(r.start.saturating_sub(n)..r.end.saturating_sub(n))
+                .unwrap_or_default(),
+        ]
+    };
+    let window = || split(first..end);
     let scan = |metric: Metric| {
         let target = policy.target(metric)?;
         let span = match metric {
