@@ -65,7 +65,7 @@ mod tests {
         );
         let e = parse(&bad).unwrap_err();
         let p = &e.problems()[0];
-        assert_eq!(p.field, "spec.scaling");
+        assert_eq!(p.field, "spec.scaling.maxReplica");
         assert!(p.message.contains("maxReplica"), "{p:?}");
         let bad = GOOD.replace(
             "  image: web:1\n",

@@ -462,30 +462,40 @@ struct Span {
 }
 
 impl Span {
-    /// Scans the window for one metric: `parts` are the window's samples in order (a ring
-    /// buffer's two halves), the first one at the window's start; `value` gives the metric's
-    /// value in a sample. Generic, with plain loops, so each metric compiles to a tight loop.
-    #[inline]
-    fn scan(parts: [&[Sample]; 2], value: impl Fn(&Sample) -> Option<f64>) -> Span {
-        let start = parts.iter().find_map(|p| p.first()).and_then(&value);
-        let mut span = Span {
-            at_start: start.is_some(),
-            reported: false,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            latest: 0.0,
-        };
-        for part in parts {
-            for sample in part {
-                if let Some(v) = value(sample) {
+    const EMPTY: Span = Span {
+        at_start: false,
+        reported: false,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        latest: 0.0,
+    };
+
+    /// Scans the window for every metric in one pass: `parts` are the window's samples in order
+    /// (a ring buffer's two halves), the first one at the window's start. Values are finite
+    /// ([`Sample::value`]), so plain comparisons replace the NaN-aware `f64::min`; the four
+    /// metrics are independent chains the CPU runs side by side.
+    fn scan(parts: [&[Sample]; 2]) -> [Span; 4] {
+        let mut spans = [Span::EMPTY; 4];
+        if let Some(start) = parts.iter().find_map(|p| p.first()) {
+            for (span, metric) in spans.iter_mut().zip(Metric::ALL) {
+                span.at_start = start.value(metric).is_some();
+            }
+        }
+        for sample in parts.into_iter().flatten() {
+            for (span, metric) in spans.iter_mut().zip(Metric::ALL) {
+                if let Some(v) = sample.value(metric) {
                     span.reported = true;
-                    span.min = span.min.min(v);
-                    span.max = span.max.max(v);
+                    if v < span.min {
+                        span.min = v;
+                    }
+                    if v > span.max {
+                        span.max = v;
+                    }
                     span.latest = v;
                 }
             }
         }
-        span
+        spans
     }
 
     fn cause(&self, metric: Metric, target: f64, window_value: f64) -> Cause {
@@ -539,36 +549,23 @@ pub fn decide(policy: &Policy, history: &History, now: Duration, replicas: u32) 
     };
     let end = samples.partition_point(|s| s.at <= now);
 
-    // The window's samples as (at most) two slices of the ring buffer.
+    // The window's samples, first..end, as (at most) two slices of the ring buffer.
     let (front, back) = samples.as_slices();
-    let split = |r: std::ops::Range<usize>| -> [&[Sample]; 2] {
-        let n = front.len();
-        [
-            front.get(r.start.min(n)..r.end.min(n)).unwrap_or_default(),
-            back.get(r.start.saturating_sub(n)..r.end.saturating_sub(n))
-                .unwrap_or_default(),
-        ]
-    };
-    let window = || split(first..end);
-    let scan = |metric: Metric| {
-        let target = policy.target(metric)?;
-        let span = match metric {
-            // one constant metric per closure, so each inlines to a plain field read
-            Metric::Cpu => Span::scan(window(), |s| s.value(Metric::Cpu)),
-            Metric::Memory => Span::scan(window(), |s| s.value(Metric::Memory)),
-            Metric::Rps => Span::scan(window(), |s| s.value(Metric::Rps)),
-            Metric::P95 => Span::scan(window(), |s| s.value(Metric::P95)),
-        };
-        span.reported.then_some((span, target))
-    };
-    let spans = Metric::ALL.map(|m| (m, scan(m)));
+    let n = front.len();
+    let spans = Span::scan([
+        front.get(first.min(n)..end.min(n)).unwrap_or_default(),
+        back.get(first.saturating_sub(n)..end.saturating_sub(n))
+            .unwrap_or_default(),
+    ]);
 
     let mut above = Vec::new();
     let mut below = Vec::new();
     let mut all_below = true;
     let mut known = false;
-    for (metric, span) in spans {
-        let Some((span, target)) = span else { continue };
+    for ((span, metric), target) in spans.into_iter().zip(Metric::ALL).zip(targets) {
+        let Some(target) = target.filter(|_| span.reported) else {
+            continue;
+        };
         if !span.at_start {
             // Reported only since inside the window: it cannot have stayed anywhere yet, and
             // scaling in without knowing it would be a guess.
@@ -597,8 +594,8 @@ pub fn decide(policy: &Policy, history: &History, now: Duration, replicas: u32) 
         };
     }
     if below.is_empty() {
-        // Nothing known for the whole window: either nothing at all, or only metrics that
-        // started reporting inside it.
+        // Steady if some metric is known for the whole window; else nothing was reported at
+        // all, or only by metrics that started reporting inside it.
         return Decision::hold(if known {
             HoldReason::Steady
         } else {
@@ -1164,6 +1161,22 @@ mod tests {
         }
         let kept: Vec<u64> = h.samples().map(|s| s.at.as_secs()).collect();
         assert_eq!(kept, [26, 45, 61]);
+    }
+
+    #[test]
+    fn decides_the_same_after_the_ring_buffer_wraps() {
+        let p = policy();
+        for dip in [None, Some(9_970), Some(9_985), Some(10_000)] {
+            let h = feed(&p, 0, 10_000, |t| {
+                cpu(t, if Some(t) == dip { 10.0 } else { 99.0 })
+            });
+            let d = decide(&p, &h, secs(10_000), 2);
+            assert_eq!(
+                dip.is_none(),
+                matches!(d, Decision::ScaleOut { .. }),
+                "{dip:?}: {d:?}"
+            );
+        }
     }
 
     #[test]
