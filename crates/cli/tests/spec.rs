@@ -146,3 +146,74 @@ async fn f6_apply_is_idempotent_prints_a_diff_and_scales_without_dropping_reques
         .args(["rmi", "-f", &tag])
         .output();
 }
+
+#[test]
+fn f6_autoscaler_scales_out_under_load_and_back_in_after() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "auto");
+    let file = env.dir.path().join("auto.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: racer/v1\nkind: App\nmetadata:\n  name: auto\nspec:\n  build:\n    path: {}\n  scaling:\n    minReplicas: 1\n    maxReplicas: 3\n    policy:\n      mode: auto\n      cooldownSeconds: 2\n      windowSeconds: 3\n      scaleOutThresholdPct: 100\n      scaleInThresholdPct: 50\n      http:\n        targetRPSPerReplica: 20\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    env.racer(&["apply", "-f", file.to_str().unwrap()]).ok();
+    let s: AppStatus = env
+        .racer(&["status", "--project-name", "auto", "--json"])
+        .json();
+    let url = s.urls[1].clone();
+    assert_eq!(s.app.instances, 1);
+
+    // A bounded load: wrk for 12 s on loopback.
+    let started = std::time::Instant::now();
+    let wrk = std::process::Command::new("wrk")
+        .args(["-t1", "-c4", "-d12s", &url])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("wrk (Debian package) is needed: scripts/ensure-tools.sh installs it");
+    let instances = |env: &Env| -> u32 {
+        let s: AppStatus = env
+            .racer(&["status", "--project-name", "auto", "--json"])
+            .json();
+        s.app.instances
+    };
+    eventually(15, "scaled out under load", || instances(&env) >= 2);
+    let reaction = started.elapsed();
+    // window 3 s + one 1 s interval + sampling slack: well under 10 s.
+    assert!(
+        reaction < Duration::from_secs(10),
+        "scale-out took {reaction:?}"
+    );
+    let mut wrk = wrk;
+    let _ = wrk.wait();
+    eventually(60, "back to 1 after the load", || instances(&env) == 1);
+
+    let events: racer_core::api::Page<racer_core::api::Event> = env
+        .racer(&[
+            "events",
+            "--project-name",
+            "auto",
+            "--kind",
+            "app.autoscaled.",
+            "--json",
+        ])
+        .json();
+    let kinds: Vec<&str> = events.items.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"app.autoscaled.out"), "{kinds:?}");
+    assert!(kinds.contains(&"app.autoscaled.in"), "{kinds:?}");
+    let out = events
+        .items
+        .iter()
+        .find(|e| e.kind == "app.autoscaled.out")
+        .unwrap();
+    assert!(
+        out.message.contains("rps") && out.message.contains("target 20.0"),
+        "{}",
+        out.message
+    );
+    assert!(events.items.iter().all(|e| e.actor == "autoscaler"));
+}

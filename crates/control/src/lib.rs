@@ -7,6 +7,7 @@
 //!   replaces dead ones, removes what racer labelled but no longer wants, and rolls a failed
 //!   rollout back.
 
+pub mod autoscale;
 pub mod builder;
 mod error;
 pub mod ports;

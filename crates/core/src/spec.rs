@@ -176,7 +176,100 @@ pub struct Scaling {
     pub max_replicas: u32,
     /// How the count changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<serde_json::Value>,
+    pub policy: Option<ScalingPolicy>,
+}
+
+/// `spec.scaling.policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScalingPolicy {
+    /// `manual` (default) or `auto`.
+    #[serde(default = "manual")]
+    pub mode: String,
+    /// Least seconds between two scaling decisions (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_seconds: Option<u32>,
+    /// Seconds a metric must stay above (or all below) its threshold (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u32>,
+    /// Scale out above this % of a target (default 100).
+    #[serde(
+        default,
+        rename = "scaleOutThresholdPct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scale_out_threshold_pct: Option<f64>,
+    /// Scale in below this % of every target (default 50).
+    #[serde(
+        default,
+        rename = "scaleInThresholdPct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scale_in_threshold_pct: Option<f64>,
+    /// CPU target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<PctTarget>,
+    /// Memory target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<PctTarget>,
+    /// HTTP targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTargets>,
+}
+
+fn manual() -> String {
+    "manual".into()
+}
+
+/// `{targetPct: 70}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PctTarget {
+    /// Percent of the limit.
+    pub target_pct: f64,
+}
+
+/// `spec.scaling.policy.http`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTargets {
+    /// Requests per second per replica.
+    #[serde(
+        default,
+        rename = "targetRPSPerReplica",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_rps_per_replica: Option<f64>,
+    /// Highest wanted p95 latency.
+    #[serde(
+        default,
+        rename = "maxP95LatencyMs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_p95_latency_ms: Option<f64>,
+}
+
+impl AppDocument {
+    /// The autoscaling policy, when `scaling.policy.mode` is `auto`.
+    pub fn autoscale(&self) -> Option<crate::autoscale::Policy> {
+        let sc = self.spec.scaling.as_ref()?;
+        let p = sc.policy.as_ref()?;
+        if p.mode != "auto" {
+            return None;
+        }
+        Some(crate::autoscale::Policy {
+            min_replicas: sc.min_replicas,
+            max_replicas: sc.max_replicas,
+            cooldown: std::time::Duration::from_secs(u64::from(p.cooldown_seconds.unwrap_or(30))),
+            window: std::time::Duration::from_secs(u64::from(p.window_seconds.unwrap_or(30))),
+            scale_out_pct: p.scale_out_threshold_pct.unwrap_or(100.0),
+            scale_in_pct: p.scale_in_threshold_pct.unwrap_or(50.0),
+            cpu_target_pct: p.cpu.as_ref().map(|c| c.target_pct),
+            memory_target_pct: p.memory.as_ref().map(|c| c.target_pct),
+            rps_per_replica: p.http.as_ref().and_then(|h| h.target_rps_per_replica),
+            max_p95_ms: p.http.as_ref().and_then(|h| h.max_p95_latency_ms),
+        })
+    }
 }
 
 fn one() -> u32 {
@@ -335,6 +428,19 @@ impl AppDocument {
             if let Some(g) = &h.http_get {
                 if !g.path.starts_with('/') {
                     bad("spec.health.httpGet.path", "must start with /".into());
+                }
+            }
+        }
+        if let Some(policy) = s.scaling.as_ref().and_then(|sc| sc.policy.as_ref()) {
+            if policy.mode != "auto" && policy.mode != "manual" {
+                bad(
+                    "spec.scaling.policy.mode",
+                    format!("{:?}: use manual or auto", policy.mode),
+                );
+            }
+            if let Some(p) = self.autoscale() {
+                if let Err(e) = p.validate() {
+                    bad(e.field(), e.to_string());
                 }
             }
         }

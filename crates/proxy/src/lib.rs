@@ -195,6 +195,17 @@ impl Routes {
         self.table.store(Arc::new(RouteTable { apps }));
     }
 
+    /// An app's request count and latency histogram so far (for rates over an interval).
+    pub fn counters(&self, app: &str) -> Option<(u64, [u64; 13])> {
+        let table = self.table.load();
+        let m = &table.apps.get(app)?.metrics;
+        let total = m.by_class.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        Some((
+            total,
+            std::array::from_fn(|i| m.latency[i].load(Ordering::Relaxed)),
+        ))
+    }
+
     /// The backends of an app, if it is routed.
     pub fn backends(&self, app: &str) -> Option<Vec<Backend>> {
         self.table.load().apps.get(app).map(|r| r.backends.clone())
@@ -648,4 +659,48 @@ fn page(status: StatusCode, text: &str) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
+}
+
+/// The p95 latency in milliseconds of the requests between two histogram readings: the upper
+/// bound of the bucket that holds the 95th percentile (the overflow bucket counts as twice the
+/// largest bound).
+pub fn p95_ms(before: &[u64; 13], after: &[u64; 13]) -> Option<f64> {
+    let delta: Vec<u64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .collect();
+    let total: u64 = delta.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let need = (total as f64 * 0.95).ceil() as u64;
+    let mut seen = 0;
+    for (i, n) in delta.iter().enumerate() {
+        seen += n;
+        if seen >= need {
+            let bound = LATENCY_BUCKETS_MS
+                .get(i)
+                .copied()
+                .unwrap_or(LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.len() - 1] * 2);
+            return Some(bound as f64);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn p95_is_the_bucket_holding_the_95th_percentile() {
+        let before = [0u64; 13];
+        let mut after = [0u64; 13];
+        after[0] = 90; // <= 1 ms
+        after[3] = 10; // <= 10 ms
+        assert_eq!(super::p95_ms(&before, &after), Some(10.0));
+        after[0] = 100;
+        after[3] = 0;
+        assert_eq!(super::p95_ms(&before, &after), Some(1.0));
+        assert_eq!(super::p95_ms(&after, &after), None);
+    }
 }

@@ -139,6 +139,17 @@ pub struct ImageInfo {
     pub exposed_ports: Vec<String>,
 }
 
+/// Resource use of one container at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used since start, nanoseconds.
+    pub cpu_total_ns: u64,
+    /// Memory in use, bytes (page cache excluded where the engine reports it).
+    pub memory_bytes: u64,
+    /// The memory limit, bytes.
+    pub memory_limit: u64,
+}
+
 /// A boxed stream of log lines.
 pub type LineStream = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
 
@@ -336,6 +347,39 @@ impl Runtime {
             return Err(Error::from_engine("start container", e));
         }
         Ok(created.id)
+    }
+
+    /// One reading of a container's CPU and memory use (no waiting: the caller computes rates
+    /// from two readings).
+    pub async fn usage(&self, id: &str) -> Result<Usage, Error> {
+        let opts = bollard::query_parameters::StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let mut stream = self.docker.stats(id, Some(opts));
+        let Some(item) = stream.next().await else {
+            return Err(Error::NotFound {
+                step: "read container stats",
+                message: format!("no stats for {id}"),
+            });
+        };
+        let s = item.map_err(|e| Error::from_engine("read container stats", e))?;
+        let cpu = s
+            .cpu_stats
+            .and_then(|c| c.cpu_usage)
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0);
+        let mem = s.memory_stats.unwrap_or_default();
+        let cache = mem
+            .stats
+            .as_ref()
+            .and_then(|m| m.get("inactive_file").or_else(|| m.get("cache")).copied())
+            .unwrap_or(0);
+        Ok(Usage {
+            cpu_total_ns: cpu,
+            memory_bytes: mem.usage.unwrap_or(0).saturating_sub(cache),
+            memory_limit: mem.limit.unwrap_or(0),
+        })
     }
 
     /// Starts an existing container.

@@ -198,6 +198,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // The loops start after migrations: they read and write the new schema.
     if let Some(ctx) = control {
         tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));
+        tracker.spawn(racer_control::autoscale::run(ctx.clone(), shutdown.clone()));
         tracker.spawn(racer_control::builder::run(
             ctx,
             shutdown.clone(),

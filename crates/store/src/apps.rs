@@ -313,6 +313,23 @@ impl Apps<'_> {
         self.get(&AppRef::Id(found.id)).await
     }
 
+    /// Apps whose spec asks for autoscaling, with their spec.
+    pub async fn autoscaled(&self) -> Result<Vec<(App, serde_json::Value)>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS}, spec FROM apps WHERE spec LIKE '%\"mode\":\"auto\"%' ORDER BY name"
+        ))
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        let mut out = Vec::new();
+        for r in &rows {
+            if let Some(spec) = crate::json_opt(r, "spec")? {
+                out.push((app_from_row(r)?, spec));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every app, for the reconciler (ids and names only matter; the fleet is paged through).
     pub async fn all(&self) -> Result<Vec<App>, Error> {
         let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY name"))
