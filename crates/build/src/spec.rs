@@ -39,6 +39,59 @@ pub fn parse(text: &str) -> Result<AppDocument, Error> {
     }
 }
 
+/// A policy file for `racer policy -f`: the `spec.scaling.policy` fields, plus optional
+/// `minReplicas`/`maxReplicas`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyFile {
+    /// New `scaling.minReplicas`.
+    pub min_replicas: Option<u32>,
+    /// New `scaling.maxReplicas`.
+    pub max_replicas: Option<u32>,
+    /// The policy.
+    pub policy: racer_core::spec::ScalingPolicy,
+}
+
+/// Parses a policy file (YAML or JSON).
+pub fn parse_policy(text: &str) -> Result<PolicyFile, Error> {
+    let invalid =
+        |field: &str, message: String| Error::InvalidProject(vec![Problem::new(field, message)]);
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(invalid(
+            "",
+            format!("the policy is larger than {MAX_SPEC_BYTES} bytes"),
+        ));
+    }
+    let mut value: serde_json::Value =
+        serde_saphyr::from_str_with_options(text, crate::yaml::options())
+            .map_err(|e| invalid("", format!("invalid YAML: {}", one_line(&e.to_string()))))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(invalid("", "a policy is a mapping of fields".into()));
+    };
+    let mut bound = |key: &str| -> Result<Option<u32>, Error> {
+        match map.remove(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| invalid(key, "must be a whole number".into())),
+        }
+    };
+    let min_replicas = bound("minReplicas")?;
+    let max_replicas = bound("maxReplicas")?;
+    // What is left is `spec.scaling.policy`, unknown fields refused.
+    let policy = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        invalid(&field, one_line(&e.inner().to_string()))
+    })?;
+    Ok(PolicyFile {
+        min_replicas,
+        max_replicas,
+        policy,
+    })
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -79,6 +132,15 @@ mod tests {
             parse(&bad).unwrap_err().problems()[0].field,
             "spec.ports[0].containerPort"
         );
+    }
+
+    #[test]
+    fn policy_files_refuse_unknown_fields() {
+        let ok =
+            parse_policy("mode: auto\nminReplicas: 2\nhttp:\n  targetRPSPerReplica: 50\n").unwrap();
+        assert_eq!(ok.min_replicas, Some(2));
+        assert_eq!(ok.policy.mode, "auto");
+        assert!(parse_policy("mode: auto\ncooldown: 3\n").is_err());
     }
 
     #[test]

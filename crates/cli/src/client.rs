@@ -348,6 +348,43 @@ impl Client {
         })
     }
 
+    /// `GET /api/v1/apps/{app}/metrics`.
+    pub async fn app_metrics(&self, app: &str) -> Result<racer_core::api::AppMetrics, ClientError> {
+        self.get(&format!("/api/v1/apps/{}/metrics", path_segment(app)))
+            .await
+    }
+
+    /// `PUT /api/v1/apps/{app}/policy` with a policy document.
+    pub async fn put_policy(
+        &self,
+        app: &str,
+        document: &str,
+    ) -> Result<racer_core::api::ApplyResult, ClientError> {
+        let url = format!(
+            "{}/api/v1/apps/{}/policy",
+            self.target.url,
+            path_segment(app)
+        );
+        let mut req = self
+            .http
+            .put(&url)
+            .header("content-type", "application/yaml")
+            .timeout(Duration::from_secs(600))
+            .body(document.to_owned());
+        if let Some(t) = &self.target.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| self.transport(&url, source))?;
+        let resp = Self::check(resp, &url).await?;
+        resp.json().await.map_err(|_| ClientError::Protocol {
+            url,
+            status: StatusCode::OK,
+        })
+    }
+
     /// `POST /api/v1/apps/{app}/up` or `/down`.
     pub async fn set_running(&self, app: &str, up: bool) -> Result<App, ClientError> {
         let verb = if up { "up" } else { "down" };

@@ -216,4 +216,44 @@ fn f6_autoscaler_scales_out_under_load_and_back_in_after() {
         out.message
     );
     assert!(events.items.iter().all(|e| e.actor == "autoscaler"));
+
+    // The same history, with the traffic that caused it, from `racer metrics`.
+    let m: racer_core::api::AppMetrics = env
+        .racer(&["metrics", "--project-name", "auto", "--json"])
+        .json();
+    assert!(m.requests.get("2xx").copied().unwrap_or(0) > 100, "{m:?}");
+    assert!(m
+        .scaling_history
+        .iter()
+        .any(|e| e.kind == "app.autoscaled.out"));
+    assert_eq!(m.replicas_desired, 1);
+
+    // `racer policy -f` switches to manual with two replicas: applied like a spec change.
+    let policy = env.dir.path().join("policy.yaml");
+    std::fs::write(&policy, "mode: manual\nminReplicas: 2\nmaxReplicas: 2\n").unwrap();
+    let out = env
+        .racer(&[
+            "policy",
+            "--project-name",
+            "auto",
+            "-f",
+            policy.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        out.contains("spec.scaling.policy.mode") && out.contains("spec.scaling.minReplicas"),
+        "{out}"
+    );
+    assert_eq!(instances(&env), 2);
+    std::fs::write(&policy, "mode: auto\ncooldown: 3\n").unwrap();
+    let err = env
+        .racer(&[
+            "policy",
+            "--project-name",
+            "auto",
+            "-f",
+            policy.to_str().unwrap(),
+        ])
+        .code(1);
+    assert!(err.contains("cooldown"), "{err}");
 }

@@ -614,3 +614,37 @@ pub struct ApplyResult {
     #[serde(default)]
     pub deployment: Option<Deployment>,
 }
+
+/// `GET /api/v1/apps/{app}/metrics`: what the autoscaler and people look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppMetrics {
+    /// The app.
+    pub app: String,
+    /// Desired replicas.
+    pub replicas_desired: u32,
+    /// Replicas in the proxy's rotation.
+    pub replicas_ready: u32,
+    /// Requests answered through the proxy, by status class (`2xx` ...).
+    pub requests: BTreeMap<String, u64>,
+    /// Requests in flight.
+    pub active_requests: u64,
+    /// p95 latency over everything seen, milliseconds (bucket upper bound).
+    pub p95_ms: Option<f64>,
+    /// Per replica: address and requests sent to it.
+    pub replicas: Vec<ReplicaTraffic>,
+    /// Scaling decisions, newest last (the autoscaler's and manual ones).
+    pub scaling_history: Vec<Event>,
+}
+
+/// Traffic of one replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaTraffic {
+    /// Its address.
+    pub addr: String,
+    /// Requests sent to it.
+    pub requests: u64,
+    /// In flight.
+    pub active: u64,
+    /// Left out after failures (passive health).
+    pub ejected: bool,
+}

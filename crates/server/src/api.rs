@@ -154,6 +154,11 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::put(deploy::put_spec),
         )
         .route("/api/v1/apps/{app}/up", post(deploy::up))
+        .route("/api/v1/apps/{app}/metrics", get(deploy::app_metrics))
+        .route(
+            "/api/v1/apps/{app}/policy",
+            axum::routing::put(deploy::put_policy),
+        )
         .route("/api/v1/apps/{app}/down", post(deploy::down))
         .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
         .route("/api/v1/containers", get(deploy::list_containers))
@@ -218,7 +223,7 @@ async fn method_not_allowed() -> ApiError {
     paths(root, health, liveness, ready, info, list_apps, create_app, get_app, delete_app, list_events,
         deploy::upload, deploy::validate, deploy::dockerfile, deploy::deploy, deploy::get_deployment,
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
-        deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
+        deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::app_metrics, deploy::put_policy, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
         stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),

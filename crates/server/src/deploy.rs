@@ -947,6 +947,129 @@ async fn apply(
     })
 }
 
+/// An app's traffic, replicas and scaling history.
+#[utoipa::path(get, path = "/api/v1/apps/{app}/metrics", params(("app" = String, Path)), responses((status = 200, body = racer_core::api::AppMetrics)))]
+pub(crate) async fn app_metrics(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<racer_core::api::AppMetrics>, ApiError> {
+    let app = find_app(&state, &app).await?;
+    let snap = state
+        .0
+        .traffic
+        .get()
+        .map(|p| p.snapshot())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|t| t.app == app.name);
+    let mut history = Vec::new();
+    let filter = racer_store::EventFilter {
+        app_id: Some(app.id),
+        kind: Some("app.".into()),
+        ..Default::default()
+    };
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = state
+            .0
+            .store
+            .events()
+            .list(&filter, 200, cursor.as_deref())
+            .await?;
+        history.extend(page.items.into_iter().filter(|e| {
+            e.kind.starts_with("app.autoscaled")
+                || e.kind == "app.scaled"
+                || e.kind == "app.up"
+                || e.kind == "app.down"
+        }));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let (requests, active, p95, replicas) = match &snap {
+        Some(t) => (
+            t.by_class
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("{}xx", i + 1), *n))
+                .collect(),
+            t.active as u64,
+            racer_proxy::p95_ms(&[0; 13], &t.latency),
+            t.replicas
+                .iter()
+                .map(
+                    |(addr, n, active, ejected)| racer_core::api::ReplicaTraffic {
+                        addr: addr.to_string(),
+                        requests: *n,
+                        active: *active as u64,
+                        ejected: *ejected,
+                    },
+                )
+                .collect::<Vec<_>>(),
+        ),
+        None => (Default::default(), 0, None, Vec::new()),
+    };
+    Ok(Json(racer_core::api::AppMetrics {
+        app: app.name.clone(),
+        replicas_desired: app.instances,
+        replicas_ready: replicas.len() as u32,
+        requests,
+        active_requests: active,
+        p95_ms: p95,
+        replicas,
+        scaling_history: history,
+    }))
+}
+
+/// Replaces an app's scaling policy (`spec.scaling.policy`), applied like the whole spec.
+#[utoipa::path(put, path = "/api/v1/apps/{app}/policy", params(("app" = String, Path)), request_body(content = String, content_type = "application/yaml"),
+    responses((status = 200, body = ApplyResult), (status = 422, body = racer_core::api::ErrorBody)))]
+pub(crate) async fn put_policy(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    body: String,
+) -> Result<Json<ApplyResult>, ApiError> {
+    let found = find_app(&state, &app).await?;
+    let Some(spec) = state.0.store.apps().spec(found.id).await? else {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!(
+                "app {} has no spec; create it with racer apply -f first",
+                found.name
+            ),
+        ));
+    };
+    let policy = racer_build::spec::parse_policy(&body).map_err(|e| {
+        let field = e.problems().first().map(|p| format!("policy.{}", p.field));
+        let err = ApiError::from(e);
+        match field {
+            Some(f) => err.field(f),
+            None => err,
+        }
+    })?;
+    let mut doc: racer_core::spec::AppDocument = serde_json::from_value(spec)
+        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+    let scaling = doc.spec.scaling.get_or_insert(racer_core::spec::Scaling {
+        min_replicas: found.instances.max(1),
+        max_replicas: found.instances.max(1),
+        policy: None,
+    });
+    if let Some(min) = policy.min_replicas {
+        scaling.min_replicas = min;
+    }
+    if let Some(max) = policy.max_replicas {
+        scaling.max_replicas = max;
+    }
+    scaling.policy = Some(policy.policy);
+    let text = serde_json::to_string(&doc)
+        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+    apply(&state, &actor, &text, Some(&found.name))
+        .await
+        .map(Json)
+}
+
 /// `racer up`: runs the app again with the instances it had.
 #[utoipa::path(post, path = "/api/v1/apps/{app}/up", params(("app" = String, Path)), responses((status = 200, body = App)))]
 pub(crate) async fn up(

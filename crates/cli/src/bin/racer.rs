@@ -59,6 +59,10 @@ enum Cmd {
     Rollback(RollbackArgs),
     /// Create or update an app from a spec file (YAML or JSON); prints what changed.
     Apply(ApplyArgs),
+    /// Show a project's traffic, replicas and scaling history.
+    Metrics(NameArg),
+    /// Set a project's scaling policy from a file (the spec.scaling.policy fields).
+    Policy(PolicyArgs),
     /// Start a stopped project again with the instances it had.
     Up(NameArg),
     /// Stop every container of a project, keeping its spec and releases.
@@ -221,6 +225,17 @@ struct RerunArgs {
     /// Seconds to wait for the deployment.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// The policy file (YAML or JSON): mode, cooldownSeconds, windowSeconds, cpu, memory, http,
+    /// scaleOutThresholdPct, scaleInThresholdPct, and optionally minReplicas/maxReplicas.
+    #[arg(long, short = 'f')]
+    file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -645,6 +660,75 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Duration::from_secs(a.timeout),
                 )
                 .await;
+            }
+        }
+        Cmd::Metrics(n) => {
+            let m = client.app_metrics(&n.project_name).await?;
+            if json {
+                output::json(&m)?;
+            } else {
+                println!("app:       {}", m.app);
+                println!(
+                    "replicas:  {} ready of {} desired",
+                    m.replicas_ready, m.replicas_desired
+                );
+                let reqs: Vec<String> =
+                    m.requests.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!(
+                    "requests:  {}",
+                    if reqs.is_empty() {
+                        "none yet".into()
+                    } else {
+                        reqs.join(", ")
+                    }
+                );
+                println!("in flight: {}", m.active_requests);
+                println!(
+                    "p95:       {}",
+                    m.p95_ms
+                        .map(|p| format!("<= {p} ms"))
+                        .unwrap_or_else(|| "-".into())
+                );
+                if !m.replicas.is_empty() {
+                    let rows: Vec<Vec<String>> = m
+                        .replicas
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                r.addr.clone(),
+                                r.requests.to_string(),
+                                r.active.to_string(),
+                                if r.ejected {
+                                    "ejected".into()
+                                } else {
+                                    "-".into()
+                                },
+                            ]
+                        })
+                        .collect();
+                    output::table(&["REPLICA", "REQUESTS", "IN FLIGHT", "PASSIVE"], &rows)?;
+                }
+                if !m.scaling_history.is_empty() {
+                    println!("scaling history:");
+                    for e in &m.scaling_history {
+                        println!("  {}  {:<11} {}", output::time(&e.at), e.actor, e.message);
+                    }
+                }
+            }
+        }
+        Cmd::Policy(p) => {
+            let text = std::fs::read_to_string(&p.file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.file.display()))?;
+            let result = client.put_policy(&p.project_name, &text).await?;
+            if json {
+                output::json(&result)?;
+            } else if !result.changed {
+                println!("{}: no change", result.app.name);
+            } else {
+                println!("{}: policy applied", result.app.name);
+                for line in &result.diff {
+                    println!("  {line}");
+                }
             }
         }
         Cmd::Up(n) => {
