@@ -238,7 +238,6 @@ impl Client {
 
     /// Streams a build-context tarball from a file (`POST /api/v1/uploads`).
     pub async fn upload(&self, tar: &std::path::Path) -> Result<Upload, ClientError> {
-        let url = format!("{}/api/v1/uploads", self.target.url);
         let file = tokio::fs::File::open(tar)
             .await
             .map_err(|e| ClientError::Local {
@@ -246,23 +245,8 @@ impl Client {
                 message: e.to_string(),
             })?;
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-        let mut req = self
-            .http
-            .post(&url)
-            .header("content-type", "application/x-tar")
-            .body(body);
-        if let Some(t) = &self.target.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
+        self.send_text(Method::POST, "/api/v1/uploads", "application/x-tar", body)
             .await
-            .map_err(|source| self.transport(&url, source))?;
-        let resp = Self::check(resp, &url).await?;
-        resp.json().await.map_err(|_| ClientError::Protocol {
-            url,
-            status: StatusCode::OK,
-        })
     }
 
     fn transport(&self, url: &str, source: reqwest::Error) -> ClientError {
@@ -327,13 +311,30 @@ impl Client {
 
     /// `POST /api/v1/apps/register` with a spec document.
     pub async fn apply(&self, document: &str) -> Result<racer_core::api::ApplyResult, ClientError> {
-        let url = format!("{}/api/v1/apps/register", self.target.url);
+        self.send_text(
+            Method::POST,
+            "/api/v1/apps/register",
+            "application/json",
+            document.to_owned(),
+        )
+        .await
+    }
+
+    /// Sends a non-JSON body (a document, a tarball stream) and decodes a JSON answer.
+    async fn send_text<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{}", self.target.url, path);
         let mut req = self
             .http
-            .post(&url)
-            .header("content-type", "application/json")
+            .request(method, &url)
+            .header("content-type", content_type)
             .timeout(Duration::from_secs(600))
-            .body(document.to_owned());
+            .body(body);
         if let Some(t) = &self.target.token {
             req = req.bearer_auth(t);
         }
@@ -360,29 +361,9 @@ impl Client {
         app: &str,
         document: &str,
     ) -> Result<racer_core::api::ApplyResult, ClientError> {
-        let url = format!(
-            "{}/api/v1/apps/{}/policy",
-            self.target.url,
-            path_segment(app)
-        );
-        let mut req = self
-            .http
-            .put(&url)
-            .header("content-type", "application/yaml")
-            .timeout(Duration::from_secs(600))
-            .body(document.to_owned());
-        if let Some(t) = &self.target.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
+        let path = format!("/api/v1/apps/{}/policy", path_segment(app));
+        self.send_text(Method::PUT, &path, "application/yaml", document.to_owned())
             .await
-            .map_err(|source| self.transport(&url, source))?;
-        let resp = Self::check(resp, &url).await?;
-        resp.json().await.map_err(|_| ClientError::Protocol {
-            url,
-            status: StatusCode::OK,
-        })
     }
 
     /// `POST /api/v1/apps/{app}/up` or `/down`.

@@ -8,6 +8,7 @@ pub mod output;
 
 pub use client::{Client, ClientError};
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Runs a CLI's `run` and turns its outcome into an exit code: 0 success, 1 failure, with the
@@ -28,4 +29,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The options every command of both CLIs takes.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// API URL. Default: the local server's (from the data directory), else http://127.0.0.1:8001.
+    #[arg(long, global = true, env = "RACER_URL")]
+    pub url: Option<String>,
+    /// API token. Default: the local admin token in the data directory.
+    #[arg(long, global = true, env = "RACER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Data directory of the local server. Default: ~/.local/share/racer.
+    #[arg(long, global = true, env = "RACER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON (the API's types) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
 }

@@ -595,16 +595,7 @@ async fn list_events(
         since_ms: p.since.map(|t| t.timestamp_millis()),
         ..Default::default()
     };
-    match p.app.as_deref().map(AppRef::parse) {
-        None => {}
-        Some(AppRef::Id(id)) => filter.app_id = Some(id),
-        Some(r @ AppRef::Name(_)) => match store.apps().get(&r).await {
-            Ok(app) => filter.app_id = Some(app.id),
-            // A deleted app's history stays readable by its name.
-            Err(racer_store::Error::NotFound { .. }) => filter.app_name = Some(r.to_string()),
-            Err(e) => return Err(e.into()),
-        },
-    }
+    filter_by_app(store, &mut filter, p.app.as_deref()).await?;
     let page = store
         .events()
         .list(
@@ -614,6 +605,25 @@ async fn list_events(
         )
         .await?;
     Ok(Json(page))
+}
+
+/// Narrows an event filter to an app named by name or UUID. A deleted app's history stays
+/// readable by its name.
+async fn filter_by_app(
+    store: &racer_store::Store,
+    filter: &mut EventFilter,
+    app: Option<&str>,
+) -> Result<(), ApiError> {
+    match app.map(AppRef::parse) {
+        None => {}
+        Some(AppRef::Id(id)) => filter.app_id = Some(id),
+        Some(r @ AppRef::Name(_)) => match store.apps().get(&r).await {
+            Ok(app) => filter.app_id = Some(app.id),
+            Err(racer_store::Error::NotFound { .. }) => filter.app_name = Some(r.to_string()),
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(())
 }
 
 /// Filters of the live event stream.
@@ -643,15 +653,7 @@ async fn stream_events(
         kind: p.kind,
         ..Default::default()
     };
-    match p.app.as_deref().map(AppRef::parse) {
-        None => {}
-        Some(AppRef::Id(id)) => filter.app_id = Some(id),
-        Some(r @ AppRef::Name(_)) => match store.apps().get(&r).await {
-            Ok(app) => filter.app_id = Some(app.id),
-            Err(racer_store::Error::NotFound { .. }) => filter.app_name = Some(r.to_string()),
-            Err(e) => return Err(e.into()),
-        },
-    }
+    filter_by_app(&store, &mut filter, p.app.as_deref()).await?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

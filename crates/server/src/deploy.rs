@@ -1077,14 +1077,7 @@ pub(crate) async fn up(
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    let app = state
-        .0
-        .store
-        .apps()
-        .set_running(&AppRef::parse(&app), true, &actor.0)
-        .await?;
-    wake_reconcile(&state);
-    Ok(Json(app))
+    set_running(&state, &actor, &app, true).await
 }
 
 /// `racer down`: stops every replica, keeping the spec and releases.
@@ -1094,13 +1087,22 @@ pub(crate) async fn down(
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
+    set_running(&state, &actor, &app, false).await
+}
+
+async fn set_running(
+    state: &AppState,
+    actor: &Actor,
+    app: &str,
+    up: bool,
+) -> Result<Json<App>, ApiError> {
     let app = state
         .0
         .store
         .apps()
-        .set_running(&AppRef::parse(&app), false, &actor.0)
+        .set_running(&AppRef::parse(app), up, &actor.0)
         .await?;
-    wake_reconcile(&state);
+    wake_reconcile(state);
     Ok(Json(app))
 }
 

@@ -16,25 +16,9 @@ use serde::{Deserialize, Serialize};
 #[command(name = "racerctl", version, about, long_about = None)]
 struct Cli {
     #[command(flatten)]
-    global: Global,
+    global: racer_cli::Global,
     #[command(subcommand)]
     command: Cmd,
-}
-
-#[derive(Debug, Args)]
-struct Global {
-    /// API URL. Default: the local server's (from the data directory), else http://127.0.0.1:8001.
-    #[arg(long, global = true, env = "RACER_URL")]
-    url: Option<String>,
-    /// API token. Default: the local admin token in the data directory.
-    #[arg(long, global = true, env = "RACER_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Data directory of the local server. Default: ~/.local/share/racer.
-    #[arg(long, global = true, env = "RACER_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Print machine-readable JSON (the API's types) instead of text.
-    #[arg(long, global = true)]
-    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
