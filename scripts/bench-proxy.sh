@@ -573,7 +573,7 @@ for k in $(seq 1 "$b_reps"); do
   touch "$tmp/b.stop"; wait "$poller_pid" || true; poller_pid=""
   [ "$(cat "$EV.rc")" != 0 ] || die "3b #$k: racer run of a release that never listens exited 0"
   st=$(done_field "$EV" .deployment.status); got=$(done_field "$EV" .deployment.release)
-  [ "$st" = failed ] || die "3b #$k: deployment is $st, not failed"
+  [ "$st" = rolled_back ] || [ "$st" = failed ] || die "3b #$k: deployment is $st, not rolled_back"
   [ "$got" = "$rel" ] || die "3b #$k: expected release $rel, got $got"
   release=$rel
   err=$(done_field "$EV" .deployment.error)
