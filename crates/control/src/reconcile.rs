@@ -125,7 +125,7 @@ pub async fn answers(ctx: &Ctx, c: &Observed, app_port: u16) -> bool {
 }
 
 /// How often a replica that is not in rotation is checked.
-const STARTING_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+const STARTING_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Runs the app's health check once against a replica: HTTP GET of `check.path` (2xx/3xx
 /// passes) or a TCP connect. Returns the replica's address when it passes.
@@ -323,6 +323,7 @@ pub async fn reconcile(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let mut drained = Vec::new();
     for c in old {
         if !c.running() {
             remove(ctx, &c).await?;
@@ -330,12 +331,7 @@ pub async fn reconcile(
         }
         if let Some(since) = now_draining.get(&c.id) {
             if since.elapsed() >= drain {
-                tracing::info!(app = %app.name, container = %c.name, "retiring drained replica");
-                remove(ctx, &c).await?;
-                ctx.draining
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&c.id);
+                drained.push(c);
             } else {
                 changed = true;
             }
@@ -379,6 +375,16 @@ pub async fn reconcile(
             .filter_map(|(_, a)| a.map(|addr| racer_proxy::Backend { addr })),
     );
     ctx.routes.set(&app.name, backends);
+    // Stopping takes a while; it comes after the routes changed, so new replicas never wait on it.
+    for c in drained {
+        tracing::info!(app = %app.name, container = %c.name, "retiring drained replica");
+        remove(ctx, &c).await?;
+        ctx.draining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        changed = true;
+    }
 
     let mut start_error: Option<Error> = None;
     for i in plan.start {
