@@ -127,6 +127,19 @@ pub async fn answers(ctx: &Ctx, c: &Observed, app_port: u16) -> bool {
 /// How often a replica that is not in rotation is checked.
 const STARTING_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How often a replica created in the last [`YOUNG`] is checked until it first passes: it
+/// usually starts answering within milliseconds of starting, and joins the routes right then.
+const YOUNG_CHECK_INTERVAL: Duration = Duration::from_millis(2);
+
+/// How long a replica counts as just started.
+const YOUNG: Duration = Duration::from_secs(3);
+
+/// Whether a container was created within [`YOUNG`].
+fn young(c: &Observed) -> bool {
+    let now = chrono::Utc::now().timestamp();
+    now - c.created <= YOUNG.as_secs() as i64
+}
+
 /// Runs the app's health check once against a replica: HTTP GET of `check.path` (2xx/3xx
 /// passes) or a TCP connect. Returns the replica's address when it passes.
 pub async fn check_once(
@@ -183,6 +196,8 @@ async fn health_of(
     // as it passes; one in rotation at the configured interval.
     let interval = if previous.is_some_and(|(s, _)| s.healthy) {
         Duration::from_secs(u64::from(check.interval_seconds.max(1)))
+    } else if young(c) {
+        YOUNG_CHECK_INTERVAL
     } else {
         STARTING_CHECK_INTERVAL
     };
@@ -387,6 +402,7 @@ pub async fn reconcile(
     }
 
     let mut start_error: Option<Error> = None;
+    let started_any = !plan.start.is_empty();
     for i in plan.start {
         let spec = match container_spec(ctx, app, &release, i, app_port, taken) {
             Ok(s) => s,
@@ -468,7 +484,10 @@ pub async fn reconcile(
     if let Some(e) = start_error {
         return Err(e);
     }
-    let soon = if healthy < want {
+    let any_young = started_any || slots.iter().flatten().any(young);
+    let soon = if healthy < want && any_young {
+        YOUNG_CHECK_INTERVAL
+    } else if healthy < want {
         STARTING_CHECK_INTERVAL
     } else if changed || old_left > 0 {
         Duration::from_millis(100)
