@@ -29,6 +29,25 @@ fn app_from_row(row: &AnyRow) -> Result<App, Error> {
     })
 }
 
+/// Inserts an app row; a taken name is a conflict on `field` (the request field that named it).
+pub(crate) async fn insert_app(
+    conn: &mut sqlx::AnyConnection,
+    id: Uuid,
+    name: &str,
+    now: i64,
+    field: &'static str,
+) -> Result<(), Error> {
+    sqlx::query("INSERT INTO apps (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+        .bind(id.to_string())
+        .bind(name)
+        .bind(now)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(|e| Error::unique_or_query(e, "app", field, name))?;
+    Ok(())
+}
+
 impl Apps<'_> {
     /// Creates an app named `name`, recording `actor` in the event log.
     pub async fn create(&self, name: &AppName, actor: &str) -> Result<App, Error> {
@@ -43,26 +62,7 @@ impl Apps<'_> {
             source: None,
         };
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
-        let inserted = sqlx::query(
-            "INSERT INTO apps (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(app.id.to_string())
-        .bind(&app.name)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if Error::is_unique_violation(&e) => {
-                return Err(Error::Conflict {
-                    what: "app",
-                    field: "name",
-                    value: app.name,
-                })
-            }
-            Err(e) => return Err(Error::query(e)),
-        }
+        insert_app(&mut tx, app.id, &app.name, now, "name").await?;
         insert_event(
             &mut tx,
             &NewEvent::app(

@@ -96,26 +96,7 @@ impl Deployments<'_> {
             Some(row) => uuid_col(&row, "id")?,
             None => {
                 let id = Uuid::new_v4();
-                let inserted = sqlx::query(
-                    "INSERT INTO apps (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(id.to_string())
-                .bind(name.as_str())
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if Error::is_unique_violation(&e) => {
-                        return Err(Error::Conflict {
-                            what: "app",
-                            field: "app",
-                            value: name.to_string(),
-                        })
-                    }
-                    Err(e) => return Err(Error::query(e)),
-                }
+                crate::apps::insert_app(&mut tx, id, name.as_str(), now, "app").await?;
                 insert_event(
                     &mut tx,
                     &NewEvent {
@@ -371,7 +352,7 @@ impl Deployments<'_> {
         let now = now_ms();
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
         let number = r.number;
-        let inserted = sqlx::query(&format!(
+        sqlx::query(&format!(
             "INSERT INTO releases ({RELEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(d.app_id.to_string())
@@ -385,18 +366,8 @@ impl Deployments<'_> {
         .bind(&d.created_by)
         .bind(now)
         .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if Error::is_unique_violation(&e) => {
-                return Err(Error::Conflict {
-                    what: "release",
-                    field: "number",
-                    value: number.to_string(),
-                })
-            }
-            Err(e) => return Err(Error::query(e)),
-        }
+        .await
+        .map_err(|e| Error::unique_or_query(e, "release", "number", &number.to_string()))?;
         sqlx::query(
             "UPDATE deployments SET status = 'rolling_out', release = $1, updated_at = $2 WHERE id = $3",
         )

@@ -75,6 +75,24 @@ impl Error {
         }
     }
 
+    /// A unique violation becomes a conflict on `field`; anything else a query error.
+    pub(crate) fn unique_or_query(
+        e: sqlx::Error,
+        what: &'static str,
+        field: &'static str,
+        value: &str,
+    ) -> Error {
+        if Error::is_unique_violation(&e) {
+            Error::Conflict {
+                what,
+                field,
+                value: value.to_owned(),
+            }
+        } else {
+            Error::query(e)
+        }
+    }
+
     pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         match e {
             sqlx::Error::Database(db) => db.is_unique_violation(),
