@@ -4,8 +4,10 @@
 //! answer and swapped in atomically: the request path takes no lock.
 
 mod route;
+mod upstream;
 
 pub use route::{route_for, Target};
+pub use upstream::ProxyBody;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -17,19 +19,15 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-type Body = BoxBody<Bytes, hyper::Error>;
 
 /// One replica that may receive traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,6 +47,8 @@ pub struct BackendStats {
     failures: AtomicU32,
     /// Milliseconds since the proxy's epoch until which the replica is ejected.
     ejected_until: AtomicU64,
+    /// Idle keep-alive connections to the replica.
+    pool: Arc<upstream::Pool>,
 }
 
 /// The replicas of one app and its round-robin position.
@@ -281,31 +281,62 @@ impl Default for Config {
     }
 }
 
-/// The proxy: a route table and a pooled keep-alive HTTP/1.1 client.
+/// The proxy: a route table and a pool of keep-alive HTTP/1.1 connections per replica.
 pub struct Proxy {
     routes: Routes,
-    client: Client<HttpConnector, Body>,
     config: Config,
     epoch: Epoch,
+    /// Request ids: this process's random prefix, then a counter.
+    ids: RequestIds,
     /// Upgraded connections (WebSocket) being relayed.
     upgrades: TaskTracker,
 }
 
+/// Unique request ids without asking the kernel for randomness each time: 32 hex digits, a
+/// random prefix drawn once per process and a counter.
+struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        let (prefix, _) = uuid::Uuid::new_v4().as_u64_pair();
+        RequestIds {
+            prefix,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> HeaderValue {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut out = [0u8; 32];
+        for (i, word) in [self.prefix, n].into_iter().enumerate() {
+            for j in 0..16 {
+                out[i * 16 + j] = HEX[((word >> (60 - 4 * j)) & 0xf) as usize];
+            }
+        }
+        HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
 impl Proxy {
     /// A proxy over `routes`.
     pub fn new(routes: Routes, config: Config) -> Arc<Proxy> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         Arc::new(Proxy {
             routes,
-            client,
             config,
             epoch: Epoch::default(),
+            ids: RequestIds::new(),
             upgrades: TaskTracker::new(),
         })
     }
@@ -330,7 +361,9 @@ impl Proxy {
                 order.swap(0, 1);
             }
         }
-        order.sort_by_key(|i| route.stats[*i].ejected_until.load(Ordering::Relaxed) > now);
+        if n > 1 {
+            order.sort_by_key(|i| route.stats[*i].ejected_until.load(Ordering::Relaxed) > now);
+        }
         order
     }
 
@@ -364,17 +397,20 @@ impl Proxy {
             };
             let _ = stream.set_nodelay(true);
             let me = self.clone();
-            let me_timeout = self.config.header_timeout;
+            let header_timeout = self.config.header_timeout;
             let stop = shutdown.clone();
             tracker.spawn(async move {
+                // The client's address, formatted once per connection.
+                let peer_ip = peer_ip_value(peer);
                 let svc = service_fn(move |req| {
                     let me = me.clone();
-                    async move { Ok::<_, Infallible>(me.handle(req, peer).await) }
+                    let peer_ip = peer_ip.clone();
+                    async move { Ok::<_, Infallible>(me.route(req, &peer_ip).await) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(me_timeout)
+                    .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(stream), svc)
                     .with_upgrades();
                 tokio::pin!(conn);
@@ -389,20 +425,25 @@ impl Proxy {
         }
     }
 
-    /// Routes one request.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        let host = req
-            .headers()
-            .get(header::HOST)
+    /// Routes one request from `peer`.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        self.route(req, &peer_ip_value(peer)).await
+    }
+
+    async fn route(
+        &self,
+        mut req: Request<Incoming>,
+        peer_ip: &HeaderValue,
+    ) -> Response<ProxyBody> {
+        // Cheap copies (reference counts): the target borrows from them while `req` changes.
+        let host_value = req.headers().get(header::HOST).cloned();
+        let uri = req.uri().clone();
+        let host = host_value
+            .as_ref()
             .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into());
-        let Some(target) = route_for(&host, &path_and_query, &self.config.domain) else {
+            .unwrap_or("");
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        let Some(target) = route_for(host, path_and_query, &self.config.domain) else {
             return page(
                 StatusCode::NOT_FOUND,
                 "no app here: use http://<app>.localhost:PORT/ or /apps/<app>/\n",
@@ -416,7 +457,7 @@ impl Proxy {
             return r;
         }
         let table = self.routes.table.load();
-        let Some(route) = table.apps.get(&target.app) else {
+        let Some(route) = table.apps.get(&*target.app) else {
             return page(
                 StatusCode::NOT_FOUND,
                 &format!("no app named {:?}\n", target.app),
@@ -431,10 +472,37 @@ impl Proxy {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return r;
         }
+        // The upstream request target: the client's, or what is left after the path prefix.
+        let upstream_uri = if target.prefix.is_some() {
+            match hyper::Uri::try_from(target.path) {
+                Ok(u) => u,
+                Err(_) => return page(StatusCode::BAD_REQUEST, "bad request target\n"),
+            }
+        } else if uri.scheme().is_some() || uri.authority().is_some() {
+            // absolute-form (`GET http://host/path`): origin-form upstream
+            match uri.path_and_query() {
+                Some(p) => hyper::Uri::from(p.clone()),
+                None => hyper::Uri::from_static("/"),
+            }
+        } else {
+            uri.clone()
+        };
+        *req.uri_mut() = upstream_uri;
+        {
+            let headers = req.headers_mut();
+            if let Some(host) = &host_value {
+                headers.insert(X_FORWARDED_HOST, host.clone());
+            }
+            if let Some(prefix) = target.prefix {
+                if let Ok(v) = HeaderValue::from_str(prefix) {
+                    headers.insert(X_FORWARDED_PREFIX, v);
+                }
+            }
+        }
         let started = Instant::now();
-        let metrics = route.metrics.clone();
+        let metrics = &route.metrics;
         metrics.active.fetch_add(1, Ordering::Relaxed);
-        let resp = self.forward(req, route, &target, &host, peer).await;
+        let resp = self.forward(req, route, &target.app, peer_ip).await;
         metrics.active.fetch_sub(1, Ordering::Relaxed);
         let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
         metrics.by_class[class].fetch_add(1, Ordering::Relaxed);
@@ -452,19 +520,14 @@ impl Proxy {
         &self,
         mut req: Request<Incoming>,
         route: &AppRoute,
-        target: &Target,
-        host: &str,
-        peer: SocketAddr,
-    ) -> Response<Body> {
+        app: &str,
+        peer_ip: &HeaderValue,
+    ) -> Response<ProxyBody> {
         let upgrade = is_upgrade(req.headers());
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .cloned()
-            .unwrap_or_else(|| {
-                HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
-                    .unwrap_or_else(|_| HeaderValue::from_static("-"))
-            });
+        let request_id = match req.headers().get(X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => self.ids.next(),
+        };
         // Only requests without a body can be sent again to another replica.
         let retryable = !upgrade
             && matches!(
@@ -481,29 +544,19 @@ impl Proxy {
         } else {
             None
         };
-        let (mut parts, body) = req.into_parts();
-        {
-            let headers = &mut parts.headers;
+        let (parts, body) = req.into_parts();
+        let mut parts = Some(parts);
+        if let Some(p) = parts.as_mut() {
+            let headers = &mut p.headers;
             if !upgrade {
                 strip_hop_by_hop(headers);
             }
-            append_forwarded_for(headers, peer);
-            headers.insert(
-                HeaderName::from_static("x-forwarded-proto"),
-                HeaderValue::from_static("http"),
-            );
-            if let Ok(v) = HeaderValue::from_str(host) {
-                headers.insert(HeaderName::from_static("x-forwarded-host"), v);
-            }
-            if let Some(prefix) = &target.prefix {
-                if let Ok(v) = HeaderValue::from_str(prefix) {
-                    headers.insert(HeaderName::from_static("x-forwarded-prefix"), v);
-                }
-            }
-            headers.insert(HeaderName::from_static("x-request-id"), request_id.clone());
+            append_forwarded_for(headers, peer_ip);
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+            headers.insert(X_REQUEST_ID, request_id.clone());
         }
         // The retryable request has no body: each try sends an empty one.
-        let mut body: Option<Body> = if retryable { None } else { Some(body.boxed()) };
+        let mut body = if retryable { None } else { Some(body) };
         let candidates = self.candidates(route);
         let tries = if retryable {
             candidates.len().min(3)
@@ -514,29 +567,47 @@ impl Proxy {
             StatusCode::BAD_GATEWAY,
             "the app's replica could not be reached\n",
         );
-        for &i in candidates.iter().take(tries) {
+        for (k, &i) in candidates.iter().take(tries).enumerate() {
             let backend = &route.backends[i];
             let stats = &route.stats[i];
-            let uri = format!("http://{}{}", backend.addr, target.path);
-            let Ok(uri) = uri.parse::<hyper::Uri>() else {
-                return page(StatusCode::BAD_REQUEST, "bad request target\n");
+            // A copy of the request head only if another try may need it.
+            let p = if k + 1 < tries {
+                parts.clone()
+            } else {
+                parts.take()
             };
-            let mut p = parts.clone();
-            p.uri = uri;
+            let Some(mut p) = p else { break };
+            if !p.headers.contains_key(header::HOST) {
+                if let Ok(v) = HeaderValue::from_str(&backend.addr.to_string()) {
+                    p.headers.insert(header::HOST, v);
+                }
+            }
             let b = if retryable {
-                empty()
+                Either::Left(Empty::new())
             } else {
                 match body.take() {
-                    Some(b) => b,
+                    Some(b) => Either::Right(b),
                     None => break,
                 }
             };
             let upstream = Request::from_parts(p, b);
             stats.active.fetch_add(1, Ordering::Relaxed);
             stats.requests.fetch_add(1, Ordering::Relaxed);
-            let result =
-                tokio::time::timeout(self.config.upstream_timeout, self.client.request(upstream))
-                    .await;
+            let result = if upgrade {
+                tokio::time::timeout(
+                    self.config.upstream_timeout,
+                    upstream::send_upgrade(backend.addr, upstream, &self.upgrades),
+                )
+                .await
+                .map(|r| r.map(|resp| (resp, None)))
+            } else {
+                tokio::time::timeout(
+                    self.config.upstream_timeout,
+                    stats.pool.send(backend.addr, upstream),
+                )
+                .await
+                .map(|r| r.map(|(resp, lease)| (resp, Some(lease))))
+            };
             stats.active.fetch_sub(1, Ordering::Relaxed);
             match result {
                 Err(_) => {
@@ -547,7 +618,7 @@ impl Proxy {
                     );
                 }
                 Ok(Err(e)) => {
-                    tracing::debug!(app = %target.app, backend = %backend.addr, error = %e, "upstream failed");
+                    tracing::debug!(app, backend = %backend.addr, error = &e as &dyn std::error::Error, "upstream failed");
                     self.record_failure(stats);
                     last_error = page(
                         StatusCode::BAD_GATEWAY,
@@ -559,25 +630,26 @@ impl Proxy {
                     }
                     continue;
                 }
-                Ok(Ok(resp)) => {
+                Ok(Ok((resp, lease))) => {
                     if resp.status().is_server_error() {
                         self.record_failure(stats);
-                    } else {
+                    } else if stats.failures.load(Ordering::Relaxed) != 0 {
                         stats.failures.store(0, Ordering::Relaxed);
                     }
-                    return self.finish(resp, client_upgrade, request_id).await;
+                    return self.finish(resp, lease, client_upgrade, request_id);
                 }
             }
         }
         last_error
     }
 
-    async fn finish(
+    fn finish(
         &self,
         resp: Response<Incoming>,
+        lease: Option<upstream::Lease>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         request_id: HeaderValue,
-    ) -> Response<Body> {
+    ) -> Response<ProxyBody> {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_side) = client_upgrade {
                 let (parts, body) = resp.into_parts();
@@ -590,18 +662,15 @@ impl Proxy {
                         let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
                     }
                 });
-                let mut out = Response::from_parts(parts, empty());
-                out.headers_mut()
-                    .insert(HeaderName::from_static("x-request-id"), request_id);
+                let mut out = Response::from_parts(parts, ProxyBody::full(Bytes::new()));
+                out.headers_mut().insert(X_REQUEST_ID, request_id);
                 return out;
             }
         }
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        parts
-            .headers
-            .insert(HeaderName::from_static("x-request-id"), request_id);
-        Response::from_parts(parts, body.boxed())
+        parts.headers.insert(X_REQUEST_ID, request_id);
+        Response::from_parts(parts, ProxyBody::upstream(body, lease))
     }
 }
 
@@ -617,42 +686,44 @@ fn is_upgrade(h: &hyper::HeaderMap) -> bool {
 
 fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
     for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
+        header::CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
     ] {
         h.remove(name);
     }
 }
 
-fn append_forwarded_for(h: &mut hyper::HeaderMap, peer: SocketAddr) {
-    let ip = peer.ip().to_string();
-    let value = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+/// The client's IP as a header value.
+fn peer_ip_value(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(peer.ip().to_string()))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+fn append_forwarded_for(h: &mut hyper::HeaderMap, peer_ip: &HeaderValue) {
+    let value = match h.get(X_FORWARDED_FOR).map(|v| v.as_bytes()) {
+        Some(prev) => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + peer_ip.len());
+            v.extend_from_slice(prev);
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer_ip.as_bytes());
+            match HeaderValue::from_maybe_shared(Bytes::from(v)) {
+                Ok(v) => v,
+                Err(_) => return,
+            }
+        }
+        None => peer_ip.clone(),
     };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        h.insert(HeaderName::from_static("x-forwarded-for"), v);
-    }
+    h.insert(X_FORWARDED_FOR, value);
 }
 
-fn empty() -> Body {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-fn page(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(text.to_owned()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+fn page(status: StatusCode, text: &str) -> Response<ProxyBody> {
+    let mut r = Response::new(ProxyBody::full(Bytes::copy_from_slice(text.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

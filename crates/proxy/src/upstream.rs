@@ -1,0 +1,340 @@
+//! Keep-alive HTTP/1.1 connections to the replicas, and the response body that streams from them.
+//!
+//! Each replica has its own small pool of idle connections. A request takes one out (or connects),
+//! and the task serving the client drives that connection itself, while sending the request and
+//! while the response body streams to the client; when the body has ended, the connection goes
+//! back to the pool. So a proxied request stays in one task: there is no connection task to hand
+//! it to and no second wake-up per request, and no lock is held except to push or pop the pool.
+
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{Either, Empty};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_util::task::TaskTracker;
+
+/// What goes upstream: nothing (a request that can be sent again), or the client's body as it
+/// arrives.
+pub(crate) type RequestBody = Either<Empty<Bytes>, Incoming>;
+
+/// Boxed once per connection, so that taking it from the pool and putting it back moves a pointer.
+type Conn = Box<Connection<TokioIo<TcpStream>, RequestBody>>;
+
+/// Idle connections kept per replica, at most.
+const MAX_IDLE: usize = 256;
+/// An idle connection unused for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting to a replica may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a request could not be sent to a replica or its response headers not read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    /// Connecting to the replica failed.
+    #[error("connect to the replica")]
+    Connect(#[source] std::io::Error),
+    /// Connecting to the replica took longer than [`CONNECT_TIMEOUT`].
+    #[error("connect to the replica: timed out")]
+    ConnectTimeout,
+    /// The HTTP/1.1 handshake, the request or the response headers failed.
+    #[error("exchange with the replica")]
+    Http(#[source] hyper::Error),
+}
+
+/// Idle keep-alive connections to one replica, most recently used last.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: Mutex<VecDeque<Idle>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.idle.lock().map(|q| q.len()).unwrap_or(0);
+        f.debug_struct("Pool").field("idle", &n).finish()
+    }
+}
+
+struct Idle {
+    sender: SendRequest<RequestBody>,
+    conn: Conn,
+    since: Instant,
+}
+
+impl Pool {
+    fn pop(&self) -> Option<Idle> {
+        let mut q = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = q.pop_back()?;
+        if idle.since.elapsed() > IDLE_TIMEOUT {
+            // The newest is too old, so all are: close them (after the lock is released).
+            let stale = std::mem::take(&mut *q);
+            drop(q);
+            drop(stale);
+            return None;
+        }
+        Some(idle)
+    }
+
+    fn push(&self, sender: SendRequest<RequestBody>, conn: Conn) {
+        let now = Instant::now();
+        let mut q = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let expired = match q.front() {
+            Some(oldest)
+                if now.duration_since(oldest.since) > IDLE_TIMEOUT || q.len() >= MAX_IDLE =>
+            {
+                q.pop_front()
+            }
+            _ => None,
+        };
+        q.push_back(Idle {
+            sender,
+            conn,
+            since: now,
+        });
+        drop(q);
+        drop(expired);
+    }
+
+    /// Sends `req` on an idle connection, or on a new one, and waits for the response headers.
+    /// A request that an idle connection closed before sending (it is handed back unsent) goes
+    /// out on another connection.
+    pub(crate) async fn send(
+        self: &Arc<Pool>,
+        addr: SocketAddr,
+        mut req: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+        loop {
+            let (mut lease, reused) = match self.pop() {
+                Some(idle) => {
+                    let mut lease = Lease {
+                        sender: idle.sender,
+                        conn: Some(idle.conn),
+                        pool: self.clone(),
+                    };
+                    if !lease.ready().await {
+                        continue;
+                    }
+                    (lease, true)
+                }
+                None => (connect(addr, self.clone()).await?, false),
+            };
+            match lease.send(req).await {
+                Ok(resp) => return Ok((resp, lease)),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(UpstreamError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, pool: Arc<Pool>) -> Result<Lease, UpstreamError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout)?
+        .map_err(UpstreamError::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(UpstreamError::Http)?;
+    Ok(Lease {
+        sender,
+        conn: Some(Box::new(conn)),
+        pool,
+    })
+}
+
+/// Sends an upgrade request (WebSocket) on a connection of its own, driven by a task in
+/// `upgrades` until the upgrade is done or the connection closes; it is never pooled.
+pub(crate) async fn send_upgrade(
+    addr: SocketAddr,
+    req: Request<RequestBody>,
+    upgrades: &TaskTracker,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout)?
+        .map_err(UpstreamError::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(UpstreamError::Http)?;
+    upgrades.spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream upgrade connection failed");
+        }
+    });
+    sender.send_request(req).await.map_err(UpstreamError::Http)
+}
+
+/// A connection taken from a pool: driven by whoever holds it, returned when the response ends.
+pub(crate) struct Lease {
+    sender: SendRequest<RequestBody>,
+    /// `None` once the connection has ended.
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+}
+
+impl Lease {
+    /// Polls the connection once: true if it is open and ready for a request.
+    async fn ready(&mut self) -> bool {
+        poll_fn(|cx| {
+            if !self.drive(cx) {
+                return Poll::Ready(false);
+            }
+            Poll::Ready(matches!(self.sender.poll_ready(cx), Poll::Ready(Ok(()))))
+        })
+        .await
+    }
+
+    /// Polls the connection (it reads and writes only when polled); false once it has ended.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        match Pin::new(&mut **conn).poll(cx) {
+            Poll::Pending => true,
+            Poll::Ready(r) => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "upstream connection failed");
+                }
+                // Dropping the connection fails whatever is still waiting on it.
+                self.conn = None;
+                false
+            }
+        }
+    }
+
+    /// Sends `req` and waits for the response headers, driving the connection meanwhile.
+    async fn send(
+        &mut self,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<RequestBody>>> {
+        let mut response = pin!(self.sender.try_send_request(req));
+        poll_fn(|cx| {
+            // The connection first: it writes the request and reads the response.
+            self.drive(cx);
+            response.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Back to the pool if the connection is still open.
+    fn release(self) {
+        if let Some(conn) = self.conn {
+            if !self.sender.is_closed() {
+                self.pool.push(self.sender, conn);
+            }
+        }
+    }
+}
+
+/// A response body: a replica's (streamed; its connection is driven while it streams and goes back
+/// to its pool at the end) or one of the proxy's own short pages.
+pub struct ProxyBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Upstream {
+        body: Incoming,
+        lease: Option<Lease>,
+        done: bool,
+    },
+    Full(Option<Bytes>),
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Upstream { done, .. } => f
+                .debug_struct("ProxyBody::Upstream")
+                .field("done", done)
+                .finish(),
+            Kind::Full(b) => f.debug_tuple("ProxyBody::Full").field(b).finish(),
+        }
+    }
+}
+
+impl ProxyBody {
+    /// A body streamed from a replica; `lease` is the pooled connection it comes on, if any.
+    pub(crate) fn upstream(body: Incoming, lease: Option<Lease>) -> ProxyBody {
+        ProxyBody {
+            kind: Kind::Upstream {
+                body,
+                lease,
+                done: false,
+            },
+        }
+    }
+
+    /// A body of the proxy's own.
+    pub(crate) fn full(bytes: Bytes) -> ProxyBody {
+        ProxyBody {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.get_mut().kind {
+            Kind::Upstream { body, lease, done } => {
+                if let Some(lease) = lease.as_mut() {
+                    lease.drive(cx);
+                }
+                let frame = Pin::new(body).poll_frame(cx);
+                if let Poll::Ready(None) = frame {
+                    *done = true;
+                }
+                frame
+            }
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Upstream { body, done, .. } => *done || body.is_end_stream(),
+            Kind::Full(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Upstream { body, .. } => body.size_hint(),
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let Kind::Upstream { body, lease, done } = &mut self.kind {
+            // A connection whose response was not read to the end is closed, not reused.
+            if *done || body.is_end_stream() {
+                if let Some(lease) = lease.take() {
+                    lease.release();
+                }
+            }
+        }
+    }
+}
