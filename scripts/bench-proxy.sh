@@ -784,13 +784,17 @@ EOF
 EOF
   fi
   cat <<EOF
-  The work per request in crates/proxy/src/lib.rs (\`Proxy::handle\`): a UUID v4 for X-Request-Id
-  (the uuid crate without its \`fast-rng\` feature asks the kernel for randomness each time), the
-  Host and path copied into Strings, the upstream URI formatted and parsed again, X-Forwarded-For
-  formatted, and hyper-util's legacy \`Client\`, which checks a connection out of a mutex-guarded
-  pool and hands the request to that connection's own task through a channel, which wakes a second
-  task per request. nginx handles the client and upstream sockets in one event loop. Rounds
-  are noisy on this shared machine; see the rounds above.
+  The work per request (crates/proxy/src/lib.rs, \`Proxy::route\`): the app is looked up by a name
+  borrowed from the Host header or path (no copies), the client's request target goes upstream
+  as it is (path routing: the tail after the prefix), X-Forwarded-For is formatted once per client
+  connection, and X-Request-Id is a per-process random prefix plus a counter. The request goes out
+  on an idle keep-alive connection from the replica's own pool (crates/proxy/src/upstream.rs;
+  popped under a lock held only for the pop), and the task serving the client drives that
+  upstream connection itself, while the request is written and while the response streams back;
+  the connection returns to the pool when the body ends. So each proxied request is handled in one
+  task, as nginx handles the client and upstream sockets in one event loop per worker, with no
+  channel handoff to a connection task. Rounds are noisy on this shared machine; see the rounds
+  above.
 - **Errors**: $(e=""; for k in "${!R[@]}"; do case $k in *.sockerr) [ "${R[$k]}" = 0 ] || e+="${k%.sockerr}: ${R[${k%.sockerr}.sockerr_kind]}; " ;; esac; done; echo "${e:-no socket errors in any wrk run.}")
   wrk counts a socket error when a connection fails or a response takes over 2 s (a timeout).
 - **p99**: racer's p99 is ${R[racer.c16.p99]} / ${R[racer.c256.p99]} ms against nginx's ${R[nginx.c16.p99]} /
