@@ -762,6 +762,145 @@ pub fn p95_ms(before: &[u64; 13], after: &[u64; 13]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+
+    /// A replica on 127.0.0.1 that counts the connections it accepts: `/chunked` answers with a
+    /// chunked body, anything else with a fixed one. Without `keep_alive` it closes each
+    /// connection after one response, without saying so (as a replica's idle timeout does).
+    async fn replica(conns: Arc<AtomicUsize>, keep_alive: bool) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                conns.fetch_add(1, Ordering::SeqCst);
+                if !keep_alive {
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let mut chunk = [0u8; 1024];
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 22\r\n\r\nhello from the replica")
+                            .await;
+                    });
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: Request<Incoming>| async move {
+                        let body = Full::new(Bytes::from_static(b"hello from the replica"));
+                        let resp = if req.uri().path() == "/chunked" {
+                            // no size hint: sent chunked
+                            Response::new(body.map_frame(|f| f).boxed())
+                        } else {
+                            Response::new(body.boxed())
+                        };
+                        Ok::<_, Infallible>(resp)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// A proxy routing `web` to `upstream`, and a keep-alive client connection to it.
+    async fn proxy_to(
+        upstream: SocketAddr,
+    ) -> (
+        hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+        CancellationToken,
+    ) {
+        let routes = Routes::default();
+        routes.set("web", vec![Backend { addr: upstream }]);
+        let proxy = Proxy::new(routes, Config::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
+        tokio::spawn(proxy.serve(listener, stop.clone(), tracker));
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        (client, stop)
+    }
+
+    fn get(path: &str) -> Request<Empty<Bytes>> {
+        Request::builder()
+            .uri(path)
+            .header(header::HOST, "web.localhost")
+            .body(Empty::new())
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_the_replica_closed_is_not_reused() {
+        let conns = Arc::new(AtomicUsize::new(0));
+        let (mut client, stop) = proxy_to(replica(conns.clone(), false).await).await;
+        for i in 0..10 {
+            client.ready().await.unwrap();
+            let resp = client.send_request(get("/")).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"hello from the replica");
+            // the replica's close reaches the proxy before the next request
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 10);
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upstream_connections_are_kept_alive_and_reused() {
+        let conns = Arc::new(AtomicUsize::new(0));
+        let (mut client, stop) = proxy_to(replica(conns.clone(), true).await).await;
+        let mut ids = std::collections::HashSet::new();
+        for (i, (method, path)) in std::iter::repeat_n(("GET", "/"), 20)
+            .chain([
+                ("GET", "/chunked"),
+                ("HEAD", "/"),
+                ("GET", "/chunked"),
+                ("GET", "/"),
+            ])
+            .enumerate()
+        {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::HOST, "web.localhost")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            client.ready().await.unwrap();
+            let resp = client.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+            let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+            assert_eq!(id.len(), 32);
+            assert!(ids.insert(id), "request ids are unique");
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let want: &[u8] = if method == "HEAD" {
+                b""
+            } else {
+                b"hello from the replica"
+            };
+            assert_eq!(&body[..], want, "request {i}: {method} {path}");
+        }
+        assert_eq!(
+            conns.load(Ordering::SeqCst),
+            1,
+            "one upstream connection, reused"
+        );
+        stop.cancel();
+    }
+
     #[test]
     fn p95_is_the_bucket_holding_the_95th_percentile() {
         let before = [0u64; 13];
