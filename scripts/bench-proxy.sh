@@ -798,9 +798,10 @@ EOF
 - **Errors**: $(e=""; for k in "${!R[@]}"; do case $k in *.sockerr) [ "${R[$k]}" = 0 ] || e+="${k%.sockerr}: ${R[${k%.sockerr}.sockerr_kind]}; " ;; esac; done; echo "${e:-no socket errors in any wrk run.}")
   wrk counts a socket error when a connection fails or a response takes over 2 s (a timeout).
 - **p99**: racer's p99 is ${R[racer.c16.p99]} / ${R[racer.c256.p99]} ms against nginx's ${R[nginx.c16.p99]} /
-  ${R[nginx.c256.p99]} ms (c=16 / c=256). The direct runs at c=256 have the worst p99
-  (${R[direct.c256.p99]} ms): the upstream runs one OS thread per connection, 256 of them, while
-  both proxies reuse fewer upstream connections.
+  ${R[nginx.c256.p99]} ms (c=16 / c=256); direct at c=256: ${R[direct.c256.p99]} ms. $(awk -v d="${R[direct.c256.p99]}" \
+    -v r="${R[racer.c256.p99]}" -v n="${R[nginx.c256.p99]}" 'BEGIN{ if (d > r && d > n)
+    print "The direct runs at c=256 have the worst p99: the upstream runs one OS thread per\n  connection, 256 of them, while both proxies reuse fewer upstream connections.";
+    else print "Single wrk runs on this shared machine put a few requests behind other processes\n  (p99 varies several-fold between rounds; see the rounds above)." }')
 - **3a (new replica → first proxied request)**: the route table changes only in a reconciler pass.
   The pass that starts a container does not check it; while an app has fewer healthy replicas
   than it wants, it asks for the next pass 20 ms later, and a replica not in rotation is
