@@ -104,6 +104,7 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
                 message: format!("scaled {verb} from {} to {to}: {why}", app.instances),
             };
             let _ = ctx.store.events().append(&event).await;
+            ctx.metrics.scaled(&app.name, verb);
             ctx.reconcile_wake.notify_one();
         }
     }

@@ -6,10 +6,13 @@
 //! - [`reconcile`]: brings each app's containers to its current release and replica count,
 //!   replaces dead ones, removes what racer labelled but no longer wants, and rolls a failed
 //!   rollout back.
+//! - [`autoscale`]: changes an app's desired replicas when its policy says so.
+//! - [`metrics`]: what the loops measure about themselves, for `GET /metrics`.
 
 pub mod autoscale;
 pub mod builder;
 mod error;
+pub mod metrics;
 pub mod ports;
 pub mod reconcile;
 
@@ -108,6 +111,8 @@ pub struct Ctx {
             >,
         >,
     >,
+    /// The loops' own measurements (reconcile passes, builds, scaling decisions).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Ctx {

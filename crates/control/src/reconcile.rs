@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use racer_core::api::{App, DeploymentStatus, HealthCheck};
@@ -27,10 +28,13 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
             Ok(a) => next = next.min(a.requeue_after),
             Err(e) => {
                 next = error_policy(&e);
+                ctx.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e.chain(), "reconcile pass failed");
             }
         }
-        tracing::debug!(elapsed = ?started.elapsed(), "reconcile pass");
+        let elapsed = started.elapsed();
+        ctx.metrics.reconcile_pass.observe(elapsed);
+        tracing::debug!(?elapsed, "reconcile pass");
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ctx.reconcile_wake.notified() => {}
@@ -58,6 +62,9 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
     for c in observed {
         by_app.entry(c.app_id).or_default().push(c);
     }
+    ctx.metrics
+        .reconcile_apps
+        .store(apps.len() as u64, Ordering::Relaxed);
     let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
     ctx.routes.retain(&names);
     let mut action = Action::requeue(ctx.settings.resync);

@@ -170,7 +170,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/containers/{id}/stop", post(deploy::stop_container))
         .route("/api/v1/containers/{id}/logs", get(deploy::container_logs))
         .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(crate::metrics::metrics))
         .route(
             "/api/v1/uploads",
             post(deploy::upload).layer(DefaultBodyLimit::disable()),
@@ -382,111 +382,6 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
         install_id: s.runtime.as_ref().map(|r| r.install().to_owned()),
         proxy_url: Some(s.proxy.url.clone()),
     })
-}
-
-/// Prometheus text format: apps, replicas desired and ready, proxy traffic per app and replica.
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    use std::fmt::Write;
-    let apps = state.0.store.apps().all().await?;
-    let traffic = state
-        .0
-        .traffic
-        .get()
-        .map(|p| p.snapshot())
-        .unwrap_or_default();
-    let mut out = String::new();
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let _ = writeln!(
-        out,
-        "# HELP racer_apps Apps known to this install.\n# TYPE racer_apps gauge\nracer_apps {}",
-        apps.len()
-    );
-    let _ = writeln!(out, "# HELP racer_app_replicas_desired Replicas an app should run.\n# TYPE racer_app_replicas_desired gauge");
-    for a in &apps {
-        let _ = writeln!(
-            out,
-            "racer_app_replicas_desired{{app=\"{}\"}} {}",
-            esc(&a.name),
-            a.instances
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_app_replicas_ready Replicas in the proxy's rotation.\n# TYPE racer_app_replicas_ready gauge");
-    for t in &traffic {
-        let _ = writeln!(
-            out,
-            "racer_app_replicas_ready{{app=\"{}\"}} {}",
-            esc(&t.app),
-            t.replicas.len()
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_requests_total Requests answered by the proxy, by status class.\n# TYPE racer_proxy_requests_total counter");
-    for t in &traffic {
-        for (i, n) in t.by_class.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "racer_proxy_requests_total{{app=\"{}\",class=\"{}xx\"}} {n}",
-                esc(&t.app),
-                i + 1
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_active_requests Requests in flight.\n# TYPE racer_proxy_active_requests gauge");
-    for t in &traffic {
-        let _ = writeln!(
-            out,
-            "racer_proxy_active_requests{{app=\"{}\"}} {}",
-            esc(&t.app),
-            t.active
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_request_duration_seconds Time from request to response headers.\n# TYPE racer_proxy_request_duration_seconds histogram");
-    for t in &traffic {
-        let mut cumulative = 0;
-        for (i, bound) in racer_proxy::LATENCY_BUCKETS_MS.iter().enumerate() {
-            cumulative += t.latency[i];
-            let _ = writeln!(
-                out,
-                "racer_proxy_request_duration_seconds_bucket{{app=\"{}\",le=\"{}\"}} {cumulative}",
-                esc(&t.app),
-                *bound as f64 / 1000.0
-            );
-        }
-        cumulative += t.latency[racer_proxy::LATENCY_BUCKETS_MS.len()];
-        let _ = writeln!(
-            out,
-            "racer_proxy_request_duration_seconds_bucket{{app=\"{}\",le=\"+Inf\"}} {cumulative}",
-            esc(&t.app)
-        );
-        let _ = writeln!(
-            out,
-            "racer_proxy_request_duration_seconds_sum{{app=\"{}\"}} {}",
-            esc(&t.app),
-            t.latency_sum_seconds
-        );
-        let _ = writeln!(
-            out,
-            "racer_proxy_request_duration_seconds_count{{app=\"{}\"}} {cumulative}",
-            esc(&t.app)
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_replica_requests_total Requests sent to each replica.\n# TYPE racer_proxy_replica_requests_total counter");
-    for t in &traffic {
-        for (addr, n, _, _) in &t.replicas {
-            let _ = writeln!(
-                out,
-                "racer_proxy_replica_requests_total{{app=\"{}\",replica=\"{addr}\"}} {n}",
-                esc(&t.app)
-            );
-        }
-    }
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
 }
 
 /// Page parameters of every list endpoint.

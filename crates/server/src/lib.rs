@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod deploy;
 mod error;
+mod metrics;
 mod state;
 
 use std::net::SocketAddr;
@@ -151,6 +152,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         routes: routes.clone(),
         draining: Default::default(),
         health: Default::default(),
+        metrics: Default::default(),
     });
     let proxy_url = format!("http://{proxy_addr}");
     let state = AppState(Arc::new(Shared::new(

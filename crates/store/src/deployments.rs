@@ -502,6 +502,32 @@ impl Deployments<'_> {
         .map_err(Error::query)?;
         rows.iter().map(release_from_row).collect()
     }
+
+    /// How many deployments ended in each final status (running, failed, rolled back,
+    /// superseded), per app name, in app then status order. A deleted app's deployments are
+    /// gone, so are its counts.
+    pub async fn outcomes(&self) -> Result<Vec<(String, DeploymentStatus, u64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT app_name, status, COUNT(*) AS n FROM deployments \
+             WHERE status IN ('running', 'failed', 'rolled_back', 'superseded') \
+             GROUP BY app_name, status ORDER BY app_name, status",
+        )
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status").map_err(Error::query)?;
+                Ok((
+                    r.try_get("app_name").map_err(Error::query)?,
+                    DeploymentStatus::parse(&status).ok_or(Error::Corrupt {
+                        what: "deployment status",
+                    })?,
+                    u64::try_from(r.try_get::<i64, _>("n").map_err(Error::query)?).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
 }
 
 fn describe(source: &Source) -> String {
