@@ -106,6 +106,9 @@ pub struct Observed {
     pub image: String,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// Address on its network as the list reports it (as [`Inspected::ip`], without an inspect
+    /// per container); `None` when stopped or not on a network with an address.
+    pub ip: Option<String>,
 }
 
 impl Observed {
@@ -241,6 +244,14 @@ impl Runtime {
                     .iter()
                     .find_map(|p| p.public_port)
                     .or_else(|| labels.get(LABEL_PORT).and_then(|p| p.parse().ok()));
+                let ip = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .and_then(|nets| {
+                        nets.into_values()
+                            .filter_map(|e| e.ip_address)
+                            .find(|ip| !ip.is_empty())
+                    });
                 Observed {
                     id: c.id.unwrap_or_default(),
                     name: c
@@ -264,6 +275,7 @@ impl Runtime {
                     host_port,
                     image: c.image.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
+                    ip,
                 }
             })
             .collect())

@@ -236,6 +236,21 @@ impl Deployments<'_> {
         Ok(Page { items, next_cursor })
     }
 
+    /// Every app's newest deployment when it is rolling out (what [`Deployments::latest`] gives
+    /// for each app, kept only if its status is `rolling_out`), in one query: the reconciler
+    /// asks this once per pass instead of once per app.
+    pub async fn latest_rolling_out(&self) -> Result<Vec<Deployment>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.status = 'rolling_out' \
+             AND NOT EXISTS (SELECT 1 FROM deployments n WHERE n.app_id = d.app_id \
+             AND (n.created_at > d.created_at OR (n.created_at = d.created_at AND n.id > d.id)))"
+        ))
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        rows.iter().map(deployment_from_row).collect()
+    }
+
     /// Deployments in the given statuses (for the builder and the rollout watcher).
     pub async fn in_status(&self, status: DeploymentStatus) -> Result<Vec<Deployment>, Error> {
         let rows = sqlx::query(&format!(

@@ -201,3 +201,59 @@ contract!(a_listed_page_sees_every_write_at_once, |db| {
         "and by a delete"
     );
 });
+
+contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
+    use racer_core::api::{DeploymentStatus, RunConfig, Source};
+    let deployments = db.store.deployments();
+    let source = Source::Image {
+        image: "img:1".into(),
+    };
+    let config = RunConfig::default();
+    let (app, d1) = deployments
+        .create(&name("web"), &source, &config, None, None, "admin")
+        .await
+        .unwrap();
+    assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
+    assert!(deployments.outcomes().await.unwrap().is_empty());
+    let building = deployments.claim_next().await.unwrap().unwrap();
+    assert_eq!(building.id, d1.id);
+    let release = racer_store::NewRelease {
+        number: 1,
+        config: config.clone(),
+        image: "img:1".into(),
+        image_id: "sha256:1".into(),
+        commit: None,
+    };
+    deployments.release(&building, &release).await.unwrap();
+    let rolling = deployments.latest_rolling_out().await.unwrap();
+    assert_eq!(rolling.len(), 1);
+    assert_eq!((rolling[0].id, rolling[0].app_id), (d1.id, app.id));
+    assert_eq!(rolling[0].status, DeploymentStatus::RollingOut);
+    // A newer deployment of the app hides the older rollout, as `latest` does.
+    let (_, d2) = deployments
+        .create(&name("web"), &source, &config, None, None, "admin")
+        .await
+        .unwrap();
+    assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
+    assert_eq!(deployments.latest(app.id).await.unwrap().unwrap().id, d2.id);
+    deployments
+        .set_status(&rolling[0], DeploymentStatus::Running, None)
+        .await
+        .unwrap();
+    // A third deployment supersedes the pending second one.
+    deployments
+        .create(&name("web"), &source, &config, None, None, "admin")
+        .await
+        .unwrap();
+    deployments
+        .create(&name("api"), &source, &config, None, None, "admin")
+        .await
+        .unwrap();
+    assert_eq!(
+        deployments.outcomes().await.unwrap(),
+        [
+            ("web".to_owned(), DeploymentStatus::Running, 1),
+            ("web".to_owned(), DeploymentStatus::Superseded, 1),
+        ]
+    );
+});
