@@ -99,7 +99,9 @@ cp "$root/examples/hello/hello" "$root/examples/hello/Dockerfile" "$tmp/ctx/"
 docker build -q -t "$image" --label "racer-bench.run=$run_id" "$tmp/ctx" >/dev/null || die "docker build of the example failed"
 
 host_base=$((40000 + (RANDOM % 10) * 1000)) # 2,000 host ports for the replicas
-"$racerctl" --data-dir "$data" server start --port 0 --proxy-port 0 \
+# A long rollout deadline: the reconciler starts replicas one at a time, so the last of 900 apps
+# registered at once waits minutes for its turn, longer than the default 60 s deadline.
+"$racerctl" --data-dir "$data" server start --port 0 --proxy-port 0 --rollout-deadline 1800 \
   --host-ports "$host_base-$((host_base + 1999))" >/dev/null || die "the server did not start (see $data/server.log)"
 server_pid=$(jq -r .pid "$data/server.json")
 api=$(jq -r .api_url "$data/server.json")
@@ -261,7 +263,7 @@ cargo build --release --bins && scripts/build-example.sh && scripts/bench-reconc
 
 What is measured: one server grows from $(echo "$steps" | sed 's/,/ to /g') apps. Each app is registered with
 \`POST /api/v1/apps/register\` (image \`$image\` built from examples/hello, one replica, TCP health
-check every second, 0.1 CPU and 32 MiB). When every deployment is running, the script waits 3 s and
+check every second, 0.1 CPU and 32 MiB; the server runs with \`--rollout-deadline 1800\`, see the notes). When every deployment is running, the script waits 3 s and
 reads \`racer_reconcile_pass_duration_seconds\` from \`GET /metrics\` twice, $window s apart. "Passes"
 and "mean" come from the difference of \`_count\` and \`_sum\`, "≤ 50 ms" and "p95" from the
 difference of the buckets (p95 is the smallest bucket bound holding 95 % of the passes). "Changes"
@@ -281,7 +283,10 @@ done)
 
 Time to register the apps of each step and see every deployment running (the builder reuses the
 image, the reconciler starts the replicas one by one): $(for n in "${step_list[@]}"; do printf '%s apps %s s; ' "$n" "${R[$n.deploy_s]}"; done | sed 's/; $//').
-$( [ -n "${R[per_container]:-}" ] && echo "Each running app cost about ${R[per_container]} MiB of the machine's MemAvailable (container, containerd-shim, fuse-overlayfs mount); MemAvailable at the end: ${R[$last.avail]} MiB." )
+MemAvailable before the first app: $avail0 MiB; with ${R[$last.running]} running apps: ${R[$last.avail]} MiB, about $(awk -v a="$avail0" -v b="${R[$last.avail]}" -v n="${R[$last.running]}" 'BEGIN{printf "%.1f", (a - b) / n}') MiB per running app (container, containerd-shim, fuse-overlayfs mount; page cache makes this approximate).
+Register retries after a 5xx (SQLite "database is locked"): ${R[register_retries]:-0}. For comparison, the
+engine's own container list right after the last window: $(for k in 1 2 3; do /usr/bin/time -f %e curl -s -o /dev/null --unix-socket /var/run/docker.sock "http://docker/containers/json?all=1" 2>&1; done | tr '\n' ' ')s
+(\`GET /containers/json?all=1\`, three tries); a pass makes one such call.
 $( [ "${R[$last.running]}" -lt "$last" ] && echo "**Not every app ran a replica at $last apps**: memory allowed ${R[$last.running]}; the other $(( last - R[$last.running] )) were registered with \`minReplicas: 0\` (a release and a deployment, no container), so their passes do less work than a running app's." )
 EOF
 }
