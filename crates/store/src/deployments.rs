@@ -72,20 +72,40 @@ fn release_from_row(row: &AnyRow) -> Result<Release, Error> {
     })
 }
 
+/// A deployment to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDeployment<'a> {
+    /// The app (created if it does not exist).
+    pub name: &'a AppName,
+    /// Where the code comes from.
+    pub source: &'a Source,
+    /// How to run it.
+    pub config: &'a RunConfig,
+    /// New desired instances, if they change.
+    pub instances: Option<u32>,
+    /// Reuse this release's image instead of building (rerun --no-rebuild, rollback).
+    pub image_from_release: Option<i64>,
+    /// The organisation a new app belongs to; an existing app of another one is a conflict.
+    pub org: &'a str,
+}
+
 impl Deployments<'_> {
     /// Records a deployment of `name` (creating the app if it does not exist) in one
     /// transaction: the app's recorded source and desired instances change with it. Older
     /// pending deployments of the app are superseded.
     pub async fn create(
         &self,
-        name: &AppName,
-        source: &Source,
-        config: &RunConfig,
-        instances: Option<u32>,
-        image_from_release: Option<i64>,
-        org: &str,
+        new: &NewDeployment<'_>,
         actor: &str,
     ) -> Result<(App, Deployment), Error> {
+        let NewDeployment {
+            name,
+            source,
+            config,
+            instances,
+            image_from_release,
+            org,
+        } = *new;
         let now = now_ms();
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
         let existing = sqlx::query("SELECT id, instances, org FROM apps WHERE name = $1")

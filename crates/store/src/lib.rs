@@ -20,7 +20,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use apps::Apps;
 pub use auth::{Invites, NewInvite, NewToken, NewUser, Orgs, Tokens, Users};
-pub use deployments::{Deployments, NewRelease};
+pub use deployments::{Deployments, NewDeployment, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
 
