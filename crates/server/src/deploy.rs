@@ -1168,33 +1168,37 @@ pub(crate) async fn put_policy(
 #[utoipa::path(post, path = "/api/v1/apps/{app}/up", params(("app" = String, Path)), responses((status = 200, body = App)))]
 pub(crate) async fn up(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    set_running(&state, &actor, &app, true).await
+    set_running(&state, &who, &actor, &app, true).await
 }
 
 /// `racer down`: stops every replica, keeping the spec and releases.
 #[utoipa::path(post, path = "/api/v1/apps/{app}/down", params(("app" = String, Path)), responses((status = 200, body = App)))]
 pub(crate) async fn down(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    set_running(&state, &actor, &app, false).await
+    set_running(&state, &who, &actor, &app, false).await
 }
 
 async fn set_running(
     state: &AppState,
+    who: &Principal,
     actor: &Actor,
     app: &str,
     up: bool,
 ) -> Result<Json<App>, ApiError> {
+    let found = find_app(state, who, app).await?;
     let app = state
         .0
         .store
         .apps()
-        .set_running(&AppRef::parse(app), up, &actor.0)
+        .set_running(&AppRef::Id(found.id), up, &actor.0)
         .await?;
     wake_reconcile(state);
     Ok(Json(app))
@@ -1205,10 +1209,12 @@ async fn set_running(
     responses((status = 200, body = App), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn scale(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
     Json(req): Json<ScaleRequest>,
 ) -> Result<Json<App>, ApiError> {
+    let found = find_app(&state, &who, &app).await?;
     if req.instances > 100 {
         return Err(ApiError::new(ErrorKind::Invalid, "instances must be 0-100").field("instances"));
     }
@@ -1216,7 +1222,7 @@ pub(crate) async fn scale(
         .0
         .store
         .apps()
-        .set_instances(&AppRef::parse(&app), req.instances, &actor.0)
+        .set_instances(&AppRef::Id(found.id), req.instances, &actor.0)
         .await?;
     if let Some(ctx) = &state.0.control {
         ctx.reconcile_wake.notify_one();
