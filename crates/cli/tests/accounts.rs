@@ -181,12 +181,12 @@ fn bootstrap_invite_register_login_deploy_revoke() {
     }
 
     // Bob deploys; the app belongs to acme and answers through the proxy.
-    let dir = hello_app(&env, "web");
+    let dir = hello_app(&env, "blog");
     env.racer_as(
         "bob",
         &[],
         None,
-        &["run", "--path", path_str(&dir), "--project-name", "web"],
+        &["run", "--path", path_str(&dir), "--project-name", "blog"],
     )
     .ok();
     let status = env
@@ -194,11 +194,11 @@ fn bootstrap_invite_register_login_deploy_revoke() {
             "carol",
             &[],
             None,
-            &["status", "--project-name", "web", "--json"],
+            &["status", "--project-name", "blog", "--json"],
         )
         .ok();
     assert!(status.contains("\"org\": \"acme\""), "{status}");
-    crate::util::get_ok(&format!("{}/apps/web/", server.proxy_url.clone().unwrap()));
+    crate::util::get_ok(&format!("{}/apps/blog/", server.proxy_url.clone().unwrap()));
 
     // Carol (viewer) reads but cannot deploy or scale.
     let err = env
@@ -206,7 +206,7 @@ fn bootstrap_invite_register_login_deploy_revoke() {
             "carol",
             &[],
             None,
-            &["run", "--path", path_str(&dir), "--project-name", "web"],
+            &["run", "--path", path_str(&dir), "--project-name", "blog"],
         )
         .code(1);
     assert!(err.contains("developer role"), "{err}");
@@ -215,7 +215,7 @@ fn bootstrap_invite_register_login_deploy_revoke() {
             "carol",
             &[],
             None,
-            &["scale", "--project-name", "web", "--instances", "2"],
+            &["scale", "--project-name", "blog", "--instances", "2"],
         )
         .code(1);
     assert!(err.contains("developer role"), "{err}");

@@ -195,8 +195,8 @@ impl Api {
             "/api/v1/invites",
             "/api/v1/tokens",
             "/api/v1/orgs",
-            "/api/v1/apps/web/deployments",
-            "/api/v1/apps/web/releases",
+            "/api/v1/apps/shop/deployments",
+            "/api/v1/apps/shop/releases",
         ] {
             s.insert(p.to_owned(), self.admin_json(Method::GET, p, None).await);
         }
@@ -294,11 +294,11 @@ async fn rbac_matrix_every_endpoint_every_caller() {
     let expired = token(&dev, "short", Some("1s")).await;
     let victim = token(&dev, "victim", None).await;
 
-    // acme's app `web`, deployed by the developer through the CLI with an API token.
+    // acme's app `shop`, deployed by the developer through the CLI with an API token.
     let dev_token = token(&dev, "deploy", None).await;
-    let dir = hello_app(&env, "web");
+    let dir = hello_app(&env, "shop");
     let out = std::process::Command::new(crate::util::bin("racer"))
-        .args(["run", "--path", path_str(&dir), "--project-name", "web"])
+        .args(["run", "--path", path_str(&dir), "--project-name", "shop"])
         .env("RACER_URL", &api.url)
         .env("RACER_TOKEN", &dev_token.secret)
         .env("RACER_CONFIG_DIR", env.dir.path().join("cfg"))
@@ -309,12 +309,12 @@ async fn rbac_matrix_every_endpoint_every_caller() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let web: App =
-        serde_json::from_value(api.admin_json(Method::GET, "/api/v1/apps/web", None).await)
+    let shop: App =
+        serde_json::from_value(api.admin_json(Method::GET, "/api/v1/apps/shop", None).await)
             .unwrap();
-    assert_eq!(web.org, "acme");
+    assert_eq!(shop.org, "acme");
     let deployment = api
-        .admin_json(Method::GET, "/api/v1/apps/web/deployments", None)
+        .admin_json(Method::GET, "/api/v1/apps/shop/deployments", None)
         .await["items"][0]["id"]
         .as_str()
         .unwrap()
@@ -357,15 +357,15 @@ async fn rbac_matrix_every_endpoint_every_caller() {
     use Method as M;
     use Need::*;
     use Scope::*;
-    let bad_spec = "apiVersion: racer/v1\nkind: App\nmetadata: {name: web}\nspec: {bogus: 1}\n";
+    let bad_spec = "apiVersion: racer/v1\nkind: App\nmetadata: {name: shop}\nspec: {bogus: 1}\n";
     let cases = vec![
         case(M::GET, "/api/v1/info", Viewer, Own, 200),
         case(M::GET, "/api/v1/whoami", Viewer, Own, 200),
         case(M::GET, "/openapi.json", Viewer, Own, 200),
         case(M::GET, "/api/v1/apps", Viewer, Own, 200),
-        case(M::GET, "/api/v1/apps/web", Viewer, Acme, 200),
+        case(M::GET, "/api/v1/apps/shop", Viewer, Acme, 200),
         case(M::GET, "/api/v1/events", Viewer, Own, 200),
-        case(M::GET, "/api/v1/events?app=web", Viewer, Own, 200),
+        case(M::GET, "/api/v1/events?app=shop", Viewer, Own, 200),
         case(M::GET, "/api/v1/events/stream", Viewer, Own, 200),
         case(
             M::GET,
@@ -374,10 +374,10 @@ async fn rbac_matrix_every_endpoint_every_caller() {
             Acme,
             200,
         ),
-        case(M::GET, "/api/v1/apps/web/status", Viewer, Acme, 200),
-        case(M::GET, "/api/v1/apps/web/releases", Viewer, Acme, 200),
-        case(M::GET, "/api/v1/apps/web/deployments", Viewer, Acme, 200),
-        case(M::GET, "/api/v1/apps/web/metrics", Viewer, Acme, 200),
+        case(M::GET, "/api/v1/apps/shop/status", Viewer, Acme, 200),
+        case(M::GET, "/api/v1/apps/shop/releases", Viewer, Acme, 200),
+        case(M::GET, "/api/v1/apps/shop/deployments", Viewer, Acme, 200),
+        case(M::GET, "/api/v1/apps/shop/metrics", Viewer, Acme, 200),
         case(M::GET, "/api/v1/containers", Viewer, Own, 200),
         case(
             M::GET,
@@ -397,7 +397,7 @@ async fn rbac_matrix_every_endpoint_every_caller() {
         )
         .except(Who::Viewer, 404),
         // Developer: build, deploy, scale, roll back, read logs.
-        case(M::POST, "/api/v1/apps", Developer, Own, 409).body(json!({"name": "web"})),
+        case(M::POST, "/api/v1/apps", Developer, Own, 409).body(json!({"name": "shop"})),
         case(M::POST, "/api/v1/validate", Developer, Own, 422).body(json!({})),
         case(M::POST, "/api/v1/dockerfile", Developer, Own, 422).body(json!({})),
         case(M::POST, "/api/v1/deployments", Developer, Own, 422).body(json!({})),
@@ -409,7 +409,7 @@ async fn rbac_matrix_every_endpoint_every_caller() {
             Acme,
             200,
         ),
-        case(M::GET, "/api/v1/apps/web/logs", Developer, Acme, 200),
+        case(M::GET, "/api/v1/apps/shop/logs", Developer, Acme, 200),
         case(
             M::GET,
             &format!("/api/v1/containers/{cid}/logs"),
@@ -417,9 +417,9 @@ async fn rbac_matrix_every_endpoint_every_caller() {
             Acme,
             200,
         ),
-        case(M::POST, "/api/v1/apps/web/rerun", Developer, Acme, 422)
+        case(M::POST, "/api/v1/apps/shop/rerun", Developer, Acme, 422)
             .body(json!({"no_rebuild": true, "env": {"1BAD": "x"}})),
-        case(M::POST, "/api/v1/apps/web/rollback", Developer, Acme, 422).body(json!({"to": 99})),
+        case(M::POST, "/api/v1/apps/shop/rollback", Developer, Acme, 422).body(json!({"to": 99})),
         case(M::POST, "/api/v1/apps/idle/scale", Developer, Acme, 200)
             .body(json!({"instances": 0})),
         case(M::POST, "/api/v1/apps/idle/down", Developer, Acme, 200),
@@ -427,7 +427,7 @@ async fn rbac_matrix_every_endpoint_every_caller() {
         case(M::PUT, "/api/v1/apps/idle/policy", Developer, Acme, 422)
             .body(json!({"mode": "manual"})),
         case(M::POST, "/api/v1/apps/register", Developer, Own, 422).body(json!(bad_spec)),
-        case(M::PUT, "/api/v1/apps/web/spec", Developer, Own, 422).body(json!(bad_spec)),
+        case(M::PUT, "/api/v1/apps/shop/spec", Developer, Own, 422).body(json!(bad_spec)),
         // Admin: people, invites, destructive operations.
         case(M::GET, "/api/v1/users", Admin, Own, 200),
         case(M::POST, "/api/v1/users", Admin, Own, 201)
@@ -555,7 +555,7 @@ async fn rbac_matrix_every_endpoint_every_caller() {
         .send(Method::GET, "/api/v1/events?limit=200", Some(&other), None)
         .await;
     assert!(
-        !text.contains(r#""org":"acme""#) && !text.contains(r#""web""#),
+        !text.contains(r#""org":"acme""#) && !text.contains(r#""shop""#),
         "{text}"
     );
     let (_, text) = api
@@ -570,7 +570,7 @@ async fn rbac_matrix_every_endpoint_every_caller() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Events record the acting user or token.
     let ev = api
-        .admin_json(Method::GET, "/api/v1/events?app=web&limit=200", None)
+        .admin_json(Method::GET, "/api/v1/events?app=shop&limit=200", None)
         .await;
     let actors: Vec<&str> = ev["items"]
         .as_array()

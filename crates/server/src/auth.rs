@@ -38,7 +38,7 @@ use crate::{ApiError, Error};
 /// The JWT signing secret's file name in the data directory (mode 0600).
 pub const JWT_SECRET_FILE: &str = "jwt.secret";
 /// API tokens start with this, so a leaked one is recognisable (and greppable by scanners).
-pub(crate) const API_TOKEN_PREFIX: &str = "racer_tok_";
+pub const API_TOKEN_PREFIX: &str = "racer_tok_";
 /// Invite codes start with this.
 pub(crate) const INVITE_PREFIX: &str = "racer_inv_";
 const ADMIN_PREFIX: &str = "racer_admin_";
@@ -61,7 +61,7 @@ const ADDRESS_WINDOW_MS: i64 = 60 * 1000;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Via {
+pub enum Via {
     /// The install's admin token.
     AdminToken,
     /// A login session (JWT).
@@ -77,11 +77,13 @@ pub(crate) enum Via {
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
-pub(crate) struct Principal {
-    pub(crate) via: Via,
+pub struct Principal {
+    /// How the caller proved who they are.
+    pub via: Via,
     /// The user; `None` for the install's admin token.
-    pub(crate) user: Option<User>,
-    pub(crate) role: Role,
+    pub user: Option<User>,
+    /// The effective role.
+    pub role: Role,
 }
 
 impl Principal {
@@ -94,7 +96,7 @@ impl Principal {
     }
 
     /// The install's admin token: every organisation, every endpoint.
-    pub(crate) fn is_superuser(&self) -> bool {
+    pub fn is_superuser(&self) -> bool {
         self.via == Via::AdminToken
     }
 
@@ -139,7 +141,7 @@ pub(crate) struct Actor(pub(crate) String);
 
 /// What a route group requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Need {
+pub enum Need {
     /// At least this role in the caller's organisation.
     Role(Role),
     /// The install's admin token.
@@ -171,7 +173,7 @@ struct CachedToken {
 }
 
 /// Authentication state shared by every request.
-pub(crate) struct Auth {
+pub struct Auth {
     admin_hash: [u8; 32],
     encoding: jsonwebtoken::EncodingKey,
     decoding: jsonwebtoken::DecodingKey,
@@ -194,12 +196,12 @@ pub(crate) fn digest(token: &str) -> [u8; 32] {
 }
 
 /// The hex SHA-256 of a secret, as stored.
-pub(crate) fn digest_hex(secret: &str) -> String {
+pub fn digest_hex(secret: &str) -> String {
     digest(secret).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh random secret with `prefix`: 32 random bytes, base64url.
-pub(crate) fn random_secret(prefix: &str) -> String {
+pub fn random_secret(prefix: &str) -> String {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(raw))
@@ -269,8 +271,9 @@ fn now_ms() -> i64 {
 }
 
 impl Auth {
-    /// Loads (or creates) the JWT secret in `dir`.
-    pub(crate) fn new(
+    /// Loads (or creates) the JWT secret in `dir`; `admin_token` is the install's admin token,
+    /// `install` its id (the JWT issuer).
+    pub fn new(
         dir: &Path,
         admin_token: &str,
         install: &str,
@@ -308,10 +311,7 @@ impl Auth {
     }
 
     /// Signs a session token for `user`; returns it and its expiry.
-    pub(crate) fn issue(
-        &self,
-        user: &User,
-    ) -> Result<(String, chrono::DateTime<chrono::Utc>), ApiError> {
+    pub fn issue(&self, user: &User) -> Result<(String, chrono::DateTime<chrono::Utc>), ApiError> {
         let now = chrono::Utc::now();
         let exp = now
             + chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::hours(1));
@@ -353,11 +353,7 @@ impl Auth {
 
     /// Verifies a password against `phc` (or, when `None`, against a dummy hash so the time
     /// taken does not reveal that the account does not exist).
-    pub(crate) async fn verify(
-        &self,
-        password: String,
-        phc: Option<String>,
-    ) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, ApiError> {
         let _permit = self
             .hashing
             .acquire()
@@ -403,7 +399,7 @@ impl Auth {
     }
 
     /// Drops a token from the cache (after a revocation on this server).
-    pub(crate) fn forget_token(&self, id: Uuid) {
+    pub fn forget_token(&self, id: Uuid) {
         if let Ok(mut t) = self.tokens.write() {
             t.retain(|_, c| c.id != id);
         }
@@ -524,7 +520,7 @@ impl Auth {
     }
 
     /// Who presented `bearer`.
-    pub(crate) async fn authenticate(
+    pub async fn authenticate(
         &self,
         store: &racer_store::Store,
         bearer: &str,

@@ -4,7 +4,7 @@
 //! the exit code; this library owns the tasks. Tests start the same server in-process.
 
 mod api;
-mod auth;
+pub mod auth;
 mod deploy;
 mod error;
 mod state;

@@ -94,11 +94,21 @@ impl DataDirLock {
                 path: dir.to_path_buf(),
                 source,
             })?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(DataDirLock { _file: file }),
-            Err(_) => Err(Error::AlreadyRunning {
-                data_dir: dir.to_path_buf(),
-            }),
+        // A server killed a moment ago may still hold the lock while its last threads exit:
+        // keep trying for a short while before saying another server is running.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(DataDirLock { _file: file }),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(_) => {
+                    return Err(Error::AlreadyRunning {
+                        data_dir: dir.to_path_buf(),
+                    })
+                }
+            }
         }
     }
 }
