@@ -22,7 +22,7 @@ use utoipa::{IntoParams, OpenApi};
 use crate::auth::{require_token, Actor};
 use crate::error::chain;
 use crate::state::AppState;
-use crate::{deploy, ApiError};
+use crate::{deploy, swarm, ApiError};
 
 /// The largest JSON body the API accepts.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -161,6 +161,11 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/v1/apps/{app}/down", post(deploy::down))
         .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
+        .route(
+            "/api/v1/apps/{app}/swarm",
+            get(swarm::swarm_status).delete(swarm::swarm_remove),
+        )
+        .route("/api/v1/apps/{app}/swarm/logs", get(swarm::swarm_logs))
         .route("/api/v1/containers", get(deploy::list_containers))
         .route("/api/v1/containers/cleanup", post(deploy::cleanup))
         .route(
@@ -224,7 +229,8 @@ async fn method_not_allowed() -> ApiError {
         deploy::upload, deploy::validate, deploy::dockerfile, deploy::deploy, deploy::get_deployment,
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
         deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::app_metrics, deploy::put_policy, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
-        stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
+        stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup,
+        swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -733,6 +739,8 @@ mod tests {
             "/api/v1/apps",
             "/api/v1/apps/{app}",
             "/api/v1/events",
+            "/api/v1/apps/{app}/swarm",
+            "/api/v1/apps/{app}/swarm/logs",
         ] {
             assert!(paths.contains_key(p), "missing {p}");
         }

@@ -34,7 +34,7 @@ use crate::ApiError;
 /// The largest build context accepted.
 pub(crate) const MAX_UPLOAD: u64 = 2 * 1024 * 1024 * 1024;
 
-fn control(state: &AppState) -> Result<&Ctx, ApiError> {
+pub(crate) fn control(state: &AppState) -> Result<&Ctx, ApiError> {
     state.0.control.as_ref().ok_or_else(|| {
         ApiError::new(
             ErrorKind::Unavailable,
@@ -501,11 +501,11 @@ pub(crate) async fn deployment_log(
     Ok(text_response(Body::from_stream(stream)))
 }
 
-fn text_response(body: Body) -> Response {
+pub(crate) fn text_response(body: Body) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-async fn find_app(state: &AppState, app: &str) -> Result<App, ApiError> {
+pub(crate) async fn find_app(state: &AppState, app: &str) -> Result<App, ApiError> {
     Ok(state.0.store.apps().get(&AppRef::parse(app)).await?)
 }
 
