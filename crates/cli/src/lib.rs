@@ -5,6 +5,7 @@ pub mod client;
 pub mod deploy;
 pub mod local;
 pub mod output;
+pub mod swarm;
 
 pub use client::{Client, ClientError};
 
