@@ -7,5 +7,6 @@ mod api;
 mod deploy;
 mod server;
 mod spec;
+mod swarm;
 mod traffic;
 mod websocket;
