@@ -371,7 +371,10 @@ async fn observe(
     if let Some(d) = rolling {
         if done {
             tracing::info!(app = %app.name, release = number, replicas = want, "swarm rollout finished");
-            deployments_running(ctx, d).await?;
+            ctx.store
+                .deployments()
+                .set_status(d, DeploymentStatus::Running, None)
+                .await?;
         } else {
             let age = chrono::Utc::now() - d.updated_at;
             if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
@@ -379,10 +382,8 @@ async fn observe(
                     .iter()
                     .filter(|t| t.running() && t.release == Some(number))
                     .count();
-                let mut why =
-                    format!(
-                    "{running_new} of {want} swarm tasks of release {number} running{} within {}s",
-                    if healthy { "" } else { " and none answering its health check" },
+                let mut why = format!(
+                    "{running_new} of {want} swarm tasks of release {number} running, {healthy_new} passing their health check on port {app_port}, within {}s",
                     ctx.settings.rollout_deadline.as_secs()
                 );
                 if let Some(e) = task_error(tasks, number) {
@@ -421,14 +422,6 @@ async fn observe(
     } else {
         Ok(Action::requeue(CHANGING))
     }
-}
-
-async fn deployments_running(ctx: &Ctx, d: &racer_core::api::Deployment) -> Result<(), Error> {
-    ctx.store
-        .deployments()
-        .set_status(d, DeploymentStatus::Running, None)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]
