@@ -195,6 +195,45 @@ fn f6_swarm_service_scales_1_3_1_with_status_logs_and_remove() {
     for _ in 0..10 {
         assert!(get_ok(&url).contains("hello from"));
     }
+    eventually(30, "the 2 retired task containers stop", || {
+        docker_lines(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.id={}", svc.id),
+        ])
+        .len()
+            == 1
+    });
+    eprintln!("3 -> 1 containers stopped after {:?}", t.elapsed());
+
+    // A new release rolls through Swarm's update config (start-first) in the same service.
+    let t = Instant::now();
+    env.racer(&[
+        "rerun",
+        "--project-name",
+        "sweb",
+        "--no-rebuild",
+        "--env",
+        "GREETING=v2",
+    ])
+    .ok();
+    let s2 = wait_replicas(&env, "sweb", 1, 2);
+    eprintln!("rolled to release 2 in {:?}", t.elapsed());
+    let svc2 = s2.service.unwrap();
+    assert_eq!(svc2.id, svc.id);
+    assert_eq!(svc2.update_state.as_deref(), Some("completed"), "{svc2:?}");
+    assert!(
+        s2.tasks
+            .iter()
+            .any(|t| t.release == Some(1) && t.desired_state == "shutdown"),
+        "{:?}",
+        s2.tasks
+    );
+    eventually(10, "the proxy routes to release 2 only", || {
+        let body = get_ok(&url);
+        body.contains("\"release\":\"2\"") && body.contains("v2 from")
+    });
 
     let logs = env
         .racer(&["swarm-logs", "--project-name", "sweb", "--tail", "50"])
@@ -207,7 +246,7 @@ fn f6_swarm_service_scales_1_3_1_with_status_logs_and_remove() {
         .json();
     assert_eq!(removed.services, vec![svc.id.clone()]);
     assert_eq!(removed.app.instances, 0);
-    assert_eq!(removed.app.release, Some(1));
+    assert_eq!(removed.app.release, Some(2));
     assert!(guard.services().is_empty());
     eventually(30, "the service's containers are gone", || {
         docker_lines(&[
@@ -227,7 +266,7 @@ fn f6_swarm_service_scales_1_3_1_with_status_logs_and_remove() {
     let err = env.racer(&["swarm-logs", "--project-name", "sweb"]).code(1);
     assert!(err.contains("has no swarm service"), "{err}");
     let app: App = env.racer(&["apps", "show", "sweb", "--json"]).json();
-    assert_eq!(app.release, Some(1));
+    assert_eq!(app.release, Some(2));
     assert!(env.containers().is_empty(), "{:?}", env.containers());
     eprintln!("swarm test done in {:?}", t0.elapsed());
 }
