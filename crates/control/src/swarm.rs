@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use racer_core::api::{App, DeploymentStatus, Release};
+use racer_core::api::{App, DeploymentStatus, HealthCheck, Release};
 use racer_core::health;
 use racer_runtime::{ServiceDef, ServiceObserved, TaskObserved};
 use uuid::Uuid;
@@ -320,6 +320,9 @@ async fn observe(
     let check = release.config.health.clone().unwrap_or_default();
     let app_port = release.config.app_port.unwrap_or(8000);
     let prefix = health_prefix(&s.id);
+    // Tasks of an older release (still serving during a rollout) listen where that release said.
+    let mut configs: HashMap<i64, (u16, HealthCheck)> =
+        HashMap::from([(number, (app_port, check.clone()))]);
     // Each running task of this node, at its container's address on the default bridge.
     let mut backends = Vec::new();
     let mut healthy_new = 0u64;
@@ -330,24 +333,42 @@ async fn observe(
         };
         let key = format!("{prefix}{}", t.id);
         checked.insert(key.clone());
+        let rel = t.release.unwrap_or(number);
+        if let std::collections::hash_map::Entry::Vacant(e) = configs.entry(rel) {
+            let cfg = ctx
+                .store
+                .deployments()
+                .release_of(app.id, rel)
+                .await
+                .ok()
+                .map(|r| r.config);
+            e.insert((
+                cfg.as_ref().and_then(|c| c.app_port).unwrap_or(8000),
+                cfg.and_then(|c| c.health).unwrap_or_default(),
+            ));
+        }
+        let (port, task_check) = configs
+            .get(&rel)
+            .cloned()
+            .unwrap_or((app_port, check.clone()));
         let addr = match ctx.runtime.inspect(container).await {
             Ok(i) => {
                 i.ip.and_then(|ip| ip.parse().ok())
-                    .map(|ip| SocketAddr::new(ip, app_port))
+                    .map(|ip| SocketAddr::new(ip, port))
             }
             // On another node, or gone since the list.
             Err(_) => None,
         };
         let Some(addr) = addr else { continue };
-        let probe_addr = SocketAddr::new(addr.ip(), check.port.unwrap_or(app_port));
-        let passed = crate::reconcile::probe(probe_addr, &check).await;
+        let probe_addr = SocketAddr::new(addr.ip(), task_check.port.unwrap_or(port));
+        let passed = crate::reconcile::probe(probe_addr, &task_check).await;
         let mut map = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
         let previous = map.get(&key).map(|(h, _)| *h);
         let next = health::observe(
             previous.unwrap_or_default(),
             passed,
-            check.success_threshold,
-            check.failure_threshold,
+            task_check.success_threshold,
+            task_check.failure_threshold,
         );
         if previous.is_some_and(|p| p.healthy != next.healthy) {
             tracing::info!(app = %app.name, task = %t.id, healthy = next.healthy, "swarm task health changed");
