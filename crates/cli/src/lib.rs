@@ -1,6 +1,7 @@
 //! Shared parts of the `racer` and `racerctl` binaries: finding the server, the typed API client,
 //! and output. The CLIs talk to the server only over HTTP.
 
+pub mod account;
 pub mod client;
 pub mod deploy;
 pub mod local;
@@ -38,7 +39,8 @@ pub struct Global {
     /// API URL. Default: the local server's (from the data directory), else http://127.0.0.1:8001.
     #[arg(long, global = true, env = "RACER_URL")]
     pub url: Option<String>,
-    /// API token. Default: the local admin token in the data directory.
+    /// API token. Default: your saved login for this server (`racer login`), else the local
+    /// admin token in the data directory.
     #[arg(long, global = true, env = "RACER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Data directory of the local server. Default: ~/.local/share/racer.

@@ -3,8 +3,10 @@
 
 mod util;
 
+mod accounts;
 mod api;
 mod deploy;
+mod rbac;
 mod server;
 mod spec;
 mod swarm;

@@ -35,6 +35,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The authentication keys cannot be set up.
+    #[error("cannot set up authentication: {message}")]
+    Auth {
+        /// What failed.
+        message: String,
+    },
     /// The API's address cannot be bound.
     #[error(
         "cannot listen on {addr}; is another process using the port? pick another with --port"
@@ -85,9 +91,16 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     problems: Vec<racer_core::api::Problem>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// Sets `Retry-After` (seconds) on the response (429, 503).
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// Attaches every problem found (validation).
     pub fn problems(mut self, problems: Vec<racer_core::api::Problem>) -> ApiError {
         self.problems = problems;
@@ -111,6 +124,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -122,6 +136,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -181,6 +196,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -48,6 +48,9 @@ struct Args {
     /// Seconds new replicas get to answer before a rollout is rolled back.
     #[arg(long, default_value_t = 60, env = "RACER_ROLLOUT_DEADLINE")]
     rollout_deadline: u64,
+    /// How long a login session lasts (`racer login`), e.g. 1h, 8h, 1d.
+    #[arg(long, default_value = "1h", env = "RACER_SESSION_TTL")]
+    session_ttl: String,
     /// Recorded in server.json so `racerctl server status` can point at the log.
     #[arg(long, hide = true)]
     log_file: Option<PathBuf>,
@@ -199,6 +202,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     config.control.rollout_deadline = std::time::Duration::from_secs(args.rollout_deadline);
     config.control.cluster = args.cluster;
+    let ttl = racer_core::auth::parse_lifetime(&args.session_ttl)
+        .map_err(|e| anyhow::anyhow!("invalid --session-ttl: {e}"))?;
+    config.session_ttl = std::time::Duration::from_secs(ttl.unsigned_abs());
 
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;

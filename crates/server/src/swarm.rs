@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::api::{Json, Query};
 use crate::auth::Actor;
+use crate::auth::Principal;
 use crate::deploy::{control, find_app, text_response, wake_reconcile};
 use crate::state::AppState;
 use crate::{ApiError, Error};
@@ -74,9 +75,10 @@ async fn swarm_ctx<'a>(state: &'a AppState, app: &str) -> Result<&'a Ctx, ApiErr
         (status = 409, body = ErrorBody, description = "the server does not run apps on Swarm, or the engine is not a swarm manager")))]
 pub(crate) async fn swarm_status(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
 ) -> Result<Json<SwarmStatus>, ApiError> {
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let ctx = swarm_ctx(&state, &app.name).await?;
     let service = ctx
         .runtime
@@ -163,10 +165,11 @@ pub(crate) struct SwarmLogParams {
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn swarm_logs(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
     Query(p): Query<SwarmLogParams>,
 ) -> Result<Response, ApiError> {
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let ctx = swarm_ctx(&state, &app.name).await?;
     let tail = p.tail.unwrap_or_else(|| "50".into());
     if tail != "all" && tail.parse::<u32>().is_err() {
@@ -205,10 +208,11 @@ pub(crate) async fn swarm_logs(
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn swarm_remove(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<SwarmRemoved>, ApiError> {
-    let found = find_app(&state, &app).await?;
+    let found = find_app(&state, &who, &app).await?;
     let ctx = swarm_ctx(&state, &found.name).await?;
     // Desired state first: with 0 instances the reconciler creates no service again.
     let app = if found.instances > 0 {
@@ -246,6 +250,7 @@ pub(crate) async fn swarm_remove(
         app_id: Some(app.id),
         app_name: Some(app.name.clone()),
         message: message.clone(),
+        org: Some(app.org.clone()),
     };
     if let Err(e) = state.0.store.events().append(&event).await {
         tracing::error!(error = %e, "cannot record event");

@@ -66,6 +66,20 @@ enum Cmd {
     Apps(AppsCmd),
     /// Show the event (audit) log.
     Events(EventsArgs),
+    /// Log in with your email and password; the session is saved for this server.
+    Login(racer_cli::account::LoginArgs),
+    /// Forget the saved session for this server.
+    Logout,
+    /// Show who you are to the server: user, organisation, role.
+    Whoami,
+    /// Create your account with an invite code and set a password.
+    Register(racer_cli::account::RegisterArgs),
+    /// Invite people to your organisation (admin).
+    #[command(subcommand)]
+    Invites(racer_cli::account::InvitesCmd),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(racer_cli::account::TokensCmd),
     /// Show a project's Swarm service: replicas desired and running, its tasks (server on --cluster swarm).
     SwarmStatus(NameArg),
     /// Show a project's Swarm service log, every task merged.
@@ -406,6 +420,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::new(Target::resolve(g.url, g.token, &data_dir));
     let json = g.json;
     match cli.command {
+        Cmd::Login(a) => return racer_cli::account::login(&client, a, json).await,
+        Cmd::Logout => return racer_cli::account::logout(&client),
+        Cmd::Whoami => return racer_cli::account::whoami(&client, json).await,
+        Cmd::Register(a) => return racer_cli::account::register(&client, a, json).await,
+        Cmd::Invites(c) => return racer_cli::account::invites(&client, c, json).await,
+        Cmd::Tokens(c) => return racer_cli::account::tokens(&client, c, json).await,
         Cmd::Run(a) => {
             let source = match (&a.path, &a.git, &a.image) {
                 (Some(p), _, _) => deploy::send_folder(&client, p, json).await?,

@@ -37,6 +37,12 @@ enum Cmd {
     /// Inspect and act on the containers racer runs.
     #[command(subcommand)]
     Containers(ContainersCmd),
+    /// Create, list, disable and enable users.
+    #[command(subcommand)]
+    Users(racer_cli::account::UsersCmd),
+    /// Create and list organisations.
+    #[command(subcommand)]
+    Orgs(racer_cli::account::OrgsCmd),
     /// Make the local Docker engine a single-node swarm, leave it, or show its membership.
     #[command(subcommand)]
     Swarm(SwarmCmd),
@@ -179,7 +185,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = cli.global;
     let data_dir = g.data_dir.clone().unwrap_or_else(local::default_data_dir);
-    let target = || Target::resolve(g.url.clone(), g.token.clone(), &data_dir);
+    let target = || Target::resolve_operator(g.url.clone(), g.token.clone(), &data_dir);
     match cli.command {
         Cmd::Server(ServerCmd::Start(a)) => server_start(&data_dir, a, g.json).await,
         Cmd::Server(ServerCmd::Stop(a)) => server_stop(&data_dir, &a, g.json).await,
@@ -212,6 +218,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             server_start(&data_dir, a, g.json).await
         }
+        Cmd::Users(c) => racer_cli::account::users(&Client::new(target()), c, g.json).await,
+        Cmd::Orgs(c) => racer_cli::account::orgs(&Client::new(target()), c, g.json).await,
         Cmd::Health => {
             let client = Client::new(target());
             let h = client.health().await?;
