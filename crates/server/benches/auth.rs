@@ -188,7 +188,7 @@ async fn run(quick: bool) {
     );
     println!(
         "{:<44} {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>8}  50-250 ms {}",
-        "login: argon2id verify (m=64MiB,t=3,p=1)",
+        "login: argon2id verify (m=64MiB,t=2,p=1)",
         ms(login.p50),
         ms(login.p99),
         ms(login.max),

@@ -268,7 +268,10 @@ async fn method_not_allowed() -> ApiError {
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
         deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::app_metrics, deploy::put_policy, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
         stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup,
-        swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove),
+        swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove,
+        users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
+        users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
+        users::list_tokens, users::create_token, users::revoke_token),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),
     security(("bearer" = []))

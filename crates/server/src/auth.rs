@@ -43,10 +43,10 @@ pub const API_TOKEN_PREFIX: &str = "racer_tok_";
 pub(crate) const INVITE_PREFIX: &str = "racer_inv_";
 const ADMIN_PREFIX: &str = "racer_admin_";
 
-/// argon2id cost: 64 MiB, 3 passes, 1 lane — about 100-150 ms per hash on this project's 2-core
+/// argon2id cost: 64 MiB, 2 passes, 1 lane — about 100-150 ms per hash on this project's 2-core
 /// machines (docs/BENCHMARKS.md, "Auth"); within OWASP's recommendations.
 const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
-const ARGON2_PASSES: u32 = 3;
+const ARGON2_PASSES: u32 = 2;
 /// At most this many password hashes run at once (each holds 64 MiB and a core).
 const CONCURRENT_HASHES: usize = 2;
 /// Cached token and user records are re-read after this long, so a revocation or a disabled
