@@ -6,6 +6,7 @@ pub mod client;
 pub mod deploy;
 pub mod local;
 pub mod output;
+pub mod swarm;
 
 pub use client::{Client, ClientError};
 
@@ -25,11 +26,16 @@ pub fn finish(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
+/// A broken pipe on our own output (`racer logs | head`), not one on a connection to the server.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    let from_http = e
+        .chain()
+        .any(|c| c.is::<reqwest::Error>() || c.is::<ClientError>());
+    !from_http
+        && e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
 }
 
 /// The options every command of both CLIs takes.

@@ -9,5 +9,6 @@ mod deploy;
 mod rbac;
 mod server;
 mod spec;
+mod swarm;
 mod traffic;
 mod websocket;

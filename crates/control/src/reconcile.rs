@@ -103,6 +103,12 @@ impl Releases {
 
 /// One pass over every app, then the orphans.
 pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
+    if ctx.settings.cluster == crate::Cluster::Swarm {
+        let apps = ctx.store.apps().all().await?;
+        let action = crate::swarm::pass(ctx, &apps).await?;
+        sweep_images(ctx, &apps, &mut state.last_image_sweep).await?;
+        return Ok(action);
+    }
     let apps = ctx.store.apps().all().await?;
     let observed = ctx.runtime.list(None).await?;
     let mut rolling: HashMap<Uuid, Deployment> = ctx
@@ -162,9 +168,19 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
             remove(ctx, &c).await?;
         }
     }
-    // Images of deleted apps, now and then (image listing is not free).
-    if state.last_image_sweep.elapsed() > Duration::from_secs(10) {
-        state.last_image_sweep = Instant::now();
+    sweep_images(ctx, &apps, &mut state.last_image_sweep).await?;
+    Ok(action)
+}
+
+/// Removes the images of deleted apps, now and then (image listing is not free).
+async fn sweep_images(
+    ctx: &Ctx,
+    apps: &[App],
+    last_image_sweep: &mut Instant,
+) -> Result<(), Error> {
+    if last_image_sweep.elapsed() > Duration::from_secs(10) {
+        *last_image_sweep = Instant::now();
+        let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
         for (id, tags, app) in ctx.runtime.images_of(None).await? {
             if app.is_some_and(|a| !live.contains(&a)) {
                 tracing::info!(image = %id, tags = ?tags, "removing image of a deleted app");
@@ -180,10 +196,10 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
             }
         }
     }
-    Ok(action)
+    Ok(())
 }
 
-async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
+pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
     if c.running() {
         ctx.runtime
             .stop(&c.id, ctx.settings.stop_grace_secs)
@@ -280,6 +296,12 @@ pub async fn check_once(
     let ip = ip_of(ctx, c).await?;
     let addr = SocketAddr::new(ip, app_port);
     let probe_addr = SocketAddr::new(ip, check.port.unwrap_or(app_port));
+    probe(probe_addr, check).await.then_some(addr)
+}
+
+/// Runs a health check once against `probe_addr`: HTTP GET of `check.path` (2xx/3xx passes) or
+/// a TCP connect, within the check's timeout.
+pub async fn probe(probe_addr: SocketAddr, check: &HealthCheck) -> bool {
     let timeout = Duration::from_secs(u64::from(check.timeout_seconds.max(1)));
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect(probe_addr).await.ok()?;
@@ -297,10 +319,7 @@ pub async fn check_once(
         let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
         (200..400).contains(&code).then_some(())
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Some(())) => Some(addr),
-        _ => None,
-    }
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(())))
 }
 
 /// The replica's health after checking it if a check is due (thresholds applied), and its
@@ -633,29 +652,7 @@ fn container_spec(
 ) -> Result<ContainerSpec, Error> {
     let host_port = ports::pick(&ctx.settings.host_ports, taken)?;
     taken.insert(host_port);
-    let mut env: Vec<String> = release
-        .config
-        .env
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    env.push(format!("PORT={app_port}"));
-    env.push(format!("RACER_APP={}", app.name));
-    env.push(format!("RACER_RELEASE={}", release.number));
-    let command = match release.config.command.as_deref() {
-        Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
-            racer_build::Error::Unrepresentable {
-                what: "command".into(),
-                reason,
-            }
-        })?),
-        None => None,
-    };
-    let cpus = release.config.cpus.unwrap_or(ctx.settings.default_cpus);
-    let mem = release
-        .config
-        .memory_mb
-        .unwrap_or(ctx.settings.default_memory_mb);
+    let run = RunParts::of(ctx, app, release, app_port)?;
     Ok(ContainerSpec {
         name: format!("{}-{}-{}", app.name, release.number, replica),
         image: release.image_id.clone(),
@@ -663,11 +660,62 @@ fn container_spec(
         app_name: app.name.clone(),
         release: release.number,
         replica,
-        env,
-        command,
+        env: run.env,
+        command: run.command,
         app_port,
         host_port,
-        memory_bytes: i64::from(mem) * 1024 * 1024,
-        nano_cpus: (cpus * 1e9) as i64,
+        memory_bytes: run.memory_bytes,
+        nano_cpus: run.nano_cpus,
     })
+}
+
+/// How a release runs, whatever runs it (a container or a Swarm task).
+pub(crate) struct RunParts {
+    /// `K=V`, with `PORT`, `RACER_APP` and `RACER_RELEASE` added.
+    pub(crate) env: Vec<String>,
+    /// The command override as argv.
+    pub(crate) command: Option<Vec<String>>,
+    /// Memory limit, bytes.
+    pub(crate) memory_bytes: i64,
+    /// CPU limit, billionths of a core.
+    pub(crate) nano_cpus: i64,
+}
+
+impl RunParts {
+    pub(crate) fn of(
+        ctx: &Ctx,
+        app: &App,
+        release: &racer_core::api::Release,
+        app_port: u16,
+    ) -> Result<RunParts, Error> {
+        let mut env: Vec<String> = release
+            .config
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        env.push(format!("PORT={app_port}"));
+        env.push(format!("RACER_APP={}", app.name));
+        env.push(format!("RACER_RELEASE={}", release.number));
+        let command = match release.config.command.as_deref() {
+            Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
+                racer_build::Error::Unrepresentable {
+                    what: "command".into(),
+                    reason,
+                }
+            })?),
+            None => None,
+        };
+        let cpus = release.config.cpus.unwrap_or(ctx.settings.default_cpus);
+        let mem = release
+            .config
+            .memory_mb
+            .unwrap_or(ctx.settings.default_memory_mb);
+        Ok(RunParts {
+            env,
+            command,
+            memory_bytes: i64::from(mem) * 1024 * 1024,
+            nano_cpus: (cpus * 1e9) as i64,
+        })
+    }
 }

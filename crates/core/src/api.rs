@@ -1,6 +1,8 @@
 //! Wire types of the HTTP API: used by the server's handlers, by the typed client in the CLI,
 //! and printed as they are by `--json`.
 
+pub mod swarm;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -4,10 +4,13 @@
 //! Labels are the source of truth for what racer owns: every container carries
 //! `racer.managed=true`, `racer.app`, `racer.release` and `racer.replica`, and every image racer
 //! builds carries `racer.managed=true` and `racer.app`. They are found again by label filter.
+//! On a Swarm manager, [`swarm`] runs apps as services carrying the same labels.
 
 mod error;
+pub mod swarm;
 
 pub use error::Error;
+pub use swarm::{ServiceDef, ServiceObserved, SwarmState, TaskObserved};
 
 use std::collections::HashMap;
 use std::path::Path;

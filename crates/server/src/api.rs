@@ -22,7 +22,7 @@ use utoipa::{IntoParams, OpenApi};
 use crate::auth::{need, require_token, Actor, Need, Principal};
 use crate::error::chain;
 use crate::state::AppState;
-use crate::{deploy, users, ApiError};
+use crate::{deploy, swarm, users, ApiError};
 use racer_core::auth::Role;
 
 /// The largest JSON body the API accepts.
@@ -148,6 +148,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(deploy::app_deployments),
         )
         .route("/api/v1/apps/{app}/metrics", get(deploy::app_metrics))
+        .route("/api/v1/apps/{app}/swarm", get(swarm::swarm_status))
         .route("/api/v1/containers", get(deploy::list_containers))
         .route("/api/v1/containers/{id}", get(deploy::get_container))
         .route(
@@ -172,6 +173,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps/{app}/down", post(deploy::down))
         .route("/api/v1/apps/{app}/policy", put(deploy::put_policy))
         .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
+        .route(
+            "/api/v1/apps/{app}/swarm",
+            axum::routing::delete(swarm::swarm_remove),
+        )
+        .route("/api/v1/apps/{app}/swarm/logs", get(swarm::swarm_logs))
         .route("/api/v1/containers/{id}/logs", get(deploy::container_logs))
         .route(
             "/api/v1/uploads",
@@ -262,6 +268,7 @@ async fn method_not_allowed() -> ApiError {
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
         deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::app_metrics, deploy::put_policy, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
         stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup,
+        swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove,
         users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
         users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
         users::list_tokens, users::create_token, users::revoke_token),
@@ -687,6 +694,8 @@ mod tests {
             "/api/v1/apps",
             "/api/v1/apps/{app}",
             "/api/v1/events",
+            "/api/v1/apps/{app}/swarm",
+            "/api/v1/apps/{app}/swarm/logs",
         ] {
             assert!(paths.contains_key(p), "missing {p}");
         }

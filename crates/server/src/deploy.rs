@@ -35,7 +35,7 @@ use racer_store::NewDeployment;
 /// The largest build context accepted.
 pub(crate) const MAX_UPLOAD: u64 = 2 * 1024 * 1024 * 1024;
 
-fn control(state: &AppState) -> Result<&Ctx, ApiError> {
+pub(crate) fn control(state: &AppState) -> Result<&Ctx, ApiError> {
     state.0.control.as_ref().ok_or_else(|| {
         ApiError::new(
             ErrorKind::Unavailable,
@@ -529,7 +529,7 @@ pub(crate) async fn deployment_log(
     Ok(text_response(Body::from_stream(stream)))
 }
 
-fn text_response(body: Body) -> Response {
+pub(crate) fn text_response(body: Body) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 

@@ -59,6 +59,26 @@ pub enum Error {
         #[source]
         source: racer_store::Error,
     },
+    /// The Docker engine could not be reached or refused (swarm checks and commands).
+    #[error("docker engine step failed")]
+    Engine {
+        /// The runtime's error.
+        #[source]
+        source: racer_runtime::Error,
+    },
+    /// `--cluster swarm` was asked for, but the engine is not a swarm manager.
+    #[error("this Docker engine is not a Swarm manager ({state}); run `racerctl swarm init` first, or start the server without --cluster swarm")]
+    NotSwarmManager {
+        /// The engine's swarm membership.
+        state: String,
+    },
+    /// The engine refused to leave its swarm (the last manager needs force).
+    #[error("the engine did not leave the swarm; if it is the last manager, `racerctl swarm leave --force` leaves and removes every service of the swarm")]
+    SwarmLeave {
+        /// The runtime's error.
+        #[source]
+        source: racer_runtime::Error,
+    },
 }
 
 /// An error as the API returns it: `{"error": {"code", "message", "field"}}` with a status.

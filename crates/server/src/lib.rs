@@ -9,6 +9,7 @@ mod deploy;
 mod error;
 mod metrics;
 mod state;
+mod swarm;
 mod users;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::{ApiError, Error};
 pub use state::{ServerFile, SERVER_FILE, TOKEN_FILE};
+pub use swarm::{swarm_command, SwarmCommand};
 
 use state::{AppState, Shared};
 
@@ -112,6 +114,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             })?;
     }
     let lock = state::DataDirLock::acquire(&config.data_dir)?;
+    if config.control.cluster == racer_control::Cluster::Swarm {
+        let s = swarm::require_manager().await?;
+        tracing::info!(node = ?s.node_id, nodes = ?s.nodes, "apps run as services of the swarm this engine manages");
+    }
     let (token, token_created) = auth::load_or_create_admin_token(&config.data_dir)?;
 
     let store = match &config.database_url {

@@ -80,6 +80,25 @@ enum Cmd {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(racer_cli::account::TokensCmd),
+    /// Show a project's Swarm service: replicas desired and running, its tasks (server on --cluster swarm).
+    SwarmStatus(NameArg),
+    /// Show a project's Swarm service log, every task merged.
+    SwarmLogs(SwarmLogsArgs),
+    /// Remove a project's Swarm service; the project is down, its spec and releases are kept.
+    SwarmRemove(NameArg),
+}
+
+#[derive(Debug, Args)]
+struct SwarmLogsArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// Lines from the end of each task's log, or `all`.
+    #[arg(long, default_value = "50")]
+    tail: String,
+    /// Keep following.
+    #[arg(long, short)]
+    follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -867,6 +886,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::json(&app)?;
             } else {
                 println!("deleted app {} ({})", app.name, app.id);
+            }
+        }
+        Cmd::SwarmStatus(n) => {
+            let s = client.swarm_status(&n.project_name).await?;
+            if json {
+                output::json(&s)?;
+            } else {
+                racer_cli::swarm::print_status(&s)?;
+            }
+        }
+        Cmd::SwarmLogs(l) => {
+            let mut stream = client
+                .swarm_logs(&l.project_name, &l.tail, l.follow)
+                .await?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
+                out.flush()?;
+            }
+        }
+        Cmd::SwarmRemove(n) => {
+            let r = client.swarm_remove(&n.project_name).await?;
+            if json {
+                output::json(&r)?;
+            } else {
+                println!("{}", r.message);
             }
         }
         Cmd::Events(a) if a.follow => {
