@@ -238,6 +238,20 @@ impl Client {
 
     /// Streams a build-context tarball from a file (`POST /api/v1/uploads`).
     pub async fn upload(&self, tar: &std::path::Path) -> Result<Upload, ClientError> {
+        // A refused upload is answered before its body is read, and the answer can be lost to a
+        // broken pipe while the folder is still being sent: ask who we are first.
+        let me: racer_core::auth::WhoAmI = self.get("/api/v1/whoami").await?;
+        if !me.role.allows(racer_core::auth::Role::Developer) {
+            return Err(ClientError::Api {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden".into(),
+                message: format!(
+                    "sending a project needs the developer role; you are {}",
+                    me.role
+                ),
+                field: None,
+            });
+        }
         let file = tokio::fs::File::open(tar)
             .await
             .map_err(|e| ClientError::Local {

@@ -1,10 +1,12 @@
 //! Shared parts of the `racer` and `racerctl` binaries: finding the server, the typed API client,
 //! and output. The CLIs talk to the server only over HTTP.
 
+pub mod account;
 pub mod client;
 pub mod deploy;
 pub mod local;
 pub mod output;
+pub mod swarm;
 
 pub use client::{Client, ClientError};
 
@@ -24,11 +26,16 @@ pub fn finish(program: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
+/// A broken pipe on our own output (`racer logs | head`), not one on a connection to the server.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    let from_http = e
+        .chain()
+        .any(|c| c.is::<reqwest::Error>() || c.is::<ClientError>());
+    !from_http
+        && e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
 }
 
 /// The options every command of both CLIs takes.
@@ -37,7 +44,8 @@ pub struct Global {
     /// API URL. Default: the local server's (from the data directory), else http://127.0.0.1:8001.
     #[arg(long, global = true, env = "RACER_URL")]
     pub url: Option<String>,
-    /// API token. Default: the local admin token in the data directory.
+    /// API token. Default: your saved login for this server (`racer login`), else the local
+    /// admin token in the data directory.
     #[arg(long, global = true, env = "RACER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Data directory of the local server. Default: ~/.local/share/racer.

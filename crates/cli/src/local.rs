@@ -48,18 +48,30 @@ pub struct Target {
 
 impl Target {
     /// `--url`/`RACER_URL`, else the local server's file, else `http://127.0.0.1:8001`;
-    /// `--token`/`RACER_TOKEN`, else the local admin token.
+    /// `--token`/`RACER_TOKEN`, else the saved login for that URL (`racer login`), else the
+    /// local admin token.
     pub fn resolve(url: Option<String>, token: Option<String>, data_dir: &Path) -> Target {
         let url = url
             .filter(|u| !u.is_empty())
             .or_else(|| read_server_file(data_dir).map(|f| f.api_url))
             .unwrap_or_else(|| "http://127.0.0.1:8001".to_owned());
+        let url = url.trim_end_matches('/').to_owned();
         let token = token
             .filter(|t| !t.is_empty())
+            .or_else(|| crate::account::saved_token(&url))
             .or_else(|| read_admin_token(data_dir));
-        Target {
-            url: url.trim_end_matches('/').to_owned(),
-            token,
+        Target { url, token }
+    }
+
+    /// Like [`Target::resolve`] but for the operator's `racerctl`: the local admin token comes
+    /// before a saved login.
+    pub fn resolve_operator(url: Option<String>, token: Option<String>, data_dir: &Path) -> Target {
+        let explicit = token.filter(|t| !t.is_empty());
+        let admin = read_admin_token(data_dir);
+        let mut t = Target::resolve(url, explicit.clone().or(admin), data_dir);
+        if explicit.is_none() && t.token.is_none() {
+            t.token = crate::account::saved_token(&t.url);
         }
+        t
     }
 }

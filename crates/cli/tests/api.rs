@@ -217,4 +217,10 @@ async fn f3_pagination_and_openapi() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/v1/apps/{app}"]["delete"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Login is public; token management is authenticated.
+    assert_eq!(
+        doc["paths"]["/auth/login"]["post"]["security"],
+        serde_json::json!([])
+    );
+    assert!(doc["paths"]["/api/v1/tokens/{id}"]["delete"].is_object());
 }

@@ -14,6 +14,26 @@ fn spec(image: &str, greeting: &str, min: u32) -> String {
     )
 }
 
+/// `GET /metrics` with the admin token.
+fn metrics_text(env: &Env) -> String {
+    let url = format!("{}/metrics", env.server_file().unwrap().api_url);
+    let token = env.token();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.text().await.unwrap()
+        })
+}
+
 fn status(env: &Env) -> AppStatus {
     env.racer(&["status", "--project-name", "decl", "--json"])
         .json()
@@ -216,6 +236,28 @@ fn f6_autoscaler_scales_out_under_load_and_back_in_after() {
         out.message
     );
     assert!(events.items.iter().all(|e| e.actor == "autoscaler"));
+    // `/metrics` counts the same decisions.
+    let text = metrics_text(&env);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("prometheus text format");
+    let decisions = |direction: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "racer_autoscaler_decisions_total"
+                    && s.labels.get("app") == Some("auto")
+                    && s.labels.get("direction") == Some(direction)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let count = |kind: &str| events.items.iter().filter(|e| e.kind == kind).count() as f64;
+    assert_eq!(decisions("out"), count("app.autoscaled.out"), "{text}");
+    assert_eq!(decisions("in"), count("app.autoscaled.in"), "{text}");
 
     // The same history, with the traffic that caused it, from `racer metrics`.
     let m: racer_core::api::AppMetrics = env

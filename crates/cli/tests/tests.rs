@@ -3,9 +3,12 @@
 
 mod util;
 
+mod accounts;
 mod api;
 mod deploy;
+mod rbac;
 mod server;
 mod spec;
+mod swarm;
 mod traffic;
 mod websocket;

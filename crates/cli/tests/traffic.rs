@@ -477,6 +477,69 @@ async fn f5_forwarded_headers_request_id_and_metrics() {
         .find(|s| s.metric == "racer_app_replicas_desired")
         .unwrap();
     assert_eq!(desired.labels.get("app"), Some("hdr"));
+
+    // Issue 6: replicas ready, deployment outcomes, build and reconcile durations, scaling.
+    let value = |metric: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                prometheus_parse::Value::Histogram(ref b) => b
+                    .iter()
+                    .find(|b| b.less_than.is_infinite())
+                    .map(|b| b.count),
+                _ => None,
+            })
+    };
+    assert_eq!(
+        value("racer_app_replicas_ready", &[("app", "hdr")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "racer_deployments_total",
+            &[("app", "hdr"), ("outcome", "running")]
+        ),
+        Some(1.0),
+        "one deployment, and it runs\n{text}"
+    );
+    let app_build = [("app", "hdr"), ("result", "succeeded")];
+    let builds = value("racer_build_duration_seconds", &app_build).unwrap_or(0.0);
+    assert_eq!(
+        Some(builds),
+        value("racer_build_duration_seconds_count", &app_build),
+        "+Inf bucket = count\n{text}"
+    );
+    assert!(builds >= 1.0, "{text}");
+    let build_secs = value("racer_build_duration_seconds_sum", &app_build).unwrap_or(0.0);
+    assert!(build_secs > 0.0 && build_secs < 600.0, "{text}");
+    let passes = value("racer_reconcile_pass_duration_seconds_count", &[]).unwrap_or(0.0);
+    assert!(passes > 0.0, "{text}");
+    let pass_secs = value("racer_reconcile_pass_duration_seconds_sum", &[]).unwrap_or(-1.0);
+    assert!(
+        pass_secs >= 0.0 && pass_secs / passes < 5.0,
+        "mean pass {pass_secs}/{passes}\n{text}"
+    );
+    assert_eq!(value("racer_reconcile_apps", &[]), Some(1.0), "{text}");
+    assert_eq!(
+        value("racer_reconcile_errors_total", &[]),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        scrape.docs.contains_key("racer_autoscaler_decisions_total"),
+        "the family is declared even before any decision\n{text}"
+    );
+    assert_eq!(
+        value("racer_autoscaler_decisions_total", &[("app", "hdr")]),
+        None,
+        "a manual app has no autoscaler decisions\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,7 @@ impl Env {
             .env_remove("RACER_TOKEN")
             .env_remove("RACER_DATABASE_URL")
             .env("RACER_SERVER_BIN", bin("racer-server"))
+            .env("RACER_CONFIG_DIR", self.dir.path().join("config"))
             .current_dir(self.dir.path());
         for (k, v) in &self.extra_env {
             c.env(k, v);
@@ -62,6 +63,53 @@ impl Env {
 
     pub fn racer(&self, args: &[&str]) -> Run {
         Run::of(self.cmd("racer", args), "racer", args)
+    }
+
+    /// `racer` as a person: with their own config directory (saved login), extra environment
+    /// and, if given, `stdin` fed to it (a password).
+    pub fn racer_as(
+        &self,
+        who: &str,
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+        args: &[&str],
+    ) -> Run {
+        self.program_as("racer", who, env, stdin, args)
+    }
+
+    /// Like [`Env::racer_as`] for any of the CLIs.
+    pub fn program_as(
+        &self,
+        program: &str,
+        who: &str,
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+        args: &[&str],
+    ) -> Run {
+        use std::io::Write;
+        let mut c = self.cmd(program, args);
+        c.env(
+            "RACER_CONFIG_DIR",
+            self.dir.path().join(format!("config-{who}")),
+        );
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(mut pipe) = child.stdin.take() {
+            if let Some(text) = stdin {
+                pipe.write_all(text.as_bytes()).unwrap();
+                pipe.write_all(b"\n").unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        Run {
+            what: format!("{program} {} (as {who})", args.join(" ")),
+            out,
+        }
     }
 
     /// Starts the server on a free port and returns its file.

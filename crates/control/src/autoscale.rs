@@ -102,8 +102,10 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
                 app_id: Some(app.id),
                 app_name: Some(app.name.clone()),
                 message: format!("scaled {verb} from {} to {to}: {why}", app.instances),
+                org: None,
             };
             let _ = ctx.store.events().append(&event).await;
+            ctx.metrics.scaled(&app.name, verb);
             ctx.reconcile_wake.notify_one();
         }
     }

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::BuildResult;
 use crate::{Ctx, Error};
 
 /// Runs the builder until `shutdown`. Builds in flight finish or are cut off with the process;
@@ -59,12 +60,20 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken, tracker: TaskTracker) {
 /// Builds one claimed deployment to a release, or marks it failed. Never leaves it `building`.
 async fn build_one(ctx: &Ctx, d: Deployment) {
     let workdir = ctx.builds_dir().join(d.id.to_string());
+    let started = std::time::Instant::now();
     let outcome = build(ctx, &d, &workdir).await;
+    let result = if outcome.is_ok() {
+        BuildResult::Succeeded
+    } else {
+        BuildResult::Failed
+    };
+    ctx.metrics
+        .build_finished(&d.app_name, result, started.elapsed());
     let deployments = ctx.store.deployments();
     match outcome {
         Ok(release) => match deployments.release(&d, &release).await {
             Ok(r) => {
-                tracing::info!(app = %d.app_name, release = r.number, "release recorded");
+                tracing::info!(app = %d.app_name, release = r.number, took = ?started.elapsed(), "release recorded");
                 cleanup(ctx, &d, &workdir).await;
                 ctx.reconcile_wake.notify_one();
             }

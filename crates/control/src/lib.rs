@@ -6,12 +6,17 @@
 //! - [`reconcile`]: brings each app's containers to its current release and replica count,
 //!   replaces dead ones, removes what racer labelled but no longer wants, and rolls a failed
 //!   rollout back.
+//! - [`autoscale`]: changes an app's desired replicas when its policy says so.
+//! - [`metrics`]: what the loops measure about themselves, for `GET /metrics`.
+//! - [`swarm`]: the same for a Swarm cluster, where each app is one service.
 
 pub mod autoscale;
 pub mod builder;
 mod error;
+pub mod metrics;
 pub mod ports;
 pub mod reconcile;
+pub mod swarm;
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -38,6 +43,38 @@ impl Action {
     }
 }
 
+/// Where apps run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cluster {
+    /// The local engine: one container per replica, published on 127.0.0.1.
+    #[default]
+    Local,
+    /// The engine is a Swarm manager: one service per app, published through the routing mesh.
+    Swarm,
+}
+
+impl Cluster {
+    /// `local` or `swarm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cluster::Local => "local",
+            Cluster::Swarm => "swarm",
+        }
+    }
+}
+
+impl std::str::FromStr for Cluster {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cluster, String> {
+        match s {
+            "local" => Ok(Cluster::Local),
+            "swarm" => Ok(Cluster::Swarm),
+            other => Err(format!("unknown cluster {other:?}: want local or swarm")),
+        }
+    }
+}
+
 /// Settings of the loops.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -61,6 +98,8 @@ pub struct Settings {
     pub resync: Duration,
     /// Builds that may run at once (never two of one app).
     pub max_parallel_builds: usize,
+    /// Where apps run: local containers, or Swarm services.
+    pub cluster: Cluster,
 }
 
 impl Default for Settings {
@@ -76,6 +115,7 @@ impl Default for Settings {
             stop_grace_secs: 10,
             resync: Duration::from_secs(1),
             max_parallel_builds: 2,
+            cluster: Cluster::Local,
         }
     }
 }
@@ -108,6 +148,8 @@ pub struct Ctx {
             >,
         >,
     >,
+    /// The loops' own measurements (reconcile passes, builds, scaling decisions).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Ctx {

@@ -4,12 +4,19 @@
 //! then converges each app with [`reconcile`]. Handlers wake it; a periodic resync makes it
 //! correct when a wake-up is lost or something changes behind racer's back. On start it simply
 //! finds the containers it already runs and adopts them: no duplicates.
+//!
+//! A pass costs the same few calls however many apps there are: one list of the apps, one of the
+//! engine's containers (their addresses included), one query for the rollouts in progress, and
+//! releases only the first time they are seen (they never change). The health checks that are due
+//! run concurrently before the apps are converged, so a pass with nothing to change is mostly
+//! in-memory work.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use racer_core::api::{App, DeploymentStatus, HealthCheck};
+use racer_core::api::{App, Deployment, DeploymentStatus, HealthCheck, Release};
 use racer_core::{health, rollout};
 use racer_runtime::{ContainerSpec, Observed};
 use tokio_util::sync::CancellationToken;
@@ -19,18 +26,21 @@ use crate::{ports, Action, Ctx, Error};
 
 /// Runs the reconciler until `shutdown`.
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
-    let mut last_image_sweep = Instant::now() - Duration::from_secs(3600);
+    let mut state = PassState::default();
     loop {
         let started = Instant::now();
         let mut next = ctx.settings.resync;
-        match pass(&ctx, &mut last_image_sweep).await {
+        match pass(&ctx, &mut state).await {
             Ok(a) => next = next.min(a.requeue_after),
             Err(e) => {
                 next = error_policy(&e);
+                ctx.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e.chain(), "reconcile pass failed");
             }
         }
-        tracing::debug!(elapsed = ?started.elapsed(), "reconcile pass");
+        let elapsed = started.elapsed();
+        ctx.metrics.reconcile_pass.observe(elapsed);
+        tracing::debug!(?elapsed, "reconcile pass");
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ctx.reconcile_wake.notified() => {}
@@ -47,10 +57,70 @@ pub fn error_policy(e: &Error) -> Duration {
     }
 }
 
+/// How many health checks a pass runs at once.
+const CONCURRENT_CHECKS: usize = 64;
+
+/// What the reconciler keeps from one pass to the next.
+pub struct PassState {
+    /// When images of deleted apps were last looked for.
+    last_image_sweep: Instant,
+    /// Releases already read.
+    releases: Releases,
+}
+
+impl Default for PassState {
+    fn default() -> PassState {
+        PassState {
+            last_image_sweep: Instant::now()
+                .checked_sub(Duration::from_secs(3600))
+                .unwrap_or_else(Instant::now),
+            releases: Releases::default(),
+        }
+    }
+}
+
+/// Releases by app and number. A release never changes once recorded, so each is read from the
+/// store once; a deleted app's are forgotten.
+#[derive(Default)]
+pub struct Releases(HashMap<(Uuid, i64), std::sync::Arc<Release>>);
+
+impl Releases {
+    /// One release, from memory or else the store.
+    pub async fn get(
+        &mut self,
+        ctx: &Ctx,
+        app: Uuid,
+        number: i64,
+    ) -> Result<std::sync::Arc<Release>, Error> {
+        if let Some(r) = self.0.get(&(app, number)) {
+            return Ok(r.clone());
+        }
+        let r = std::sync::Arc::new(ctx.store.deployments().release_of(app, number).await?);
+        self.0.insert((app, number), r.clone());
+        Ok(r)
+    }
+}
+
 /// One pass over every app, then the orphans.
-pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, Error> {
+pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
+    if ctx.settings.cluster == crate::Cluster::Swarm {
+        let apps = ctx.store.apps().all().await?;
+        let action = crate::swarm::pass(ctx, &apps).await?;
+        sweep_images(ctx, &apps, &mut state.last_image_sweep).await?;
+        return Ok(action);
+    }
     let apps = ctx.store.apps().all().await?;
     let observed = ctx.runtime.list(None).await?;
+    let mut rolling: HashMap<Uuid, Deployment> = ctx
+        .store
+        .deployments()
+        .latest_rolling_out()
+        .await?
+        .into_iter()
+        .map(|d| (d.app_id, d))
+        .collect();
+    let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
+    state.releases.0.retain(|(app, _), _| live.contains(app));
     let mut taken: HashSet<u16> = observed.iter().filter_map(|c| c.host_port).collect();
     taken.extend(ctx.settings.reserved_ports.iter().copied());
     let all_ids: HashSet<String> = observed.iter().map(|c| c.id.clone()).collect();
@@ -58,12 +128,26 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
     for c in observed {
         by_app.entry(c.app_id).or_default().push(c);
     }
+    ctx.metrics
+        .reconcile_apps
+        .store(apps.len() as u64, Ordering::Relaxed);
     let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
     ctx.routes.retain(&names);
+    check_due(ctx, &apps, &by_app, &mut state.releases).await;
     let mut action = Action::requeue(ctx.settings.resync);
     for app in &apps {
         let mine = by_app.remove(&Some(app.id)).unwrap_or_default();
-        match reconcile(app, mine, ctx, &mut taken).await {
+        let latest = rolling.remove(&app.id);
+        match reconcile(
+            app,
+            mine,
+            ctx,
+            &mut taken,
+            &mut state.releases,
+            latest.as_ref(),
+        )
+        .await
+        {
             Ok(a) => action.requeue_after = action.requeue_after.min(a.requeue_after),
             Err(e) => tracing::warn!(app = %app.name, error = %e.chain(), "reconcile failed"),
         }
@@ -84,7 +168,16 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
             remove(ctx, &c).await?;
         }
     }
-    // Images of deleted apps, now and then (image listing is not free).
+    sweep_images(ctx, &apps, &mut state.last_image_sweep).await?;
+    Ok(action)
+}
+
+/// Removes the images of deleted apps, now and then (image listing is not free).
+async fn sweep_images(
+    ctx: &Ctx,
+    apps: &[App],
+    last_image_sweep: &mut Instant,
+) -> Result<(), Error> {
     if last_image_sweep.elapsed() > Duration::from_secs(10) {
         *last_image_sweep = Instant::now();
         let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
@@ -103,10 +196,10 @@ pub async fn pass(ctx: &Ctx, last_image_sweep: &mut Instant) -> Result<Action, E
             }
         }
     }
-    Ok(action)
+    Ok(())
 }
 
-async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
+pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
     if c.running() {
         ctx.runtime
             .stop(&c.id, ctx.settings.stop_grace_secs)
@@ -114,6 +207,55 @@ async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
     }
     ctx.runtime.remove(&c.id).await?;
     Ok(())
+}
+
+/// Runs every health check that is due, up to [`CONCURRENT_CHECKS`] at once, and records the
+/// results, so that converging the apps afterwards finds them fresh. Draining replicas and apps
+/// without a release are left out: nothing routes to them.
+async fn check_due(
+    ctx: &Ctx,
+    apps: &[App],
+    by_app: &HashMap<Option<Uuid>, Vec<Observed>>,
+    releases: &mut Releases,
+) {
+    let draining: HashSet<String> = ctx
+        .draining
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys()
+        .cloned()
+        .collect();
+    let mut due = Vec::new();
+    for app in apps.iter().filter(|a| a.release.is_some()) {
+        for c in by_app.get(&Some(app.id)).into_iter().flatten() {
+            if !c.running() || draining.contains(&c.id) {
+                continue;
+            }
+            let Some(number) = c.release else { continue };
+            // A release that cannot be read is reconcile's to report.
+            let Ok(release) = releases.get(ctx, app.id, number).await else {
+                continue;
+            };
+            let port = release.config.app_port.unwrap_or(8000);
+            let check = release.config.health.clone().unwrap_or_default();
+            due.push((c, port, check));
+        }
+    }
+    use futures_util::StreamExt;
+    futures_util::stream::iter(due)
+        .for_each_concurrent(CONCURRENT_CHECKS, |(c, port, check)| async move {
+            health_of(ctx, c, port, &check).await;
+        })
+        .await;
+}
+
+/// A replica's address on its network: from the container list, else an inspect.
+async fn ip_of(ctx: &Ctx, c: &Observed) -> Option<IpAddr> {
+    if let Some(ip) = c.ip.as_deref().and_then(|ip| ip.parse().ok()) {
+        return Some(ip);
+    }
+    let info = ctx.runtime.inspect(&c.id).await.ok()?;
+    info.ip.and_then(|ip| ip.parse().ok())
 }
 
 /// Whether a replica answers on its app port (TCP connect to its address on the engine's
@@ -151,10 +293,15 @@ pub async fn check_once(
     if !c.running() {
         return None;
     }
-    let info = ctx.runtime.inspect(&c.id).await.ok()?;
-    let ip = info.ip.and_then(|ip| ip.parse().ok())?;
+    let ip = ip_of(ctx, c).await?;
     let addr = SocketAddr::new(ip, app_port);
     let probe_addr = SocketAddr::new(ip, check.port.unwrap_or(app_port));
+    probe(probe_addr, check).await.then_some(addr)
+}
+
+/// Runs a health check once against `probe_addr`: HTTP GET of `check.path` (2xx/3xx passes) or
+/// a TCP connect, within the check's timeout.
+pub async fn probe(probe_addr: SocketAddr, check: &HealthCheck) -> bool {
     let timeout = Duration::from_secs(u64::from(check.timeout_seconds.max(1)));
     let attempt = async {
         let mut stream = tokio::net::TcpStream::connect(probe_addr).await.ok()?;
@@ -172,10 +319,7 @@ pub async fn check_once(
         let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
         (200..400).contains(&code).then_some(())
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Some(())) => Some(addr),
-        _ => None,
-    }
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(())))
 }
 
 /// The replica's health after checking it if a check is due (thresholds applied), and its
@@ -207,8 +351,7 @@ async fn health_of(
                 return None;
             }
             // Not due: a healthy replica keeps its place; its address comes from the engine.
-            let info = ctx.runtime.inspect(&c.id).await.ok()?;
-            let ip = info.ip.and_then(|ip| ip.parse().ok())?;
+            let ip = ip_of(ctx, c).await?;
             return Some(SocketAddr::new(ip, app_port));
         }
         _ => check_once(ctx, c, app_port, check).await,
@@ -231,8 +374,7 @@ async fn health_of(
         match addr {
             Some(a) => Some(a),
             None => {
-                let info = ctx.runtime.inspect(&c.id).await.ok()?;
-                let ip = info.ip.and_then(|ip| ip.parse().ok())?;
+                let ip = ip_of(ctx, c).await?;
                 Some(SocketAddr::new(ip, app_port))
             }
         }
@@ -245,11 +387,16 @@ async fn health_of(
 /// out one replica at a time (max surge 1): each new replica that passes its health check joins
 /// the routes, and an old one leaves them, drains, and is stopped. A rollout whose replicas do
 /// not pass in time is rolled back to the release still serving.
+///
+/// `latest` is the app's newest deployment if it is rolling out; `releases` caches releases
+/// across passes.
 pub async fn reconcile(
     app: &App,
     observed: Vec<Observed>,
     ctx: &Ctx,
     taken: &mut HashSet<u16>,
+    releases: &mut Releases,
+    latest: Option<&Deployment>,
 ) -> Result<Action, Error> {
     let Some(number) = app.release else {
         ctx.routes.set(&app.name, Vec::new());
@@ -259,7 +406,7 @@ pub async fn reconcile(
         return Ok(Action::requeue(ctx.settings.resync));
     };
     let deployments = ctx.store.deployments();
-    let release = deployments.release_of(app.id, number).await?;
+    let release = releases.get(ctx, app.id, number).await?;
     let app_port = release.config.app_port.unwrap_or(8000);
     let check = release.config.health.clone().unwrap_or_default();
     let drain = release
@@ -291,10 +438,8 @@ pub async fn reconcile(
         remove(ctx, &c).await?;
     }
 
-    let latest = deployments.latest(app.id).await?;
-    let rolling = latest
-        .as_ref()
-        .filter(|d| d.status == DeploymentStatus::RollingOut && d.release == Some(number));
+    let rolling =
+        latest.filter(|d| d.status == DeploymentStatus::RollingOut && d.release == Some(number));
 
     // Health of the new release's replicas; dead ones start again.
     let mut changed = false;
@@ -354,11 +499,11 @@ pub async fn reconcile(
         }
         let rel = c.release.unwrap_or_default();
         if let std::collections::hash_map::Entry::Vacant(e) = ports.entry(rel) {
-            let cfg = deployments
-                .release_of(app.id, rel)
+            let cfg = releases
+                .get(ctx, app.id, rel)
                 .await
                 .ok()
-                .map(|r| r.config);
+                .map(|r| r.config.clone());
             e.insert((
                 cfg.as_ref().and_then(|c| c.app_port).unwrap_or(8000),
                 cfg.and_then(|c| c.health).unwrap_or_default(),
@@ -507,29 +652,7 @@ fn container_spec(
 ) -> Result<ContainerSpec, Error> {
     let host_port = ports::pick(&ctx.settings.host_ports, taken)?;
     taken.insert(host_port);
-    let mut env: Vec<String> = release
-        .config
-        .env
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    env.push(format!("PORT={app_port}"));
-    env.push(format!("RACER_APP={}", app.name));
-    env.push(format!("RACER_RELEASE={}", release.number));
-    let command = match release.config.command.as_deref() {
-        Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
-            racer_build::Error::Unrepresentable {
-                what: "command".into(),
-                reason,
-            }
-        })?),
-        None => None,
-    };
-    let cpus = release.config.cpus.unwrap_or(ctx.settings.default_cpus);
-    let mem = release
-        .config
-        .memory_mb
-        .unwrap_or(ctx.settings.default_memory_mb);
+    let run = RunParts::of(ctx, app, release, app_port)?;
     Ok(ContainerSpec {
         name: format!("{}-{}-{}", app.name, release.number, replica),
         image: release.image_id.clone(),
@@ -537,11 +660,62 @@ fn container_spec(
         app_name: app.name.clone(),
         release: release.number,
         replica,
-        env,
-        command,
+        env: run.env,
+        command: run.command,
         app_port,
         host_port,
-        memory_bytes: i64::from(mem) * 1024 * 1024,
-        nano_cpus: (cpus * 1e9) as i64,
+        memory_bytes: run.memory_bytes,
+        nano_cpus: run.nano_cpus,
     })
+}
+
+/// How a release runs, whatever runs it (a container or a Swarm task).
+pub(crate) struct RunParts {
+    /// `K=V`, with `PORT`, `RACER_APP` and `RACER_RELEASE` added.
+    pub(crate) env: Vec<String>,
+    /// The command override as argv.
+    pub(crate) command: Option<Vec<String>>,
+    /// Memory limit, bytes.
+    pub(crate) memory_bytes: i64,
+    /// CPU limit, billionths of a core.
+    pub(crate) nano_cpus: i64,
+}
+
+impl RunParts {
+    pub(crate) fn of(
+        ctx: &Ctx,
+        app: &App,
+        release: &racer_core::api::Release,
+        app_port: u16,
+    ) -> Result<RunParts, Error> {
+        let mut env: Vec<String> = release
+            .config
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        env.push(format!("PORT={app_port}"));
+        env.push(format!("RACER_APP={}", app.name));
+        env.push(format!("RACER_RELEASE={}", release.number));
+        let command = match release.config.command.as_deref() {
+            Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
+                racer_build::Error::Unrepresentable {
+                    what: "command".into(),
+                    reason,
+                }
+            })?),
+            None => None,
+        };
+        let cpus = release.config.cpus.unwrap_or(ctx.settings.default_cpus);
+        let mem = release
+            .config
+            .memory_mb
+            .unwrap_or(ctx.settings.default_memory_mb);
+        Ok(RunParts {
+            env,
+            command,
+            memory_bytes: i64::from(mem) * 1024 * 1024,
+            nano_cpus: (cpus * 1e9) as i64,
+        })
+    }
 }

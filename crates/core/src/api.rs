@@ -1,6 +1,8 @@
 //! Wire types of the HTTP API: used by the server's handlers, by the typed client in the CLI,
 //! and printed as they are by `--json`.
 
+pub mod swarm;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -111,8 +113,11 @@ pub struct CreateApp {
 pub struct App {
     /// Generated at creation; never changes.
     pub id: Uuid,
-    /// Human name, unique.
+    /// Human name, unique across the install (it is the app's host name).
     pub name: String,
+    /// The organisation that owns it.
+    #[serde(default = "default_org")]
+    pub org: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When its desired state last changed.
@@ -130,6 +135,10 @@ pub struct App {
 
 fn one() -> u32 {
     1
+}
+
+fn default_org() -> String {
+    crate::auth::DEFAULT_ORG.to_owned()
 }
 
 /// Where an app's code comes from.
@@ -529,6 +538,9 @@ pub struct Event {
     pub app_name: Option<String>,
     /// A human-readable line.
     pub message: String,
+    /// The organisation it belongs to (none for install-wide events).
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 /// What a running server writes to `server.json` in its data directory so that the CLIs on the

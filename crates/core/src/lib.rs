@@ -2,6 +2,7 @@
 //! error kinds, and the pure policies. Nothing in this crate does I/O.
 
 pub mod api;
+pub mod auth;
 pub mod autoscale;
 pub mod health;
 pub mod names;

@@ -4,10 +4,13 @@
 //! Labels are the source of truth for what racer owns: every container carries
 //! `racer.managed=true`, `racer.app`, `racer.release` and `racer.replica`, and every image racer
 //! builds carries `racer.managed=true` and `racer.app`. They are found again by label filter.
+//! On a Swarm manager, [`swarm`] runs apps as services carrying the same labels.
 
 mod error;
+pub mod swarm;
 
 pub use error::Error;
+pub use swarm::{ServiceDef, ServiceObserved, SwarmState, TaskObserved};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -106,6 +109,9 @@ pub struct Observed {
     pub image: String,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// Address on its network as the list reports it (as [`Inspected::ip`], without an inspect
+    /// per container); `None` when stopped or not on a network with an address.
+    pub ip: Option<String>,
 }
 
 impl Observed {
@@ -241,6 +247,14 @@ impl Runtime {
                     .iter()
                     .find_map(|p| p.public_port)
                     .or_else(|| labels.get(LABEL_PORT).and_then(|p| p.parse().ok()));
+                let ip = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .and_then(|nets| {
+                        nets.into_values()
+                            .filter_map(|e| e.ip_address)
+                            .find(|ip| !ip.is_empty())
+                    });
                 Observed {
                     id: c.id.unwrap_or_default(),
                     name: c
@@ -264,6 +278,7 @@ impl Runtime {
                     host_port,
                     image: c.image.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
+                    ip,
                 }
             })
             .collect())

@@ -19,10 +19,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::auth::{require_token, Actor};
+use crate::auth::{need, require_token, Actor, Need, Principal};
 use crate::error::chain;
 use crate::state::AppState;
-use crate::{deploy, ApiError};
+use crate::{deploy, swarm, users, ApiError};
+use racer_core::auth::Role;
 
 /// The largest JSON body the API accepts.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -126,62 +127,104 @@ where
     }
 }
 
-/// Builds the API router: public probes, the authenticated `/api/v1`, the OpenAPI document.
+/// Builds the API router: public probes and login, then `/api/v1` in groups by the role each
+/// route needs (viewer < developer < admin < the install's admin token). Every group sits behind
+/// authentication; handlers then hold non-superusers to their own organisation.
 pub(crate) fn router(state: AppState) -> Router {
-    let authed = Router::new()
+    use axum::routing::{delete, put};
+    let role = |r: Role| middleware::from_fn(move |req, next| need(Need::Role(r), req, next));
+    let viewer = Router::new()
         .route("/api/v1/info", get(info))
-        .route("/api/v1/apps", get(list_apps).post(create_app))
-        .route("/api/v1/apps/{app}", get(get_app).delete(delete_app))
+        .route("/api/v1/whoami", get(users::whoami))
+        .route("/api/v1/apps", get(list_apps))
+        .route("/api/v1/apps/{app}", get(get_app))
         .route("/api/v1/events", get(list_events))
         .route("/api/v1/events/stream", get(stream_events))
-        .route("/api/v1/validate", post(deploy::validate))
-        .route("/api/v1/dockerfile", post(deploy::dockerfile))
-        .route("/api/v1/deployments", post(deploy::deploy))
         .route("/api/v1/deployments/{id}", get(deploy::get_deployment))
-        .route("/api/v1/deployments/{id}/log", get(deploy::deployment_log))
         .route("/api/v1/apps/{app}/status", get(deploy::app_status))
         .route("/api/v1/apps/{app}/releases", get(deploy::releases))
         .route(
             "/api/v1/apps/{app}/deployments",
             get(deploy::app_deployments),
         )
+        .route("/api/v1/apps/{app}/metrics", get(deploy::app_metrics))
+        .route("/api/v1/apps/{app}/swarm", get(swarm::swarm_status))
+        .route("/api/v1/containers", get(deploy::list_containers))
+        .route("/api/v1/containers/{id}", get(deploy::get_container))
+        .route(
+            "/api/v1/tokens",
+            get(users::list_tokens).post(users::create_token),
+        )
+        .route("/api/v1/tokens/{id}", delete(users::revoke_token))
+        .route("/openapi.json", get(openapi))
+        .route_layer(role(Role::Viewer));
+    let developer = Router::new()
+        .route("/api/v1/apps", post(create_app))
+        .route("/api/v1/validate", post(deploy::validate))
+        .route("/api/v1/dockerfile", post(deploy::dockerfile))
+        .route("/api/v1/deployments", post(deploy::deploy))
+        .route("/api/v1/deployments/{id}/log", get(deploy::deployment_log))
         .route("/api/v1/apps/{app}/rerun", post(deploy::rerun))
         .route("/api/v1/apps/{app}/scale", post(deploy::scale))
         .route("/api/v1/apps/{app}/rollback", post(deploy::rollback))
         .route("/api/v1/apps/register", post(deploy::register))
-        .route(
-            "/api/v1/apps/{app}/spec",
-            axum::routing::put(deploy::put_spec),
-        )
+        .route("/api/v1/apps/{app}/spec", put(deploy::put_spec))
         .route("/api/v1/apps/{app}/up", post(deploy::up))
-        .route("/api/v1/apps/{app}/metrics", get(deploy::app_metrics))
-        .route(
-            "/api/v1/apps/{app}/policy",
-            axum::routing::put(deploy::put_policy),
-        )
         .route("/api/v1/apps/{app}/down", post(deploy::down))
+        .route("/api/v1/apps/{app}/policy", put(deploy::put_policy))
         .route("/api/v1/apps/{app}/logs", get(deploy::app_logs))
-        .route("/api/v1/containers", get(deploy::list_containers))
-        .route("/api/v1/containers/cleanup", post(deploy::cleanup))
         .route(
-            "/api/v1/containers/{id}",
-            get(deploy::get_container).delete(deploy::remove_container),
+            "/api/v1/apps/{app}/swarm",
+            axum::routing::delete(swarm::swarm_remove),
         )
-        .route("/api/v1/containers/{id}/stop", post(deploy::stop_container))
+        .route("/api/v1/apps/{app}/swarm/logs", get(swarm::swarm_logs))
         .route("/api/v1/containers/{id}/logs", get(deploy::container_logs))
-        .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
         .route(
             "/api/v1/uploads",
             post(deploy::upload).layer(DefaultBodyLimit::disable()),
         )
+        .route_layer(role(Role::Developer));
+    let admin = Router::new()
+        .route("/api/v1/apps/{app}", delete(delete_app))
+        .route("/api/v1/containers/{id}", delete(deploy::remove_container))
+        .route("/api/v1/containers/{id}/stop", post(deploy::stop_container))
+        .route(
+            "/api/v1/users",
+            get(users::list_users).post(users::create_user),
+        )
+        .route("/api/v1/users/{id}/disable", post(users::disable_user))
+        .route("/api/v1/users/{id}/enable", post(users::enable_user))
+        .route(
+            "/api/v1/invites",
+            get(users::list_invites).post(users::create_invite),
+        )
+        .route_layer(role(Role::Admin));
+    let superuser = Router::new()
+        .route(
+            "/api/v1/orgs",
+            get(users::list_orgs).post(users::create_org),
+        )
+        .route("/api/v1/containers/cleanup", post(deploy::cleanup))
+        .route("/metrics", get(crate::metrics::metrics))
+        .route_layer(middleware::from_fn(|req, next| {
+            need(Need::Superuser, req, next)
+        }));
+    let authed = viewer
+        .merge(developer)
+        .merge(admin)
+        .merge(superuser)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
+    let public = Router::new()
+        .route("/auth/login", post(users::login))
+        .route("/auth/register", post(users::register))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
     Router::new()
         .route("/", get(root))
         .route("/health", get(health))
         .route("/liveness", get(liveness))
         .route("/ready", get(ready))
+        .merge(public)
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -224,7 +267,11 @@ async fn method_not_allowed() -> ApiError {
         deploy::upload, deploy::validate, deploy::dockerfile, deploy::deploy, deploy::get_deployment,
         deploy::deployment_log, deploy::app_status, deploy::releases, deploy::app_deployments,
         deploy::rerun, deploy::rollback, deploy::register, deploy::put_spec, deploy::up, deploy::down, deploy::app_metrics, deploy::put_policy, deploy::scale, deploy::app_logs, deploy::list_containers, deploy::get_container,
-        stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup),
+        stream_events, deploy::container_logs, deploy::stop_container, deploy::remove_container, deploy::cleanup,
+        swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove,
+        users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
+        users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
+        users::list_tokens, users::create_token, users::revoke_token),
     components(schemas(ErrorBody, App, CreateApp, Event, Page<App>, Page<Event>, Health, Probe, ApiInfo, ServerInfo)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -384,111 +431,6 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
     })
 }
 
-/// Prometheus text format: apps, replicas desired and ready, proxy traffic per app and replica.
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    use std::fmt::Write;
-    let apps = state.0.store.apps().all().await?;
-    let traffic = state
-        .0
-        .traffic
-        .get()
-        .map(|p| p.snapshot())
-        .unwrap_or_default();
-    let mut out = String::new();
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let _ = writeln!(
-        out,
-        "# HELP racer_apps Apps known to this install.\n# TYPE racer_apps gauge\nracer_apps {}",
-        apps.len()
-    );
-    let _ = writeln!(out, "# HELP racer_app_replicas_desired Replicas an app should run.\n# TYPE racer_app_replicas_desired gauge");
-    for a in &apps {
-        let _ = writeln!(
-            out,
-            "racer_app_replicas_desired{{app=\"{}\"}} {}",
-            esc(&a.name),
-            a.instances
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_app_replicas_ready Replicas in the proxy's rotation.\n# TYPE racer_app_replicas_ready gauge");
-    for t in &traffic {
-        let _ = writeln!(
-            out,
-            "racer_app_replicas_ready{{app=\"{}\"}} {}",
-            esc(&t.app),
-            t.replicas.len()
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_requests_total Requests answered by the proxy, by status class.\n# TYPE racer_proxy_requests_total counter");
-    for t in &traffic {
-        for (i, n) in t.by_class.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "racer_proxy_requests_total{{app=\"{}\",class=\"{}xx\"}} {n}",
-                esc(&t.app),
-                i + 1
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_active_requests Requests in flight.\n# TYPE racer_proxy_active_requests gauge");
-    for t in &traffic {
-        let _ = writeln!(
-            out,
-            "racer_proxy_active_requests{{app=\"{}\"}} {}",
-            esc(&t.app),
-            t.active
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_request_duration_seconds Time from request to response headers.\n# TYPE racer_proxy_request_duration_seconds histogram");
-    for t in &traffic {
-        let mut cumulative = 0;
-        for (i, bound) in racer_proxy::LATENCY_BUCKETS_MS.iter().enumerate() {
-            cumulative += t.latency[i];
-            let _ = writeln!(
-                out,
-                "racer_proxy_request_duration_seconds_bucket{{app=\"{}\",le=\"{}\"}} {cumulative}",
-                esc(&t.app),
-                *bound as f64 / 1000.0
-            );
-        }
-        cumulative += t.latency[racer_proxy::LATENCY_BUCKETS_MS.len()];
-        let _ = writeln!(
-            out,
-            "racer_proxy_request_duration_seconds_bucket{{app=\"{}\",le=\"+Inf\"}} {cumulative}",
-            esc(&t.app)
-        );
-        let _ = writeln!(
-            out,
-            "racer_proxy_request_duration_seconds_sum{{app=\"{}\"}} {}",
-            esc(&t.app),
-            t.latency_sum_seconds
-        );
-        let _ = writeln!(
-            out,
-            "racer_proxy_request_duration_seconds_count{{app=\"{}\"}} {cumulative}",
-            esc(&t.app)
-        );
-    }
-    let _ = writeln!(out, "# HELP racer_proxy_replica_requests_total Requests sent to each replica.\n# TYPE racer_proxy_replica_requests_total counter");
-    for t in &traffic {
-        for (addr, n, _, _) in &t.replicas {
-            let _ = writeln!(
-                out,
-                "racer_proxy_replica_requests_total{{app=\"{}\",replica=\"{addr}\"}} {n}",
-                esc(&t.app)
-            );
-        }
-    }
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
-}
-
 /// Page parameters of every list endpoint.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -504,13 +446,18 @@ struct PageParams {
     (status = 200, body = Page<App>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_apps(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<App>>, ApiError> {
     let page = state
         .0
         .store
         .apps()
-        .list(racer_store::page_limit(p.limit), p.cursor.as_deref())
+        .list(
+            who.org(),
+            racer_store::page_limit(p.limit),
+            p.cursor.as_deref(),
+        )
         .await?;
     Ok(Json(page))
 }
@@ -521,6 +468,7 @@ async fn list_apps(
     (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_app(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Json(req): Json<CreateApp>,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
@@ -531,7 +479,12 @@ async fn create_app(
         )
         .field("name")
     })?;
-    let app = state.0.store.apps().create(&name, &actor.0).await?;
+    let app = state
+        .0
+        .store
+        .apps()
+        .create(&name, who.home_org(), &actor.0)
+        .await?;
     Ok((StatusCode::CREATED, Json(app)))
 }
 
@@ -541,9 +494,10 @@ async fn create_app(
     responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_app(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    Ok(Json(state.0.store.apps().get(&AppRef::parse(&app)).await?))
+    Ok(Json(deploy::find_app(&state, &who, &app).await?))
 }
 
 /// Deletes an app, by name or UUID.
@@ -552,14 +506,16 @@ async fn get_app(
     responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_app(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
+    let found = deploy::find_app(&state, &who, &app).await?;
     let app = state
         .0
         .store
         .apps()
-        .delete(&AppRef::parse(&app), &actor.0)
+        .delete(&AppRef::Id(found.id), &actor.0)
         .await?;
     // The reconciler removes its containers and images.
     deploy::wake_reconcile(&state);
@@ -587,15 +543,17 @@ struct EventParams {
     (status = 200, body = Page<Event>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_events(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<EventParams>,
 ) -> Result<Json<Page<Event>>, ApiError> {
     let store = &state.0.store;
     let mut filter = EventFilter {
         kind: p.kind,
         since_ms: p.since.map(|t| t.timestamp_millis()),
+        org: who.org().map(str::to_owned),
         ..Default::default()
     };
-    filter_by_app(store, &mut filter, p.app.as_deref()).await?;
+    filter_by_app(&state, &who, &mut filter, p.app.as_deref()).await?;
     let page = store
         .events()
         .list(
@@ -608,19 +566,20 @@ async fn list_events(
 }
 
 /// Narrows an event filter to an app named by name or UUID. A deleted app's history stays
-/// readable by its name.
+/// readable by its name (within the caller's organisation: the filter keeps its `org`).
 async fn filter_by_app(
-    store: &racer_store::Store,
+    state: &AppState,
+    who: &Principal,
     filter: &mut EventFilter,
     app: Option<&str>,
 ) -> Result<(), ApiError> {
     match app.map(AppRef::parse) {
         None => {}
         Some(AppRef::Id(id)) => filter.app_id = Some(id),
-        Some(r @ AppRef::Name(_)) => match store.apps().get(&r).await {
+        Some(r @ AppRef::Name(_)) => match deploy::find_app(state, who, &r.to_string()).await {
             Ok(app) => filter.app_id = Some(app.id),
-            Err(racer_store::Error::NotFound { .. }) => filter.app_name = Some(r.to_string()),
-            Err(e) => return Err(e.into()),
+            Err(e) if e.status() == StatusCode::NOT_FOUND => filter.app_name = Some(r.to_string()),
+            Err(e) => return Err(e),
         },
     }
     Ok(())
@@ -644,6 +603,7 @@ struct StreamParams {
     (status = 200, content_type = "text/event-stream", body = String)))]
 async fn stream_events(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     headers: axum::http::HeaderMap,
     Query(p): Query<StreamParams>,
 ) -> Result<Response, ApiError> {
@@ -651,9 +611,10 @@ async fn stream_events(
     let store = state.0.store.clone();
     let mut filter = EventFilter {
         kind: p.kind,
+        org: who.org().map(str::to_owned),
         ..Default::default()
     };
-    filter_by_app(&store, &mut filter, p.app.as_deref()).await?;
+    filter_by_app(&state, &who, &mut filter, p.app.as_deref()).await?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -733,6 +694,8 @@ mod tests {
             "/api/v1/apps",
             "/api/v1/apps/{app}",
             "/api/v1/events",
+            "/api/v1/apps/{app}/swarm",
+            "/api/v1/apps/{app}/swarm/logs",
         ] {
             assert!(paths.contains_key(p), "missing {p}");
         }

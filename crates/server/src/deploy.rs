@@ -26,15 +26,16 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use crate::api::{Json, Query};
-use crate::auth::Actor;
+use crate::auth::{Actor, Principal};
 use crate::error::chain;
 use crate::state::AppState;
 use crate::ApiError;
+use racer_store::NewDeployment;
 
 /// The largest build context accepted.
 pub(crate) const MAX_UPLOAD: u64 = 2 * 1024 * 1024 * 1024;
 
-fn control(state: &AppState) -> Result<&Ctx, ApiError> {
+pub(crate) fn control(state: &AppState) -> Result<&Ctx, ApiError> {
     state.0.control.as_ref().ok_or_else(|| {
         ApiError::new(
             ErrorKind::Unavailable,
@@ -396,6 +397,7 @@ async fn preflight(ctx: &Ctx, source: &Source, config: &RunConfig) -> Result<(),
     responses((status = 202, body = Deployed), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Json(req): Json<DeployRequest>,
 ) -> Result<(StatusCode, Json<Deployed>), ApiError> {
@@ -419,11 +421,14 @@ pub(crate) async fn deploy(
         .store
         .deployments()
         .create(
-            &name,
-            &req.source,
-            &req.config,
-            req.instances,
-            None,
+            &NewDeployment {
+                name: &name,
+                source: &req.source,
+                config: &req.config,
+                instances: req.instances,
+                image_from_release: None,
+                org: who.home_org(),
+            },
             &actor.0,
         )
         .await?;
@@ -436,10 +441,33 @@ pub(crate) async fn deploy(
     responses((status = 200, body = Deployment), (status = 404, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn get_deployment(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Deployment>, ApiError> {
-    let id = parse_id(&id)?;
-    Ok(Json(state.0.store.deployments().get(id).await?))
+    Ok(Json(find_deployment(&state, &who, &id).await?))
+}
+
+/// A deployment `who` may see (another organisation's is "not found").
+async fn find_deployment(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<Deployment, ApiError> {
+    let uuid = parse_id(id)?;
+    let d = state.0.store.deployments().get(uuid).await?;
+    if who.org().is_some() {
+        match state.0.store.apps().get(&AppRef::Id(d.app_id)).await {
+            Ok(app) if who.sees(&app.org) => {}
+            Ok(_) | Err(racer_store::Error::NotFound { .. }) => {
+                return Err(ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("deployment {id:?} not found"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(d)
 }
 
 fn parse_id(s: &str) -> Result<Uuid, ApiError> {
@@ -462,12 +490,12 @@ pub(crate) struct LogParams {
     responses((status = 200, body = String, content_type = "text/plain")))]
 pub(crate) async fn deployment_log(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(p): Query<LogParams>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = find_deployment(&state, &who, &id).await?.id;
     let store = state.0.store.clone();
-    store.deployments().get(id).await?;
     if !p.follow {
         let text = store.deployments().log(id, 0).await?;
         return Ok(text_response(Body::from(text)));
@@ -501,12 +529,27 @@ pub(crate) async fn deployment_log(
     Ok(text_response(Body::from_stream(stream)))
 }
 
-fn text_response(body: Body) -> Response {
+pub(crate) fn text_response(body: Body) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-async fn find_app(state: &AppState, app: &str) -> Result<App, ApiError> {
-    Ok(state.0.store.apps().get(&AppRef::parse(app)).await?)
+/// Finds an app by name or UUID among those `who` may see: another organisation's app is "not
+/// found", exactly like one that does not exist, so names never leak across organisations.
+pub(crate) async fn find_app(
+    state: &AppState,
+    who: &Principal,
+    app: &str,
+) -> Result<App, ApiError> {
+    let r = AppRef::parse(app);
+    match state.0.store.apps().get(&r).await {
+        Ok(found) if who.sees(&found.org) => Ok(found),
+        Ok(_) => Err(racer_store::Error::NotFound {
+            what: "app",
+            key: r.to_string(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Live information on one container.
@@ -592,10 +635,11 @@ impl Ports<'_> {
     responses((status = 200, body = AppStatus), (status = 404, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn app_status(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
 ) -> Result<Json<AppStatus>, ApiError> {
     let ctx = control(&state)?;
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let deployments = state.0.store.deployments();
     let release = match app.release {
         Some(n) => Some(deployments.release_of(app.id, n).await?),
@@ -628,9 +672,10 @@ pub(crate) async fn app_status(
     responses((status = 200, body = Vec<Release>)))]
 pub(crate) async fn releases(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
 ) -> Result<Json<Vec<Release>>, ApiError> {
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     Ok(Json(state.0.store.deployments().releases(app.id).await?))
 }
 
@@ -646,10 +691,11 @@ pub(crate) struct PageParams {
     responses((status = 200, body = Page<Deployment>)))]
 pub(crate) async fn app_deployments(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<Deployment>>, ApiError> {
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     Ok(Json(
         state
             .0
@@ -669,12 +715,13 @@ pub(crate) async fn app_deployments(
     responses((status = 202, body = Deployed), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn rerun(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
     Json(req): Json<RerunRequest>,
 ) -> Result<(StatusCode, Json<Deployed>), ApiError> {
     let ctx = control(&state)?;
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let deployments = state.0.store.deployments();
     let current = match app.release {
         Some(n) => Some(deployments.release_of(app.id, n).await?),
@@ -726,7 +773,17 @@ pub(crate) async fn rerun(
         (source, None)
     };
     let (app, deployment) = deployments
-        .create(&name, &source, &config, None, from, &actor.0)
+        .create(
+            &NewDeployment {
+                name: &name,
+                source: &source,
+                config: &config,
+                instances: None,
+                image_from_release: from,
+                org: &app.org,
+            },
+            &actor.0,
+        )
         .await?;
     ctx.build_wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(Deployed { app, deployment })))
@@ -738,12 +795,13 @@ pub(crate) async fn rerun(
     responses((status = 202, body = Deployed), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
     Json(req): Json<RollbackRequest>,
 ) -> Result<(StatusCode, Json<Deployed>), ApiError> {
     let ctx = control(&state)?;
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let deployments = state.0.store.deployments();
     let Some(current) = app.release else {
         return Err(ApiError::new(
@@ -781,11 +839,14 @@ pub(crate) async fn rollback(
         AppName::parse(&app.name).map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
     let (app, deployment) = deployments
         .create(
-            &name,
-            &target.source,
-            &target.config,
-            None,
-            Some(target.number),
+            &NewDeployment {
+                name: &name,
+                source: &target.source,
+                config: &target.config,
+                instances: None,
+                image_from_release: Some(target.number),
+                org: &app.org,
+            },
             &actor.0,
         )
         .await?;
@@ -800,10 +861,11 @@ pub(crate) async fn rollback(
     responses((status = 200, body = ApplyResult), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     body: String,
 ) -> Result<Json<ApplyResult>, ApiError> {
-    apply(&state, &actor, &body, None).await.map(Json)
+    apply(&state, &who, &actor, &body, None).await.map(Json)
 }
 
 /// Replaces an app's spec (same document as `register`; `metadata.name` must match).
@@ -811,15 +873,19 @@ pub(crate) async fn register(
     responses((status = 200, body = ApplyResult), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn put_spec(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
     body: String,
 ) -> Result<Json<ApplyResult>, ApiError> {
-    apply(&state, &actor, &body, Some(&app)).await.map(Json)
+    apply(&state, &who, &actor, &body, Some(&app))
+        .await
+        .map(Json)
 }
 
 async fn apply(
     state: &AppState,
+    who: &Principal,
     actor: &Actor,
     body: &str,
     expect: Option<&str>,
@@ -837,7 +903,23 @@ async fn apply(
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()).field("metadata.name"))?;
     let store = &state.0.store;
     let existing = match store.apps().get(&AppRef::Name(name.to_string())).await {
-        Ok(a) => Some(a),
+        Ok(a) if who.sees(&a.org) => Some(a),
+        // Another organisation's app: a path naming it is "not found", a new spec naming it
+        // takes a name that is taken.
+        Ok(_) if expect.is_some() => {
+            return Err(racer_store::Error::NotFound {
+                what: "app",
+                key: expect.unwrap_or_default().to_owned(),
+            }
+            .into())
+        }
+        Ok(_) => {
+            return Err(ApiError::new(
+                ErrorKind::Conflict,
+                format!("app {name:?} already exists; pick another name"),
+            )
+            .field("metadata.name"))
+        }
         Err(racer_store::Error::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
@@ -926,7 +1008,17 @@ async fn apply(
         }
         let (_, d) = store
             .deployments()
-            .create(&name, &source, &config, Some(instances), None, &actor.0)
+            .create(
+                &NewDeployment {
+                    name: &name,
+                    source: &source,
+                    config: &config,
+                    instances: Some(instances),
+                    image_from_release: None,
+                    org: who.home_org(),
+                },
+                &actor.0,
+            )
             .await?;
         ctx.build_wake.notify_one();
         deployment = Some(d);
@@ -951,9 +1043,10 @@ async fn apply(
 #[utoipa::path(get, path = "/api/v1/apps/{app}/metrics", params(("app" = String, Path)), responses((status = 200, body = racer_core::api::AppMetrics)))]
 pub(crate) async fn app_metrics(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
 ) -> Result<Json<racer_core::api::AppMetrics>, ApiError> {
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let snap = state
         .0
         .traffic
@@ -1027,11 +1120,12 @@ pub(crate) async fn app_metrics(
     responses((status = 200, body = ApplyResult), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn put_policy(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
     body: String,
 ) -> Result<Json<ApplyResult>, ApiError> {
-    let found = find_app(&state, &app).await?;
+    let found = find_app(&state, &who, &app).await?;
     let Some(spec) = state.0.store.apps().spec(found.id).await? else {
         return Err(ApiError::new(
             ErrorKind::Invalid,
@@ -1065,7 +1159,7 @@ pub(crate) async fn put_policy(
     scaling.policy = Some(policy.policy);
     let text = serde_json::to_string(&doc)
         .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
-    apply(&state, &actor, &text, Some(&found.name))
+    apply(&state, &who, &actor, &text, Some(&found.name))
         .await
         .map(Json)
 }
@@ -1074,33 +1168,37 @@ pub(crate) async fn put_policy(
 #[utoipa::path(post, path = "/api/v1/apps/{app}/up", params(("app" = String, Path)), responses((status = 200, body = App)))]
 pub(crate) async fn up(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    set_running(&state, &actor, &app, true).await
+    set_running(&state, &who, &actor, &app, true).await
 }
 
 /// `racer down`: stops every replica, keeping the spec and releases.
 #[utoipa::path(post, path = "/api/v1/apps/{app}/down", params(("app" = String, Path)), responses((status = 200, body = App)))]
 pub(crate) async fn down(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
 ) -> Result<Json<App>, ApiError> {
-    set_running(&state, &actor, &app, false).await
+    set_running(&state, &who, &actor, &app, false).await
 }
 
 async fn set_running(
     state: &AppState,
+    who: &Principal,
     actor: &Actor,
     app: &str,
     up: bool,
 ) -> Result<Json<App>, ApiError> {
+    let found = find_app(state, who, app).await?;
     let app = state
         .0
         .store
         .apps()
-        .set_running(&AppRef::parse(app), up, &actor.0)
+        .set_running(&AppRef::Id(found.id), up, &actor.0)
         .await?;
     wake_reconcile(state);
     Ok(Json(app))
@@ -1111,10 +1209,12 @@ async fn set_running(
     responses((status = 200, body = App), (status = 422, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn scale(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(app): Path<String>,
     Json(req): Json<ScaleRequest>,
 ) -> Result<Json<App>, ApiError> {
+    let found = find_app(&state, &who, &app).await?;
     if req.instances > 100 {
         return Err(ApiError::new(ErrorKind::Invalid, "instances must be 0-100").field("instances"));
     }
@@ -1122,7 +1222,7 @@ pub(crate) async fn scale(
         .0
         .store
         .apps()
-        .set_instances(&AppRef::parse(&app), req.instances, &actor.0)
+        .set_instances(&AppRef::Id(found.id), req.instances, &actor.0)
         .await?;
     if let Some(ctx) = &state.0.control {
         ctx.reconcile_wake.notify_one();
@@ -1136,11 +1236,12 @@ pub(crate) async fn scale(
     responses((status = 200, body = String, content_type = "text/plain")))]
 pub(crate) async fn app_logs(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(app): Path<String>,
     Query(p): Query<LogParams>,
 ) -> Result<Response, ApiError> {
     let ctx = control(&state)?;
-    let app = find_app(&state, &app).await?;
+    let app = find_app(&state, &who, &app).await?;
     let mut containers = ctx.runtime.list(Some(app.id)).await?;
     containers.retain(|c| c.release == app.release || app.release.is_none());
     containers.sort_by_key(|c| c.replica);
@@ -1169,8 +1270,29 @@ pub(crate) fn wake_reconcile(state: &AppState) {
 
 // ---- operator endpoints: containers ----
 
-async fn find_container(ctx: &Ctx, id: &str) -> Result<Observed, ApiError> {
-    let all = ctx.runtime.list(None).await?;
+/// The containers `who` may see: those of their organisation's apps (every container for the
+/// install's admin token).
+async fn visible_containers(state: &AppState, who: &Principal) -> Result<Vec<Observed>, ApiError> {
+    let ctx = control(state)?;
+    let mut all = ctx.runtime.list(None).await?;
+    if let Some(org) = who.org() {
+        let mine: std::collections::HashSet<Uuid> = state
+            .0
+            .store
+            .apps()
+            .all()
+            .await?
+            .into_iter()
+            .filter(|a| a.org == org)
+            .map(|a| a.id)
+            .collect();
+        all.retain(|c| c.app_id.is_some_and(|id| mine.contains(&id)));
+    }
+    Ok(all)
+}
+
+async fn find_container(state: &AppState, who: &Principal, id: &str) -> Result<Observed, ApiError> {
+    let all = visible_containers(state, who).await?;
     let mut matches: Vec<_> = all
         .into_iter()
         .filter(|c| c.id.starts_with(id) || c.name == id)
@@ -1193,10 +1315,11 @@ async fn find_container(ctx: &Ctx, id: &str) -> Result<Observed, ApiError> {
 #[utoipa::path(get, path = "/api/v1/containers", params(PageParams), responses((status = 200, body = Page<ContainerInfo>)))]
 pub(crate) async fn list_containers(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<ContainerInfo>>, ApiError> {
     let ctx = control(&state)?;
-    let mut all = ctx.runtime.list(None).await?;
+    let mut all = visible_containers(&state, &who).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let limit = racer_store::page_limit(p.limit) as usize;
     let start = match p.cursor.as_deref() {
@@ -1227,10 +1350,11 @@ pub(crate) async fn list_containers(
     responses((status = 200, body = ContainerInfo), (status = 404, body = racer_core::api::ErrorBody)))]
 pub(crate) async fn get_container(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<ContainerInfo>, ApiError> {
     let ctx = control(&state)?;
-    let c = find_container(ctx, &id).await?;
+    let c = find_container(&state, &who, &id).await?;
     let mut ports = Ports {
         state: &state,
         cache: HashMap::new(),
@@ -1244,11 +1368,12 @@ pub(crate) async fn get_container(
     responses((status = 200, body = String, content_type = "text/plain")))]
 pub(crate) async fn container_logs(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     Query(p): Query<LogParams>,
 ) -> Result<Response, ApiError> {
     let ctx = control(&state)?;
-    let c = find_container(ctx, &id).await?;
+    let c = find_container(&state, &who, &id).await?;
     let tail = p.tail.unwrap_or_else(|| "100".into());
     let s = ctx
         .runtime
@@ -1263,11 +1388,12 @@ pub(crate) async fn container_logs(
     responses((status = 200, body = ContainerAction)))]
 pub(crate) async fn stop_container(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<ContainerAction>, ApiError> {
     let ctx = control(&state)?;
-    let c = find_container(ctx, &id).await?;
+    let c = find_container(&state, &who, &id).await?;
     ctx.runtime
         .stop(&c.id, ctx.settings.stop_grace_secs)
         .await?;
@@ -1286,11 +1412,12 @@ pub(crate) async fn stop_container(
     responses((status = 200, body = ContainerAction)))]
 pub(crate) async fn remove_container(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<ContainerAction>, ApiError> {
     let ctx = control(&state)?;
-    let c = find_container(ctx, &id).await?;
+    let c = find_container(&state, &who, &id).await?;
     ctx.runtime.remove(&c.id).await?;
     record(&state, &actor, "container.removed", &c).await;
     ctx.reconcile_wake.notify_one();
@@ -1330,6 +1457,7 @@ async fn record(state: &AppState, actor: &Actor, kind: &str, c: &Observed) {
         app_id: c.app_id,
         app_name: c.app_name.clone(),
         message: format!("{kind} {}", c.name),
+        org: None,
     };
     if let Err(err) = state.0.store.events().append(&e).await {
         tracing::error!(error = %err, "cannot record event");

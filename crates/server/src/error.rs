@@ -35,6 +35,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The authentication keys cannot be set up.
+    #[error("cannot set up authentication: {message}")]
+    Auth {
+        /// What failed.
+        message: String,
+    },
     /// The API's address cannot be bound.
     #[error(
         "cannot listen on {addr}; is another process using the port? pick another with --port"
@@ -53,6 +59,26 @@ pub enum Error {
         #[source]
         source: racer_store::Error,
     },
+    /// The Docker engine could not be reached or refused (swarm checks and commands).
+    #[error("docker engine step failed")]
+    Engine {
+        /// The runtime's error.
+        #[source]
+        source: racer_runtime::Error,
+    },
+    /// `--cluster swarm` was asked for, but the engine is not a swarm manager.
+    #[error("this Docker engine is not a Swarm manager ({state}); run `racerctl swarm init` first, or start the server without --cluster swarm")]
+    NotSwarmManager {
+        /// The engine's swarm membership.
+        state: String,
+    },
+    /// The engine refused to leave its swarm (the last manager needs force).
+    #[error("the engine did not leave the swarm; if it is the last manager, `racerctl swarm leave --force` leaves and removes every service of the swarm")]
+    SwarmLeave {
+        /// The runtime's error.
+        #[source]
+        source: racer_runtime::Error,
+    },
 }
 
 /// An error as the API returns it: `{"error": {"code", "message", "field"}}` with a status.
@@ -65,9 +91,16 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     problems: Vec<racer_core::api::Problem>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// Sets `Retry-After` (seconds) on the response (429, 503).
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// Attaches every problem found (validation).
     pub fn problems(mut self, problems: Vec<racer_core::api::Problem>) -> ApiError {
         self.problems = problems;
@@ -91,6 +124,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -102,6 +136,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -161,6 +196,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

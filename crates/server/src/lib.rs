@@ -4,10 +4,13 @@
 //! the exit code; this library owns the tasks. Tests start the same server in-process.
 
 mod api;
-mod auth;
+pub mod auth;
 mod deploy;
 mod error;
+mod metrics;
 mod state;
+mod swarm;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::{ApiError, Error};
 pub use state::{ServerFile, SERVER_FILE, TOKEN_FILE};
+pub use swarm::{swarm_command, SwarmCommand};
 
 use state::{AppState, Shared};
 
@@ -44,6 +48,8 @@ pub struct Config {
     pub domain: String,
     /// How the proxy picks a replica.
     pub balance: racer_proxy::Balance,
+    /// How long a login session (`racer login`) lasts.
+    pub session_ttl: Duration,
 }
 
 impl Config {
@@ -58,6 +64,7 @@ impl Config {
             proxy_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             domain: "localhost".into(),
             balance: racer_proxy::Balance::RoundRobin,
+            session_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -93,11 +100,24 @@ impl Running {
 /// Starts the server: takes the data directory, connects and migrates the store, binds the API
 /// and serves until `shutdown` is cancelled. Returns once the server is ready.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    if !config.data_dir.exists() {
+        // The data directory holds the admin token, the JWT secret and the database: only its
+        // owner may look inside.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .map_err(|source| Error::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+    }
     let lock = state::DataDirLock::acquire(&config.data_dir)?;
+    if config.control.cluster == racer_control::Cluster::Swarm {
+        let s = swarm::require_manager().await?;
+        tracing::info!(node = ?s.node_id, nodes = ?s.nodes, "apps run as services of the swarm this engine manages");
+    }
     let (token, token_created) = auth::load_or_create_admin_token(&config.data_dir)?;
 
     let store = match &config.database_url {
@@ -151,13 +171,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         routes: routes.clone(),
         draining: Default::default(),
         health: Default::default(),
+        metrics: Default::default(),
     });
     let proxy_url = format!("http://{proxy_addr}");
     let state = AppState(Arc::new(Shared::new(
         store.clone(),
         runtime,
         control.clone(),
-        &token,
+        auth::Auth::new(&config.data_dir, &token, &install, config.session_ttl)?,
         api_addr,
         config.data_dir.clone(),
         state::ProxyInfo {
@@ -182,8 +203,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let serve_shutdown = shutdown.clone();
     let drain = config.drain_timeout;
     tracker.spawn(async move {
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(serve_shutdown.clone().cancelled_owned());
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(serve_shutdown.clone().cancelled_owned());
         // Graceful shutdown waits for in-flight requests, up to the drain timeout.
         tokio::select! {
             res = server => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use racer_server::{Config, ServerFile, SERVER_FILE};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -48,9 +48,56 @@ struct Args {
     /// Seconds new replicas get to answer before a rollout is rolled back.
     #[arg(long, default_value_t = 60, env = "RACER_ROLLOUT_DEADLINE")]
     rollout_deadline: u64,
+    /// How long a login session lasts (`racer login`), e.g. 1h, 8h, 1d.
+    #[arg(long, default_value = "1h", env = "RACER_SESSION_TTL")]
+    session_ttl: String,
     /// Recorded in server.json so `racerctl server status` can point at the log.
     #[arg(long, hide = true)]
     log_file: Option<PathBuf>,
+    /// Where apps run: local (one container per replica on this engine) or swarm (one service
+    /// per app; the engine must be a Swarm manager: see `racerctl swarm init`).
+    #[arg(long, default_value = "local", env = "RACER_CLUSTER")]
+    cluster: racer_control::Cluster,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// The local engine's swarm membership (`racerctl swarm ...` runs these).
+    #[command(subcommand)]
+    Swarm(SwarmSub),
+}
+
+#[derive(Debug, Subcommand)]
+enum SwarmSub {
+    /// Make the local engine a single-node swarm (nothing happens if it is in one already).
+    Init {
+        /// The address the node advertises to other nodes.
+        #[arg(long, default_value = "127.0.0.1")]
+        advertise_addr: String,
+        /// Where the node listens for other nodes.
+        #[arg(long, default_value = "127.0.0.1:2377")]
+        listen_addr: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the local engine leave its swarm.
+    Leave {
+        /// Leave even as the last manager: every service of the swarm is removed.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the local engine's swarm membership.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +119,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Sub::Swarm(cmd)) = args.command {
+        return match rt.block_on(swarm(cmd)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("racer-server: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match rt.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -79,6 +135,56 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn swarm(cmd: SwarmSub) -> anyhow::Result<()> {
+    use racer_server::SwarmCommand;
+    let (cmd, json) = match cmd {
+        SwarmSub::Init {
+            advertise_addr,
+            listen_addr,
+            json,
+        } => (
+            SwarmCommand::Init {
+                advertise_addr,
+                listen_addr,
+            },
+            json,
+        ),
+        SwarmSub::Leave { force, json } => (SwarmCommand::Leave { force }, json),
+        SwarmSub::Status { json } => (SwarmCommand::Status, json),
+    };
+    let node = racer_server::swarm_command(cmd).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&node)?);
+        return Ok(());
+    }
+    if let Some(a) = &node.action {
+        println!("{a}");
+    }
+    let role = match (node.state.as_str(), node.manager) {
+        ("active", true) => " (manager: racer-server --cluster swarm can run apps here)",
+        ("active", false) => " (worker: racer needs a manager)",
+        ("inactive", _) => " (not in a swarm: `racerctl swarm init` makes a single-node one)",
+        _ => "",
+    };
+    println!("swarm: {}{role}", node.state);
+    if let Some(id) = &node.node_id {
+        println!(
+            "  node:   {id}{}",
+            node.node_addr
+                .as_deref()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default()
+        );
+    }
+    if let (Some(n), Some(m)) = (node.nodes, node.managers) {
+        println!("  nodes:  {n} ({m} manager(s))");
+    }
+    if let Some(e) = &node.error {
+        println!("  error:  {e}");
+    }
+    Ok(())
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -95,6 +201,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.control.conda_base_image = b;
     }
     config.control.rollout_deadline = std::time::Duration::from_secs(args.rollout_deadline);
+    config.control.cluster = args.cluster;
+    let ttl = racer_core::auth::parse_lifetime(&args.session_ttl)
+        .map_err(|e| anyhow::anyhow!("invalid --session-ttl: {e}"))?;
+    config.session_ttl = std::time::Duration::from_secs(ttl.unsigned_abs());
 
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
@@ -119,6 +229,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("  proxy:       http://{}", running.proxy_addr);
     println!("  data dir:    {}", data_dir.display());
     println!("  store:       {}", running.store_kind);
+    println!("  cluster:     {}", args.cluster.as_str());
     println!(
         "  admin token: {}{}",
         running.token_path.display(),

@@ -25,7 +25,7 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) runtime: Option<Runtime>,
     pub(crate) control: Option<racer_control::Ctx>,
-    pub(crate) admin_token_hash: [u8; 32],
+    pub(crate) auth: crate::auth::Auth,
     pub(crate) ready: AtomicBool,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) api_addr: SocketAddr,
@@ -56,7 +56,7 @@ impl Shared {
         store: Store,
         runtime: Option<Runtime>,
         control: Option<racer_control::Ctx>,
-        admin_token: &str,
+        auth: crate::auth::Auth,
         api_addr: SocketAddr,
         data_dir: PathBuf,
         proxy: ProxyInfo,
@@ -65,7 +65,7 @@ impl Shared {
             store,
             runtime,
             control,
-            admin_token_hash: crate::auth::digest(admin_token),
+            auth,
             ready: AtomicBool::new(false),
             started_at: Utc::now(),
             api_addr,
@@ -94,11 +94,21 @@ impl DataDirLock {
                 path: dir.to_path_buf(),
                 source,
             })?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(DataDirLock { _file: file }),
-            Err(_) => Err(Error::AlreadyRunning {
-                data_dir: dir.to_path_buf(),
-            }),
+        // A server killed a moment ago may still hold the lock while its last threads exit:
+        // keep trying for a short while before saying another server is running.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(DataDirLock { _file: file }),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(_) => {
+                    return Err(Error::AlreadyRunning {
+                        data_dir: dir.to_path_buf(),
+                    })
+                }
+            }
         }
     }
 }

@@ -13,13 +13,14 @@ pub struct Apps<'a> {
     pub(crate) store: &'a Store,
 }
 
-const APP_COLUMNS: &str = "id, name, created_at, updated_at, instances, release, source";
+const APP_COLUMNS: &str = "id, name, org, created_at, updated_at, instances, release, source";
 
 fn app_from_row(row: &AnyRow) -> Result<App, Error> {
     let id: String = row.try_get("id").map_err(Error::query)?;
     Ok(App {
         id: Uuid::parse_str(&id).map_err(|_| Error::Corrupt { what: "app id" })?,
         name: row.try_get("name").map_err(Error::query)?,
+        org: row.try_get("org").map_err(Error::query)?,
         created_at: from_ms(row.try_get("created_at").map_err(Error::query)?),
         updated_at: from_ms(row.try_get("updated_at").map_err(Error::query)?),
         instances: u32::try_from(row.try_get::<i32, _>("instances").map_err(Error::query)?)
@@ -34,27 +35,32 @@ pub(crate) async fn insert_app(
     conn: &mut sqlx::AnyConnection,
     id: Uuid,
     name: &str,
+    org: &str,
     now: i64,
     field: &'static str,
 ) -> Result<(), Error> {
-    sqlx::query("INSERT INTO apps (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-        .bind(id.to_string())
-        .bind(name)
-        .bind(now)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map_err(|e| Error::unique_or_query(e, "app", field, name))?;
+    sqlx::query(
+        "INSERT INTO apps (id, name, org, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id.to_string())
+    .bind(name)
+    .bind(org)
+    .bind(now)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| Error::unique_or_query(e, "app", field, name))?;
     Ok(())
 }
 
 impl Apps<'_> {
-    /// Creates an app named `name`, recording `actor` in the event log.
-    pub async fn create(&self, name: &AppName, actor: &str) -> Result<App, Error> {
+    /// Creates an app named `name` owned by `org`, recording `actor` in the event log.
+    pub async fn create(&self, name: &AppName, org: &str, actor: &str) -> Result<App, Error> {
         let now = now_ms();
         let app = App {
             id: Uuid::new_v4(),
             name: name.to_string(),
+            org: org.to_owned(),
             created_at: from_ms(now),
             updated_at: from_ms(now),
             instances: 1,
@@ -62,7 +68,7 @@ impl Apps<'_> {
             source: None,
         };
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
-        insert_app(&mut tx, app.id, &app.name, now, "name").await?;
+        insert_app(&mut tx, app.id, &app.name, &app.org, now, "name").await?;
         insert_event(
             &mut tx,
             &NewEvent::app(
@@ -104,25 +110,38 @@ impl Apps<'_> {
         }
     }
 
-    /// One page of apps in name order. `limit` is clamped by [`crate::page_limit`].
-    pub async fn list(&self, limit: i64, after: Option<&str>) -> Result<Page<App>, Error> {
-        let key = (limit, after.map(str::to_owned));
+    /// One page of apps in name order, of one organisation or (`None`) of all. `limit` is
+    /// clamped by [`crate::page_limit`].
+    pub async fn list(
+        &self,
+        org: Option<&str>,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Page<App>, Error> {
+        let key = (org.map(str::to_owned), limit, after.map(str::to_owned));
         if let Some(page) = self.store.pages.get(&key) {
             return Ok(page);
         }
         let generation = self.store.pages.generation();
-        let page = self.list_uncached(limit, after).await?;
+        let page = self.list_uncached(org, limit, after).await?;
         self.store.pages.put(key, generation, &page);
         Ok(page)
     }
 
-    async fn list_uncached(&self, limit: i64, after: Option<&str>) -> Result<Page<App>, Error> {
+    async fn list_uncached(
+        &self,
+        org: Option<&str>,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Page<App>, Error> {
         let after = after.map(|c| cursor::decode("app", c)).transpose()?;
         let rows = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM apps WHERE name > $1 ORDER BY name LIMIT $2"
+            "SELECT {APP_COLUMNS} FROM apps WHERE name > $1 AND ($3 IS NULL OR org = $3) \
+             ORDER BY name LIMIT $2"
         ))
         .bind(after.unwrap_or_default())
         .bind(limit + 1)
+        .bind(org)
         .fetch_all(&self.store.pool)
         .await
         .map_err(Error::query)?;

@@ -72,31 +72,64 @@ fn release_from_row(row: &AnyRow) -> Result<Release, Error> {
     })
 }
 
+/// A deployment to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDeployment<'a> {
+    /// The app (created if it does not exist).
+    pub name: &'a AppName,
+    /// Where the code comes from.
+    pub source: &'a Source,
+    /// How to run it.
+    pub config: &'a RunConfig,
+    /// New desired instances, if they change.
+    pub instances: Option<u32>,
+    /// Reuse this release's image instead of building (rerun --no-rebuild, rollback).
+    pub image_from_release: Option<i64>,
+    /// The organisation a new app belongs to; an existing app of another one is a conflict.
+    pub org: &'a str,
+}
+
 impl Deployments<'_> {
     /// Records a deployment of `name` (creating the app if it does not exist) in one
     /// transaction: the app's recorded source and desired instances change with it. Older
     /// pending deployments of the app are superseded.
     pub async fn create(
         &self,
-        name: &AppName,
-        source: &Source,
-        config: &RunConfig,
-        instances: Option<u32>,
-        image_from_release: Option<i64>,
+        new: &NewDeployment<'_>,
         actor: &str,
     ) -> Result<(App, Deployment), Error> {
+        let NewDeployment {
+            name,
+            source,
+            config,
+            instances,
+            image_from_release,
+            org,
+        } = *new;
         let now = now_ms();
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
-        let existing = sqlx::query("SELECT id, instances FROM apps WHERE name = $1")
+        let existing = sqlx::query("SELECT id, instances, org FROM apps WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(Error::query)?;
         let app_id = match existing {
-            Some(row) => uuid_col(&row, "id")?,
+            Some(row) => {
+                let owner: String = row.try_get("org").map_err(Error::query)?;
+                if owner != org {
+                    // The name is taken by another organisation's app: a conflict, like any
+                    // taken name, without saying whose it is.
+                    return Err(Error::Conflict {
+                        what: "app",
+                        field: "app",
+                        value: name.to_string(),
+                    });
+                }
+                uuid_col(&row, "id")?
+            }
             None => {
                 let id = Uuid::new_v4();
-                crate::apps::insert_app(&mut tx, id, name.as_str(), now, "app").await?;
+                crate::apps::insert_app(&mut tx, id, name.as_str(), org, now, "app").await?;
                 insert_event(
                     &mut tx,
                     &NewEvent {
@@ -105,6 +138,7 @@ impl Deployments<'_> {
                         app_id: Some(id),
                         app_name: Some(name.to_string()),
                         message: format!("app {name} created"),
+                        org: None,
                     },
                 )
                 .await?;
@@ -157,6 +191,7 @@ impl Deployments<'_> {
                 app_id: Some(app_id),
                 app_name: Some(name.to_string()),
                 message: format!("deployment {id} of {name} from {}", describe(source)),
+                org: None,
             },
         )
         .await?;
@@ -236,6 +271,21 @@ impl Deployments<'_> {
         Ok(Page { items, next_cursor })
     }
 
+    /// Every app's newest deployment when it is rolling out (what [`Deployments::latest`] gives
+    /// for each app, kept only if its status is `rolling_out`), in one query: the reconciler
+    /// asks this once per pass instead of once per app.
+    pub async fn latest_rolling_out(&self) -> Result<Vec<Deployment>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.status = 'rolling_out' \
+             AND NOT EXISTS (SELECT 1 FROM deployments n WHERE n.app_id = d.app_id \
+             AND (n.created_at > d.created_at OR (n.created_at = d.created_at AND n.id > d.id)))"
+        ))
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        rows.iter().map(deployment_from_row).collect()
+    }
+
     /// Deployments in the given statuses (for the builder and the rollout watcher).
     pub async fn in_status(&self, status: DeploymentStatus) -> Result<Vec<Deployment>, Error> {
         let rows = sqlx::query(&format!(
@@ -311,6 +361,7 @@ impl Deployments<'_> {
                     app_id: Some(d.app_id),
                     app_name: Some(d.app_name.clone()),
                     message: format!("deployment {} interrupted by a restart; queued again", d.id),
+                    org: None,
                 },
             )
             .await?;
@@ -392,6 +443,7 @@ impl Deployments<'_> {
                 app_id: Some(d.app_id),
                 app_name: Some(d.app_name.clone()),
                 message: format!("release {number} of {} ({})", d.app_name, r.image),
+                org: None,
             },
         )
         .await?;
@@ -441,6 +493,7 @@ impl Deployments<'_> {
                 app_id: Some(d.app_id),
                 app_name: Some(d.app_name.clone()),
                 message,
+                org: None,
             },
         )
         .await?;
@@ -501,6 +554,32 @@ impl Deployments<'_> {
         .await
         .map_err(Error::query)?;
         rows.iter().map(release_from_row).collect()
+    }
+
+    /// How many deployments ended in each final status (running, failed, rolled back,
+    /// superseded), per app name, in app then status order. A deleted app's deployments are
+    /// gone, so are its counts.
+    pub async fn outcomes(&self) -> Result<Vec<(String, DeploymentStatus, u64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT app_name, status, COUNT(*) AS n FROM deployments \
+             WHERE status IN ('running', 'failed', 'rolled_back', 'superseded') \
+             GROUP BY app_name, status ORDER BY app_name, status",
+        )
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status").map_err(Error::query)?;
+                Ok((
+                    r.try_get("app_name").map_err(Error::query)?,
+                    DeploymentStatus::parse(&status).ok_or(Error::Corrupt {
+                        what: "deployment status",
+                    })?,
+                    u64::try_from(r.try_get::<i64, _>("n").map_err(Error::query)?).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 }
 

@@ -39,6 +39,10 @@ pub enum Error {
         /// The taken value.
         value: String,
     },
+    /// An invite code that is unknown, used, expired or for another email (one answer for all,
+    /// so it reveals nothing).
+    #[error("invite code is invalid, already used, expired, or was made for another email")]
+    InviteUnusable,
     /// A pagination cursor was not one this store handed out.
     #[error("invalid cursor: pass back the next_cursor of a previous page")]
     BadCursor,
@@ -105,7 +109,7 @@ impl Error {
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
-            Error::BadCursor | Error::UnsupportedUrl => ErrorKind::Invalid,
+            Error::BadCursor | Error::UnsupportedUrl | Error::InviteUnusable => ErrorKind::Invalid,
             Error::Connect { .. } | Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Migrate { .. } | Error::Corrupt { .. } | Error::Query { .. } => {
                 ErrorKind::Internal
@@ -118,6 +122,7 @@ impl Error {
         match self {
             Error::Conflict { field, .. } => Some(field),
             Error::BadCursor => Some("cursor"),
+            Error::InviteUnusable => Some("invite"),
             _ => None,
         }
     }

@@ -18,6 +18,8 @@ pub struct NewEvent {
     pub app_name: Option<String>,
     /// A human-readable line. Must never contain a secret.
     pub message: String,
+    /// The organisation it belongs to; when `None`, the app's (if there is an app).
+    pub org: Option<String>,
 }
 
 impl NewEvent {
@@ -29,6 +31,7 @@ impl NewEvent {
             app_id: Some(app.id),
             app_name: Some(app.name.clone()),
             message,
+            org: Some(app.org.clone()),
         }
     }
 }
@@ -44,12 +47,15 @@ pub struct EventFilter {
     pub kind: Option<String>,
     /// Only events at or after this time (ms since epoch).
     pub since_ms: Option<i64>,
+    /// Only events of this organisation (every user but the install's admin is held to theirs).
+    pub org: Option<String>,
 }
 
 pub(crate) async fn insert_event(conn: &mut AnyConnection, e: &NewEvent) -> Result<i64, Error> {
     let row = sqlx::query(
-        "INSERT INTO events (at, actor, kind, app_id, app_name, message) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO events (at, actor, kind, app_id, app_name, message, org) \
+         VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, (SELECT org FROM apps WHERE id = $4))) \
+         RETURNING id",
     )
     .bind(now_ms())
     .bind(&e.actor)
@@ -57,6 +63,7 @@ pub(crate) async fn insert_event(conn: &mut AnyConnection, e: &NewEvent) -> Resu
     .bind(e.app_id.map(|id| id.to_string()))
     .bind(e.app_name.as_deref())
     .bind(&e.message)
+    .bind(e.org.as_deref())
     .fetch_one(conn)
     .await
     .map_err(Error::query)?;
@@ -79,6 +86,7 @@ fn event_from_row(row: &AnyRow) -> Result<Event, Error> {
             .transpose()?,
         app_name: row.try_get("app_name").map_err(Error::query)?,
         message: row.try_get("message").map_err(Error::query)?,
+        org: row.try_get("org").map_err(Error::query)?,
     })
 }
 
@@ -133,13 +141,14 @@ impl Events<'_> {
             None => (None, None),
         };
         let rows = sqlx::query(
-            "SELECT id, at, actor, kind, app_id, app_name, message FROM events \
+            "SELECT id, at, actor, kind, app_id, app_name, message, org FROM events \
              WHERE id > $1 \
                AND ($2 IS NULL OR app_id = $2) \
                AND ($3 IS NULL OR kind = $3) \
                AND ($4 IS NULL OR kind LIKE $4) \
                AND ($5 IS NULL OR at >= $5) \
                AND ($6 IS NULL OR app_name = $6) \
+               AND ($8 IS NULL OR org = $8) \
              ORDER BY id LIMIT $7",
         )
         .bind(after)
@@ -149,6 +158,7 @@ impl Events<'_> {
         .bind(filter.since_ms)
         .bind(filter.app_name.as_deref())
         .bind(limit + 1)
+        .bind(filter.org.as_deref())
         .fetch_all(&self.store.pool)
         .await
         .map_err(Error::query)?;

@@ -5,6 +5,7 @@
 //! Unix epoch so that both backends read and write exactly the same values.
 
 mod apps;
+mod auth;
 mod deployments;
 mod error;
 mod events;
@@ -18,7 +19,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use apps::Apps;
-pub use deployments::{Deployments, NewRelease};
+pub use auth::{Invites, NewInvite, NewToken, NewUser, Orgs, Tokens, Users};
+pub use deployments::{Deployments, NewDeployment, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
 
@@ -62,8 +64,8 @@ pub(crate) struct PageCache {
     pages: std::sync::Mutex<std::collections::HashMap<PageKey, CachedPage>>,
 }
 
-/// A page's key: limit and cursor.
-type PageKey = (i64, Option<String>);
+/// A page's key: organisation, limit and cursor.
+type PageKey = (Option<String>, i64, Option<String>);
 /// A cached page: the generation it was read at, when, and the page.
 type CachedPage = (
     u64,
@@ -80,10 +82,7 @@ impl PageCache {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    pub(crate) fn get(
-        &self,
-        key: &(i64, Option<String>),
-    ) -> Option<racer_core::api::Page<racer_core::api::App>> {
+    pub(crate) fn get(&self, key: &PageKey) -> Option<racer_core::api::Page<racer_core::api::App>> {
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let pages = self.pages.lock().ok()?;
         let (g, at, page) = pages.get(key)?;
@@ -94,7 +93,7 @@ impl PageCache {
     /// racing the query makes the entry stale at once).
     pub(crate) fn put(
         &self,
-        key: (i64, Option<String>),
+        key: PageKey,
         generation: u64,
         page: &racer_core::api::Page<racer_core::api::App>,
     ) {
@@ -224,6 +223,26 @@ impl Store {
     /// The deployments and releases repository.
     pub fn deployments(&self) -> Deployments<'_> {
         Deployments { store: self }
+    }
+
+    /// Organisations.
+    pub fn orgs(&self) -> Orgs<'_> {
+        Orgs { store: self }
+    }
+
+    /// Users.
+    pub fn users(&self) -> Users<'_> {
+        Users { store: self }
+    }
+
+    /// Invites.
+    pub fn invites(&self) -> Invites<'_> {
+        Invites { store: self }
+    }
+
+    /// API tokens.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { store: self }
     }
 
     /// The events repository (the audit log).

@@ -1,5 +1,5 @@
 use racer_core::{AppName, AppRef};
-use racer_store::{page_limit, Error, EventFilter};
+use racer_store::{page_limit, Error, EventFilter, NewDeployment};
 
 use crate::contract;
 
@@ -15,7 +15,7 @@ contract!(migrations_are_idempotent, |db| {
 
 contract!(create_get_by_name_and_id_delete, |db| {
     let apps = db.store.apps();
-    let web = apps.create(&name("web"), "admin").await.unwrap();
+    let web = apps.create(&name("web"), "default", "admin").await.unwrap();
     assert_eq!(web.name, "web");
     let by_name = apps.get(&AppRef::Name("web".into())).await.unwrap();
     let by_id = apps.get(&AppRef::Id(web.id)).await.unwrap();
@@ -38,8 +38,11 @@ contract!(create_get_by_name_and_id_delete, |db| {
 
 contract!(duplicate_name_is_a_conflict_and_changes_nothing, |db| {
     let apps = db.store.apps();
-    let first = apps.create(&name("api"), "admin").await.unwrap();
-    let err = apps.create(&name("api"), "admin").await.unwrap_err();
+    let first = apps.create(&name("api"), "default", "admin").await.unwrap();
+    let err = apps
+        .create(&name("api"), "default", "admin")
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Conflict { field: "name", .. }),
         "{err:?}"
@@ -62,7 +65,7 @@ contract!(concurrent_creates_of_one_name_have_one_winner, |db| {
     for _ in 0..8 {
         let store = db.store.clone();
         handles.push(tokio::spawn(async move {
-            store.apps().create(&name("race"), "admin").await
+            store.apps().create(&name("race"), "default", "admin").await
         }));
     }
     let mut ok = 0;
@@ -81,14 +84,14 @@ contract!(pagination_walks_every_app_once_in_order, |db| {
     let apps = db.store.apps();
     let mut names: Vec<String> = (0..7).map(|i| format!("app-{i}")).collect();
     for n in names.iter().rev() {
-        apps.create(&name(n), "admin").await.unwrap();
+        apps.create(&name(n), "default", "admin").await.unwrap();
     }
     names.sort();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page = apps.list(3, cursor.as_deref()).await.unwrap();
+        let page = apps.list(None, 3, cursor.as_deref()).await.unwrap();
         pages += 1;
         assert!(page.items.len() <= 3);
         seen.extend(page.items.into_iter().map(|a| a.name));
@@ -100,7 +103,7 @@ contract!(pagination_walks_every_app_once_in_order, |db| {
     assert_eq!(pages, 3);
     assert_eq!(seen, names);
     assert!(matches!(
-        apps.list(3, Some("not-a-cursor!")).await,
+        apps.list(None, 3, Some("not-a-cursor!")).await,
         Err(Error::BadCursor)
     ));
     assert_eq!(page_limit(None), 50);
@@ -110,8 +113,8 @@ contract!(pagination_walks_every_app_once_in_order, |db| {
 
 contract!(events_record_every_change_and_filter, |db| {
     let apps = db.store.apps();
-    let a = apps.create(&name("a"), "alice").await.unwrap();
-    let b = apps.create(&name("b"), "bob").await.unwrap();
+    let a = apps.create(&name("a"), "default", "alice").await.unwrap();
+    let b = apps.create(&name("b"), "default", "bob").await.unwrap();
     apps.delete(&AppRef::Id(a.id), "alice").await.unwrap();
     let events = db.store.events();
 
@@ -169,7 +172,12 @@ contract!(events_record_every_change_and_filter, |db| {
 });
 
 contract!(state_survives_a_reopen, |db| {
-    let web = db.store.apps().create(&name("web"), "admin").await.unwrap();
+    let web = db
+        .store
+        .apps()
+        .create(&name("web"), "default", "admin")
+        .await
+        .unwrap();
     let again = db.reopen().await;
     assert_eq!(
         again.apps().get(&AppRef::Name("web".into())).await.unwrap(),
@@ -180,10 +188,10 @@ contract!(state_survives_a_reopen, |db| {
 
 contract!(a_listed_page_sees_every_write_at_once, |db| {
     let apps = db.store.apps();
-    apps.create(&name("one"), "admin").await.unwrap();
-    assert_eq!(apps.list(50, None).await.unwrap().items.len(), 1);
-    let two = apps.create(&name("two"), "admin").await.unwrap();
-    let page = apps.list(50, None).await.unwrap();
+    apps.create(&name("one"), "default", "admin").await.unwrap();
+    assert_eq!(apps.list(None, 50, None).await.unwrap().items.len(), 1);
+    let two = apps.create(&name("two"), "default", "admin").await.unwrap();
+    let page = apps.list(None, 50, None).await.unwrap();
     assert_eq!(
         page.items.len(),
         2,
@@ -192,12 +200,108 @@ contract!(a_listed_page_sees_every_write_at_once, |db| {
     apps.set_instances(&AppRef::Id(two.id), 3, "admin")
         .await
         .unwrap();
-    let page = apps.list(50, None).await.unwrap();
+    let page = apps.list(None, 50, None).await.unwrap();
     assert_eq!(page.items[1].instances, 3, "and by a scale");
     apps.delete(&AppRef::Id(two.id), "admin").await.unwrap();
     assert_eq!(
-        apps.list(50, None).await.unwrap().items.len(),
+        apps.list(None, 50, None).await.unwrap().items.len(),
         1,
         "and by a delete"
+    );
+});
+
+contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
+    use racer_core::api::{DeploymentStatus, RunConfig, Source};
+    let deployments = db.store.deployments();
+    let source = Source::Image {
+        image: "img:1".into(),
+    };
+    let config = RunConfig::default();
+    let (app, d1) = deployments
+        .create(
+            &NewDeployment {
+                name: &name("web"),
+                source: &source,
+                config: &config,
+                instances: None,
+                image_from_release: None,
+                org: "default",
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
+    assert!(deployments.outcomes().await.unwrap().is_empty());
+    let building = deployments.claim_next().await.unwrap().unwrap();
+    assert_eq!(building.id, d1.id);
+    let release = racer_store::NewRelease {
+        number: 1,
+        config: config.clone(),
+        image: "img:1".into(),
+        image_id: "sha256:1".into(),
+        commit: None,
+    };
+    deployments.release(&building, &release).await.unwrap();
+    let rolling = deployments.latest_rolling_out().await.unwrap();
+    assert_eq!(rolling.len(), 1);
+    assert_eq!((rolling[0].id, rolling[0].app_id), (d1.id, app.id));
+    assert_eq!(rolling[0].status, DeploymentStatus::RollingOut);
+    // A newer deployment of the app hides the older rollout, as `latest` does.
+    let (_, d2) = deployments
+        .create(
+            &NewDeployment {
+                name: &name("web"),
+                source: &source,
+                config: &config,
+                instances: None,
+                image_from_release: None,
+                org: "default",
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
+    assert_eq!(deployments.latest(app.id).await.unwrap().unwrap().id, d2.id);
+    deployments
+        .set_status(&rolling[0], DeploymentStatus::Running, None)
+        .await
+        .unwrap();
+    // A third deployment supersedes the pending second one.
+    deployments
+        .create(
+            &NewDeployment {
+                name: &name("web"),
+                source: &source,
+                config: &config,
+                instances: None,
+                image_from_release: None,
+                org: "default",
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    deployments
+        .create(
+            &NewDeployment {
+                name: &name("api"),
+                source: &source,
+                config: &config,
+                instances: None,
+                image_from_release: None,
+                org: "default",
+            },
+            "admin",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deployments.outcomes().await.unwrap(),
+        [
+            ("web".to_owned(), DeploymentStatus::Running, 1),
+            ("web".to_owned(), DeploymentStatus::Superseded, 1),
+        ]
     );
 });

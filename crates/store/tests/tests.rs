@@ -7,4 +7,5 @@
 
 mod util;
 
+mod auth;
 mod contract;

@@ -66,6 +66,39 @@ enum Cmd {
     Apps(AppsCmd),
     /// Show the event (audit) log.
     Events(EventsArgs),
+    /// Log in with your email and password; the session is saved for this server.
+    Login(racer_cli::account::LoginArgs),
+    /// Forget the saved session for this server.
+    Logout,
+    /// Show who you are to the server: user, organisation, role.
+    Whoami,
+    /// Create your account with an invite code and set a password.
+    Register(racer_cli::account::RegisterArgs),
+    /// Invite people to your organisation (admin).
+    #[command(subcommand)]
+    Invites(racer_cli::account::InvitesCmd),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(racer_cli::account::TokensCmd),
+    /// Show a project's Swarm service: replicas desired and running, its tasks (server on --cluster swarm).
+    SwarmStatus(NameArg),
+    /// Show a project's Swarm service log, every task merged.
+    SwarmLogs(SwarmLogsArgs),
+    /// Remove a project's Swarm service; the project is down, its spec and releases are kept.
+    SwarmRemove(NameArg),
+}
+
+#[derive(Debug, Args)]
+struct SwarmLogsArgs {
+    /// The project (name or UUID).
+    #[arg(long)]
+    project_name: String,
+    /// Lines from the end of each task's log, or `all`.
+    #[arg(long, default_value = "50")]
+    tail: String,
+    /// Keep following.
+    #[arg(long, short)]
+    follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +420,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::new(Target::resolve(g.url, g.token, &data_dir));
     let json = g.json;
     match cli.command {
+        Cmd::Login(a) => return racer_cli::account::login(&client, a, json).await,
+        Cmd::Logout => return racer_cli::account::logout(&client),
+        Cmd::Whoami => return racer_cli::account::whoami(&client, json).await,
+        Cmd::Register(a) => return racer_cli::account::register(&client, a, json).await,
+        Cmd::Invites(c) => return racer_cli::account::invites(&client, c, json).await,
+        Cmd::Tokens(c) => return racer_cli::account::tokens(&client, c, json).await,
         Cmd::Run(a) => {
             let source = match (&a.path, &a.git, &a.image) {
                 (Some(p), _, _) => deploy::send_folder(&client, p, json).await?,
@@ -847,6 +886,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::json(&app)?;
             } else {
                 println!("deleted app {} ({})", app.name, app.id);
+            }
+        }
+        Cmd::SwarmStatus(n) => {
+            let s = client.swarm_status(&n.project_name).await?;
+            if json {
+                output::json(&s)?;
+            } else {
+                racer_cli::swarm::print_status(&s)?;
+            }
+        }
+        Cmd::SwarmLogs(l) => {
+            let mut stream = client
+                .swarm_logs(&l.project_name, &l.tail, l.follow)
+                .await?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?)?;
+                out.flush()?;
+            }
+        }
+        Cmd::SwarmRemove(n) => {
+            let r = client.swarm_remove(&n.project_name).await?;
+            if json {
+                output::json(&r)?;
+            } else {
+                println!("{}", r.message);
             }
         }
         Cmd::Events(a) if a.follow => {

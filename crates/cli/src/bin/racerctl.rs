@@ -37,6 +37,37 @@ enum Cmd {
     /// Inspect and act on the containers racer runs.
     #[command(subcommand)]
     Containers(ContainersCmd),
+    /// Create, list, disable and enable users.
+    #[command(subcommand)]
+    Users(racer_cli::account::UsersCmd),
+    /// Create and list organisations.
+    #[command(subcommand)]
+    Orgs(racer_cli::account::OrgsCmd),
+    /// Make the local Docker engine a single-node swarm, leave it, or show its membership.
+    #[command(subcommand)]
+    Swarm(SwarmCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum SwarmCmd {
+    /// Make the local engine a single-node swarm (a manager), so `racerctl server start
+    /// --cluster swarm` can run apps as services. Does nothing if it is in a swarm already.
+    Init {
+        /// The address the node advertises to other nodes.
+        #[arg(long, default_value = "127.0.0.1")]
+        advertise_addr: String,
+        /// Where the node listens for other nodes.
+        #[arg(long, default_value = "127.0.0.1:2377")]
+        listen_addr: String,
+    },
+    /// Make the local engine leave its swarm.
+    Leave {
+        /// Leave even as the last manager: every service of the swarm is removed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the local engine's swarm membership.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +146,11 @@ struct StartArgs {
     /// Seconds new replicas get to answer before a rollout is rolled back (default 60).
     #[arg(long)]
     rollout_deadline: Option<u64>,
+    /// Where apps run: local (containers, the default) or swarm (services; the engine must be
+    /// a Swarm manager, see `racerctl swarm init`).
+    #[arg(long)]
+    #[serde(default)]
+    cluster: Option<String>,
     /// Seconds to wait for the server to become ready.
     #[arg(long, default_value_t = 30)]
     #[serde(skip)]
@@ -149,7 +185,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = cli.global;
     let data_dir = g.data_dir.clone().unwrap_or_else(local::default_data_dir);
-    let target = || Target::resolve(g.url.clone(), g.token.clone(), &data_dir);
+    let target = || Target::resolve_operator(g.url.clone(), g.token.clone(), &data_dir);
     match cli.command {
         Cmd::Server(ServerCmd::Start(a)) => server_start(&data_dir, a, g.json).await,
         Cmd::Server(ServerCmd::Stop(a)) => server_stop(&data_dir, &a, g.json).await,
@@ -169,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 && a.domain.is_none()
                 && a.rollout_deadline.is_none()
                 && a.base_image.is_none()
+                && a.cluster.is_none()
             {
                 // Same settings as the last start.
                 if let Some(prev) = read_start_args(&data_dir) {
@@ -181,6 +218,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             server_start(&data_dir, a, g.json).await
         }
+        Cmd::Users(c) => racer_cli::account::users(&Client::new(target()), c, g.json).await,
+        Cmd::Orgs(c) => racer_cli::account::orgs(&Client::new(target()), c, g.json).await,
         Cmd::Health => {
             let client = Client::new(target());
             let h = client.health().await?;
@@ -210,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Liveness => probe(Client::new(target()).liveness().await?, g.json),
         Cmd::Readiness => probe(Client::new(target()).readiness().await?, g.json),
         Cmd::Containers(c) => containers(Client::new(target()), c, g.json).await,
+        Cmd::Swarm(c) => swarm(c, g.json),
         Cmd::Info => {
             let info = Client::new(target()).server_info().await?;
             if g.json {
@@ -220,6 +260,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs `racer-server swarm ...`: the server binary is what talks to the engine.
+fn swarm(cmd: SwarmCmd, json: bool) -> anyhow::Result<ExitCode> {
+    let mut c = Command::new(server_binary());
+    c.arg("swarm");
+    match cmd {
+        SwarmCmd::Init {
+            advertise_addr,
+            listen_addr,
+        } => {
+            c.args(["init", "--advertise-addr", &advertise_addr]);
+            c.args(["--listen-addr", &listen_addr]);
+        }
+        SwarmCmd::Leave { force } => {
+            c.arg("leave");
+            if force {
+                c.arg("--force");
+            }
+        }
+        SwarmCmd::Status => {
+            c.arg("status");
+        }
+    }
+    if json {
+        c.arg("--json");
+    }
+    let status = c.status().with_context(|| {
+        format!(
+            "cannot run {}; build it with `cargo build --workspace` or put it on PATH",
+            server_binary().display()
+        )
+    })?;
+    // racer-server printed what it did, or its error.
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn probe(p: racer_core::api::Probe, json: bool) -> anyhow::Result<ExitCode> {
@@ -309,6 +388,9 @@ fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     }
     if let Some(b) = &a.base_image {
         cmd.arg("--base-image").arg(b);
+    }
+    if let Some(c) = &a.cluster {
+        cmd.arg("--cluster").arg(c);
     }
     match &a.database_url {
         // Passed through the environment, not argv, so it never shows in `ps`.
