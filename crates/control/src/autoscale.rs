@@ -63,7 +63,13 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
             let Some(history) = state.history.as_mut() else {
                 continue;
             };
-            autoscale::record(history, Sample { at: now, ..sample });
+            // Each reading describes the tick that just ended (a rate of requests, CPU time
+            // over wall time since the last tick), so it is stamped at that tick's start: a
+            // metric over target from the moment load arrives has then "stayed above" for the
+            // window one tick sooner, i.e. a decision lands window + at most one interval after
+            // the load step instead of window + up to two.
+            let at = now.saturating_sub(INTERVAL);
+            autoscale::record(history, Sample { at, ..sample });
             let decision = autoscale::decide(&policy, history, now, app.instances);
             let (to, why) = match &decision {
                 Decision::ScaleOut { to, because } | Decision::ScaleIn { to, because } => {
