@@ -11,6 +11,11 @@ use racer_server::{Config, ServerFile, SERVER_FILE};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc: the proxy allocates per request (headers, bodies, futures); glibc malloc's locks and
+/// fragmentation cost more there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The racer server: HTTP API and every control loop.
 #[derive(Debug, Parser)]
 #[command(name = "racer-server", version, about)]
