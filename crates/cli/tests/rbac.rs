@@ -396,6 +396,10 @@ async fn rbac_matrix_every_endpoint_every_caller() {
             200,
         )
         .except(Who::Viewer, 404),
+        // Swarm endpoints on a local-cluster server: 409 once the app is found.
+        case(M::GET, "/api/v1/apps/shop/swarm", Viewer, Acme, 409),
+        case(M::GET, "/api/v1/apps/shop/swarm/logs", Developer, Acme, 409),
+        case(M::DELETE, "/api/v1/apps/shop/swarm", Developer, Acme, 409),
         // Developer: build, deploy, scale, roll back, read logs.
         case(M::POST, "/api/v1/apps", Developer, Own, 409).body(json!({"name": "shop"})),
         case(M::POST, "/api/v1/validate", Developer, Own, 422).body(json!({})),
