@@ -19,20 +19,20 @@
 # Prints a table with the targets and PASS/MISS; exits non-zero only when the benchmark itself is
 # invalid (a target that does not answer 200, a deploy that fails), not on a MISS.
 #
-# Usage: cargo build --release --bins && scripts/build-example.sh && scripts/bench-proxy.sh [options]
+# Usage: cargo build --profile dist --bins && scripts/build-example.sh && scripts/bench-proxy.sh [options]
 #   --write        replace the section "## Proxy (issue 5)" of docs/BENCHMARKS.md
 #   --duration S   seconds per wrk run (default 10)
 #   --rounds N     rounds of (racer, nginx) per concurrency (default 2)
 #   --reps N       repetitions of 3a and 3c (default 5; 3b runs 2 times)
 #   --perf         also profile racer-server with `perf record -g` during one extra c=256 run
 # Needs: docker, wrk, nginx (apt-get install -y nginx-light), curl, jq, python3, /bin/busybox
-# (busybox-static). Environment: RACER_BIN_DIR (default target/release), RACER_BIN_DESC (how those
+# (busybox-static). Environment: RACER_BIN_DIR (default target/dist), RACER_BIN_DESC (how those
 # binaries were built, for the report). Only 127.0.0.1 and the replica's container IP are loaded.
 set -euo pipefail
 export LC_ALL=C # EPOCHREALTIME with a '.'
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin_dir=${RACER_BIN_DIR:-$root/target/release}
+bin_dir=${RACER_BIN_DIR:-$root/target/dist}
 write=0
 duration=10
 rounds=2
@@ -58,7 +58,7 @@ die() { echo "bench-proxy: FAIL: $*" >&2; exit 1; }
 log() { echo "bench-proxy: $*" >&2; }
 
 for b in racer racerctl racer-server; do
-  [ -x "$bin_dir/$b" ] || die "$bin_dir/$b missing; run: cargo build --release --bins"
+  [ -x "$bin_dir/$b" ] || die "$bin_dir/$b missing; run: cargo build --profile dist --bins"
 done
 for t in docker curl jq awk wrk python3; do command -v "$t" >/dev/null || die "$t is not installed"; done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
@@ -109,7 +109,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Private copies of the binaries: other people may rebuild target/release while this runs.
+# Private copies of the binaries: other people may rebuild target/dist while this runs.
 mkdir -p "$tmp/bin"
 cp "$bin_dir/racer" "$bin_dir/racerctl" "$bin_dir/racer-server" "$tmp/bin/"
 racer="$tmp/bin/racer"
@@ -695,7 +695,7 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain -- crates 2>/dev/null | grep -q . && echo " (+ uncommitted changes in crates/)" || true)
 # RACER_BIN_DESC describes binaries built elsewhere (e.g. from a clean export of one commit).
 if [ -n "${RACER_BIN_DESC:-}" ]; then build_line="binaries: $RACER_BIN_DESC"
-else build_line="commit $commit$dirty; binaries from ${RACER_BIN_DIR:-target/release}"; fi
+else build_line="commit $commit$dirty; binaries from ${RACER_BIN_DIR:-target/dist}"; fi
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 mem_total=$(awk '/^MemTotal:/{printf "%.1f GiB", $2/1024/1024}' /proc/meminfo)
 docker_version=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo unknown)
@@ -710,7 +710,7 @@ section() {
 Reproduce (from the repository root; nginx from Debian: \`apt-get install -y nginx-light\`):
 
 \`\`\`sh
-cargo build --release --bins && scripts/build-example.sh && scripts/bench-proxy.sh --write
+cargo build --profile dist --bins && scripts/build-example.sh && scripts/bench-proxy.sh --write
 \`\`\`
 
 - Date: $now; $build_line
