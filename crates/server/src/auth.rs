@@ -266,6 +266,11 @@ fn unauthenticated(msg: &str) -> ApiError {
     ApiError::new(ErrorKind::Unauthenticated, msg)
 }
 
+/// Milliseconds to wait, as whole seconds for `Retry-After` (at least 1).
+fn wait_secs(ms: i64) -> u64 {
+    u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -371,15 +376,20 @@ impl Auth {
     /// Whether a login for `email` from `addr` may be tried now; counts the attempt against the
     /// address. Returns the seconds to wait when not.
     pub(crate) fn login_allowed(&self, email: &str, addr: IpAddr) -> Result<(), u64> {
-        let now = now_ms();
-        let addr_key = addr.to_string();
-        let wait = |ms: i64| u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1);
         if let Ok(l) = self.per_account.lock() {
-            l.check(email, now).map_err(wait)?;
+            l.check(email, now_ms()).map_err(wait_secs)?;
         }
+        self.address_allowed(addr)
+    }
+
+    /// Whether `addr` may try a login or registration now (counting this attempt); if not, the
+    /// seconds to wait.
+    pub(crate) fn address_allowed(&self, addr: IpAddr) -> Result<(), u64> {
+        let now = now_ms();
+        let key = addr.to_string();
         if let Ok(mut l) = self.per_address.lock() {
-            l.check(&addr_key, now).map_err(wait)?;
-            l.hit(&addr_key, now);
+            l.check(&key, now).map_err(wait_secs)?;
+            l.hit(&key, now);
         }
         Ok(())
     }

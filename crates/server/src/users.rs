@@ -142,7 +142,7 @@ pub(crate) async fn register(
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let auth = &state.0.auth;
     let email = email_field(&req.email)?;
-    if let Err(wait) = auth.login_allowed("", addr.ip()) {
+    if let Err(wait) = auth.address_allowed(addr.ip()) {
         return Err(ApiError::with_status(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
