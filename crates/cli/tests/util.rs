@@ -174,11 +174,18 @@ impl Drop for Env {
         let _ = self
             .cmd("racerctl", &["server", "stop", "--force"])
             .output();
-        // Leave nothing on the engine: this install's containers, then its images.
+        // Leave nothing on the engine: this install's containers, then its images. Twice for
+        // containers: a create the force-stopped server had in flight can land after the first
+        // sweep.
         if let Some(id) = self.install.borrow().clone() {
             let filter = format!("label=racer.install={id}");
-            for c in docker_lines(&["ps", "-aq", "--filter", &filter]) {
-                let _ = Command::new("docker").args(["rm", "-f", &c]).output();
+            for round in 0..2 {
+                if round == 1 {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                for c in docker_lines(&["ps", "-aq", "--filter", &filter]) {
+                    let _ = Command::new("docker").args(["rm", "-f", &c]).output();
+                }
             }
             for i in docker_lines(&["images", "-q", "--filter", &filter]) {
                 let _ = Command::new("docker").args(["rmi", "-f", &i]).output();
