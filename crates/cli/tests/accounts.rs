@@ -153,6 +153,11 @@ fn bootstrap_invite_register_login_deploy_revoke() {
         )
         .code(1);
     assert!(err.contains("already used"), "{err}");
+    // Inviting someone who already has an account is refused up front.
+    let err = env
+        .racer_as("alice", &[], None, &["invites", "create", "bob@acme.io"])
+        .code(1);
+    assert!(err.contains("already has an account"), "{err}");
     env.racer_as(
         "carol",
         &[],

@@ -220,15 +220,6 @@ pub(crate) async fn create_user(
         check_password(pw).map_err(|m| invalid("password", m))?;
     }
     let store = &state.0.store;
-    if p.is_superuser() {
-        match store.orgs().get(&org).await {
-            Ok(_) => {}
-            Err(racer_store::Error::NotFound { .. }) => {
-                store.orgs().create(&org, &actor.0).await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
     if store.users().by_email(&email).await?.is_some() {
         return Err(ApiError::new(
             ErrorKind::Conflict,
@@ -240,18 +231,18 @@ pub(crate) async fn create_user(
         Some(pw) => Some(state.0.auth.hash(pw).await?),
         None => None,
     };
-    let user = store
-        .users()
-        .create(
-            &NewUser {
-                email,
-                org,
-                role: req.role,
-                password_hash,
-            },
-            &actor.0,
-        )
-        .await?;
+    let new = NewUser {
+        email,
+        org,
+        role: req.role,
+        password_hash,
+    };
+    // The install's admin token bootstraps: the organisation is created with its first user.
+    let user = if p.is_superuser() {
+        store.users().create_with_org(&new, &actor.0).await?
+    } else {
+        store.users().create(&new, &actor.0).await?
+    };
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -335,6 +326,13 @@ pub(crate) async fn create_invite(
 ) -> Result<(StatusCode, Json<CreatedInvite>), ApiError> {
     let email = email_field(&req.email)?;
     let org = target_org(&p, req.org.as_deref())?;
+    if let Some((_, Some(_))) = state.0.store.users().by_email(&email).await? {
+        return Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!("{email} already has an account; they can log in with `racer login`"),
+        )
+        .field("email"));
+    }
     let secs = parse_lifetime(req.expires.as_deref().unwrap_or(DEFAULT_INVITE_LIFETIME))
         .map_err(|m| invalid("expires", m))?;
     let code = random_secret(INVITE_PREFIX);

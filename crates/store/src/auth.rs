@@ -155,8 +155,43 @@ impl Users<'_> {
     /// Creates a user in an existing organisation.
     pub async fn create(&self, u: &NewUser, actor: &str) -> Result<User, Error> {
         self.store.orgs().get(&u.org).await?;
+        self.insert(u, false, actor).await
+    }
+
+    /// Creates a user, and their organisation if it does not exist, in one transaction: a
+    /// refused user (a taken email) leaves no new organisation behind.
+    pub async fn create_with_org(&self, u: &NewUser, actor: &str) -> Result<User, Error> {
+        self.insert(u, true, actor).await
+    }
+
+    async fn insert(&self, u: &NewUser, with_org: bool, actor: &str) -> Result<User, Error> {
+        let now = now_ms();
         let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
-        let user = insert_user(&mut tx, u, now_ms()).await?;
+        if with_org {
+            let made = sqlx::query(
+                "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(&u.org)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::query)?;
+            if made.rows_affected() == 1 {
+                insert_event(
+                    &mut tx,
+                    &event(
+                        actor,
+                        "org.created",
+                        &u.org,
+                        format!("org {} created", u.org),
+                    ),
+                )
+                .await?;
+            }
+        }
+        let user = insert_user(&mut tx, u, now).await?;
         insert_event(
             &mut tx,
             &event(

@@ -51,6 +51,24 @@ contract!(orgs_users_and_scoped_apps, |db| {
         vec![alice.clone()]
     );
     assert!(s.users().list(Some("default")).await.unwrap().is_empty());
+    // Bootstrap creates the org with its first user, in one transaction: a refused user (taken
+    // email) leaves no organisation behind.
+    let carl = s
+        .users()
+        .create_with_org(&user("carl@new.io", "newco", Role::Admin), "admin")
+        .await
+        .unwrap();
+    assert_eq!(s.orgs().get("newco").await.unwrap().name, carl.org);
+    assert!(matches!(
+        s.users()
+            .create_with_org(&user("alice@acme.io", "ghost", Role::Admin), "admin")
+            .await,
+        Err(Error::Conflict { field: "email", .. })
+    ));
+    assert!(matches!(
+        s.orgs().get("ghost").await,
+        Err(Error::NotFound { what: "org", .. })
+    ));
     let off = s
         .users()
         .set_disabled(alice.id, true, "admin")
