@@ -6,6 +6,8 @@
 //! - [`reconcile`]: brings each app's containers to its current release and replica count,
 //!   replaces dead ones, removes what racer labelled but no longer wants, and rolls a failed
 //!   rollout back.
+//! - [`observe`]: keeps what the engine runs in memory, from one list and the engine's events.
+//! - [`probe`]: runs the replicas' health checks, apart from the reconcile passes.
 //! - [`autoscale`]: changes an app's desired replicas when its policy says so.
 //! - [`metrics`]: what the loops measure about themselves, for `GET /metrics`.
 //! - [`swarm`]: the same for a Swarm cluster, where each app is one service.
@@ -14,6 +16,8 @@ pub mod autoscale;
 pub mod builder;
 mod error;
 pub mod metrics;
+pub mod observe;
+pub mod probe;
 pub mod ports;
 pub mod reconcile;
 pub mod swarm;
@@ -150,6 +154,10 @@ pub struct Ctx {
     >,
     /// The loops' own measurements (reconcile passes, builds, scaling decisions).
     pub metrics: Arc<metrics::Metrics>,
+    /// The install's containers as last seen (local cluster), kept current from engine events.
+    pub observer: Arc<observe::Observer>,
+    /// What the health checker checks, as the last reconcile pass published it.
+    pub probes: Arc<probe::Targets>,
 }
 
 impl Ctx {

@@ -95,6 +95,16 @@ pub struct Metrics {
     pub reconcile_errors: AtomicU64,
     /// Apps seen by the last reconcile pass.
     pub reconcile_apps: AtomicU64,
+    /// Full lists of the install's containers (the first pass, resyncs, a broken event stream).
+    pub observer_lists: AtomicU64,
+    /// Single containers read again after an event or racer's own change.
+    pub observer_reads: AtomicU64,
+    /// Engine events about the install's containers that marked one stale.
+    pub observer_events: AtomicU64,
+    /// Health checks run.
+    pub health_checks: AtomicU64,
+    /// Health checks that failed.
+    pub health_check_failures: AtomicU64,
     builds: Mutex<BTreeMap<(String, BuildResult), Arc<Histogram>>>,
     scaling: Mutex<BTreeMap<(String, &'static str), u64>>,
 }

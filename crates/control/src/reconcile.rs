@@ -5,11 +5,11 @@
 //! correct when a wake-up is lost or something changes behind racer's back. On start it simply
 //! finds the containers it already runs and adopts them: no duplicates.
 //!
-//! A pass costs the same few calls however many apps there are: one list of the apps, one of the
-//! engine's containers (their addresses included), one query for the rollouts in progress, and
-//! releases only the first time they are seen (they never change). The health checks that are due
-//! run concurrently before the apps are converged, so a pass with nothing to change is mostly
-//! in-memory work.
+//! A pass with nothing to change costs two store queries however many apps there are (the apps,
+//! the rollouts in progress) and no engine call: what the engine runs comes from
+//! [`crate::observe`] (a list, then the engine's events), releases are read once (they never
+//! change), and health comes from [`crate::probe`], which checks replicas in its own loop and
+//! wakes the reconciler when one's health flips. Each pass publishes what to check.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use racer_core::api::{App, Deployment, DeploymentStatus, HealthCheck, Release};
-use racer_core::{health, rollout};
+use racer_core::rollout;
 use racer_runtime::{ContainerSpec, Observed};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -56,9 +56,6 @@ pub fn error_policy(e: &Error) -> Duration {
         _ => Duration::from_secs(2),
     }
 }
-
-/// How many health checks a pass runs at once.
-const CONCURRENT_CHECKS: usize = 64;
 
 /// What the reconciler keeps from one pass to the next.
 pub struct PassState {
@@ -110,7 +107,7 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
         return Ok(action);
     }
     let apps = ctx.store.apps().all().await?;
-    let observed = ctx.runtime.list(None).await?;
+    let observed = ctx.observer.snapshot(ctx).await?;
     let mut rolling: HashMap<Uuid, Deployment> = ctx
         .store
         .deployments()
@@ -133,7 +130,7 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
         .store(apps.len() as u64, Ordering::Relaxed);
     let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
     ctx.routes.retain(&names);
-    check_due(ctx, &apps, &by_app, &mut state.releases).await;
+    publish_targets(ctx, &apps, &by_app, &mut state.releases).await;
     let mut action = Action::requeue(ctx.settings.resync);
     for app in &apps {
         let mine = by_app.remove(&Some(app.id)).unwrap_or_default();
@@ -200,6 +197,7 @@ async fn sweep_images(
 }
 
 pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
+    ctx.observer.mark(&c.id);
     if c.running() {
         ctx.runtime
             .stop(&c.id, ctx.settings.stop_grace_secs)
@@ -209,10 +207,9 @@ pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs every health check that is due, up to [`CONCURRENT_CHECKS`] at once, and records the
-/// results, so that converging the apps afterwards finds them fresh. Draining replicas and apps
-/// without a release are left out: nothing routes to them.
-async fn check_due(
+/// Publishes what the health checker checks: every running replica of an app with a release,
+/// with its release's check, except draining ones (nothing routes to them).
+async fn publish_targets(
     ctx: &Ctx,
     apps: &[App],
     by_app: &HashMap<Option<Uuid>, Vec<Observed>>,
@@ -225,78 +222,34 @@ async fn check_due(
         .keys()
         .cloned()
         .collect();
-    let mut due = Vec::new();
+    let mut targets = HashMap::new();
     for app in apps.iter().filter(|a| a.release.is_some()) {
         for c in by_app.get(&Some(app.id)).into_iter().flatten() {
             if !c.running() || draining.contains(&c.id) {
                 continue;
             }
             let Some(number) = c.release else { continue };
+            let Some(ip) = c.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+                continue;
+            };
             // A release that cannot be read is reconcile's to report.
             let Ok(release) = releases.get(ctx, app.id, number).await else {
                 continue;
             };
             let port = release.config.app_port.unwrap_or(8000);
             let check = release.config.health.clone().unwrap_or_default();
-            due.push((c, port, check));
+            targets.insert(
+                c.id.clone(),
+                crate::probe::Target {
+                    name: c.name.clone(),
+                    addr: SocketAddr::new(ip, check.port.unwrap_or(port)),
+                    check,
+                    created: c.created,
+                },
+            );
         }
     }
-    use futures_util::StreamExt;
-    futures_util::stream::iter(due)
-        .for_each_concurrent(CONCURRENT_CHECKS, |(c, port, check)| async move {
-            health_of(ctx, c, port, &check).await;
-        })
-        .await;
-}
-
-/// A replica's address on its network: from the container list, else an inspect.
-async fn ip_of(ctx: &Ctx, c: &Observed) -> Option<IpAddr> {
-    if let Some(ip) = c.ip.as_deref().and_then(|ip| ip.parse().ok()) {
-        return Some(ip);
-    }
-    let info = ctx.runtime.inspect(&c.id).await.ok()?;
-    info.ip.and_then(|ip| ip.parse().ok())
-}
-
-/// Whether a replica answers on its app port (TCP connect to its address on the engine's
-/// network; the published host port always accepts, so it proves nothing).
-pub async fn answers(ctx: &Ctx, c: &Observed, app_port: u16) -> bool {
-    check_once(ctx, c, app_port, &HealthCheck::default())
-        .await
-        .is_some()
-}
-
-/// How often a replica that is not in rotation is checked.
-const STARTING_CHECK_INTERVAL: Duration = Duration::from_millis(10);
-
-/// How often a replica created in the last [`YOUNG`] is checked until it first passes: it
-/// usually starts answering within milliseconds of starting, and joins the routes right then.
-const YOUNG_CHECK_INTERVAL: Duration = Duration::from_millis(2);
-
-/// How long a replica counts as just started.
-const YOUNG: Duration = Duration::from_secs(3);
-
-/// Whether a container was created within [`YOUNG`].
-fn young(c: &Observed) -> bool {
-    let now = chrono::Utc::now().timestamp();
-    now - c.created <= YOUNG.as_secs() as i64
-}
-
-/// Runs the app's health check once against a replica: HTTP GET of `check.path` (2xx/3xx
-/// passes) or a TCP connect. Returns the replica's address when it passes.
-pub async fn check_once(
-    ctx: &Ctx,
-    c: &Observed,
-    app_port: u16,
-    check: &HealthCheck,
-) -> Option<SocketAddr> {
-    if !c.running() {
-        return None;
-    }
-    let ip = ip_of(ctx, c).await?;
-    let addr = SocketAddr::new(ip, app_port);
-    let probe_addr = SocketAddr::new(ip, check.port.unwrap_or(app_port));
-    probe(probe_addr, check).await.then_some(addr)
+    ctx.probes.set(targets);
 }
 
 /// Runs a health check once against `probe_addr`: HTTP GET of `check.path` (2xx/3xx passes) or
@@ -322,65 +275,19 @@ pub async fn probe(probe_addr: SocketAddr, check: &HealthCheck) -> bool {
     matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(())))
 }
 
-/// The replica's health after checking it if a check is due (thresholds applied), and its
-/// address when healthy.
-async fn health_of(
-    ctx: &Ctx,
-    c: &Observed,
-    app_port: u16,
-    check: &HealthCheck,
-) -> Option<SocketAddr> {
-    let previous = ctx
+/// The replica's address when the health checker last found it healthy (thresholds applied).
+fn health_of(ctx: &Ctx, c: &Observed, app_port: u16) -> Option<SocketAddr> {
+    let healthy = ctx
         .health
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(&c.id)
-        .copied();
-    // A replica not (yet) in rotation is checked every few milliseconds, so it joins as soon
-    // as it passes; one in rotation at the configured interval.
-    let interval = if previous.is_some_and(|(s, _)| s.healthy) {
-        Duration::from_secs(u64::from(check.interval_seconds.max(1)))
-    } else if young(c) {
-        YOUNG_CHECK_INTERVAL
-    } else {
-        STARTING_CHECK_INTERVAL
-    };
-    let addr = match previous {
-        Some((state, at)) if at.elapsed() < interval => {
-            if !state.healthy {
-                return None;
-            }
-            // Not due: a healthy replica keeps its place; its address comes from the engine.
-            let ip = ip_of(ctx, c).await?;
-            return Some(SocketAddr::new(ip, app_port));
-        }
-        _ => check_once(ctx, c, app_port, check).await,
-    };
-    let state = previous.map(|(s, _)| s).unwrap_or_default();
-    let next = health::observe(
-        state,
-        addr.is_some(),
-        check.success_threshold,
-        check.failure_threshold,
-    );
-    if next.healthy != state.healthy && previous.is_some() {
-        tracing::info!(container = %c.name, healthy = next.healthy, "replica health changed");
+        .is_some_and(|(s, _)| s.healthy);
+    if !healthy || !c.running() {
+        return None;
     }
-    ctx.health
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(c.id.clone(), (next, Instant::now()));
-    if next.healthy {
-        match addr {
-            Some(a) => Some(a),
-            None => {
-                let ip = ip_of(ctx, c).await?;
-                Some(SocketAddr::new(ip, app_port))
-            }
-        }
-    } else {
-        None
-    }
+    let ip = c.ip.as_deref()?.parse().ok()?;
+    Some(SocketAddr::new(ip, app_port))
 }
 
 /// Converges one app: its current release runs `instances` healthy replicas. A new release rolls
@@ -408,7 +315,6 @@ pub async fn reconcile(
     let deployments = ctx.store.deployments();
     let release = releases.get(ctx, app.id, number).await?;
     let app_port = release.config.app_port.unwrap_or(8000);
-    let check = release.config.health.clone().unwrap_or_default();
     let drain = release
         .config
         .drain_seconds
@@ -455,6 +361,7 @@ pub async fn reconcile(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&c.id);
+            ctx.observer.mark(&c.id);
             if ctx.runtime.start(&c.id).await.is_err() {
                 remove(ctx, c).await?;
                 continue;
@@ -466,7 +373,7 @@ pub async fn reconcile(
             });
             continue;
         }
-        let addr = health_of(ctx, c, app_port, &check).await;
+        let addr = health_of(ctx, c, app_port);
         views.push(rollout::New {
             index: i as u32,
             healthy: addr.is_some(),
@@ -477,7 +384,7 @@ pub async fn reconcile(
 
     // Old replicas: dead ones go now; draining ones go when their time is up; the rest serve.
     let mut serving: Vec<(Observed, Option<SocketAddr>)> = Vec::new();
-    let mut ports: HashMap<i64, (u16, HealthCheck)> = HashMap::new();
+    let mut ports: HashMap<i64, u16> = HashMap::new();
     let now_draining: HashMap<String, Instant> = ctx
         .draining
         .lock()
@@ -504,16 +411,10 @@ pub async fn reconcile(
                 .await
                 .ok()
                 .map(|r| r.config.clone());
-            e.insert((
-                cfg.as_ref().and_then(|c| c.app_port).unwrap_or(8000),
-                cfg.and_then(|c| c.health).unwrap_or_default(),
-            ));
+            e.insert(cfg.and_then(|c| c.app_port).unwrap_or(8000));
         }
-        let (port, old_check) = ports
-            .get(&rel)
-            .cloned()
-            .unwrap_or((8000, HealthCheck::default()));
-        let addr = health_of(ctx, &c, port, &old_check).await;
+        let port = ports.get(&rel).copied().unwrap_or(8000);
+        let addr = health_of(ctx, &c, port);
         serving.push((c, addr));
     }
     // Retire the newest-indexed old replicas first.
@@ -558,17 +459,25 @@ pub async fn reconcile(
         };
         tracing::info!(app = %app.name, container = %spec.name, port = spec.host_port, "starting replica");
         match ctx.runtime.run(&spec).await {
-            Ok(_) => {}
-            // The name is taken by a container that is not this install's (another racer on
-            // the same engine): use a name that carries the install id.
+            Ok(id) => ctx.observer.mark(&id),
             Err(racer_runtime::Error::Conflict { message, .. })
                 if message.contains("already in use") =>
             {
-                let mut spec = spec;
-                let install: String = ctx.runtime.install().chars().take(8).collect();
-                spec.name = format!("{}-{install}", spec.name);
-                if let Err(e) = ctx.runtime.run(&spec).await {
-                    start_error = Some(e.into());
+                match ctx.runtime.observe(&spec.name).await {
+                    // It is this install's, and the last pass did not know it yet: read it
+                    // again, never start a second one.
+                    Ok(Some(mine)) => ctx.observer.mark(&mine.id),
+                    // Another racer's on the same engine: use a name carrying the install id.
+                    Ok(None) => {
+                        let mut spec = spec;
+                        let install: String = ctx.runtime.install().chars().take(8).collect();
+                        spec.name = format!("{}-{install}", spec.name);
+                        match ctx.runtime.run(&spec).await {
+                            Ok(id) => ctx.observer.mark(&id),
+                            Err(e) => start_error = Some(e.into()),
+                        }
+                    }
+                    Err(e) => start_error = Some(e.into()),
                 }
             }
             Err(e) => start_error = Some(e.into()),
@@ -629,15 +538,15 @@ pub async fn reconcile(
     if let Some(e) = start_error {
         return Err(e);
     }
-    let any_young = started_any || slots.iter().flatten().any(young);
-    let soon = if healthy < want && any_young {
-        YOUNG_CHECK_INTERVAL
-    } else if healthy < want {
-        STARTING_CHECK_INTERVAL
-    } else if changed || old_left > 0 {
+    // Right after a start, look again at once: that pass reads the new container and hands it to
+    // the health checker. Waiting for health is the checker's to end (it wakes the reconciler);
+    // meanwhile passes only watch the rollout deadline and the drains.
+    let soon = if started_any {
+        Duration::from_millis(2)
+    } else if healthy < want || changed || old_left > 0 {
         Duration::from_millis(100)
     } else {
-        Duration::from_secs(u64::from(check.interval_seconds.max(1))).min(ctx.settings.resync)
+        ctx.settings.resync
     };
     Ok(Action::requeue(soon))
 }

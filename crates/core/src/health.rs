@@ -36,6 +36,34 @@ pub fn observe(
     s
 }
 
+/// How often a replica that is not taking traffic is checked, once it is past [`YOUNG`].
+pub const STARTING_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How often a replica started within [`YOUNG`] is checked until it first passes: it usually
+/// answers within milliseconds of starting, and joins the routes right then.
+pub const YOUNG_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// How long a replica counts as just started.
+pub const YOUNG: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How long after its last check a replica is checked again: at the configured interval while
+/// it takes traffic (so a failing one leaves after `failureThreshold` intervals); every few
+/// milliseconds while it does not, so it joins as soon as it passes; fastest right after it
+/// started (`age`), when it is most likely to start answering.
+pub fn check_interval(
+    healthy: bool,
+    age: std::time::Duration,
+    interval_seconds: u32,
+) -> std::time::Duration {
+    if healthy {
+        std::time::Duration::from_secs(u64::from(interval_seconds.max(1)))
+    } else if age <= YOUNG {
+        YOUNG_CHECK_INTERVAL
+    } else {
+        STARTING_CHECK_INTERVAL
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +104,17 @@ mod tests {
             s = observe(s, i % 2 == 0, 1, 2);
             assert!(s.healthy);
         }
+    }
+
+    #[test]
+    fn interval_is_the_configured_one_only_in_rotation() {
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        assert_eq!(check_interval(true, s(0), 5), s(5));
+        assert_eq!(check_interval(true, s(100), 0), s(1), "0 means the 1 s floor");
+        assert_eq!(check_interval(false, s(1), 5), YOUNG_CHECK_INTERVAL);
+        assert_eq!(check_interval(false, YOUNG, 5), YOUNG_CHECK_INTERVAL);
+        assert_eq!(check_interval(false, s(60), 5), STARTING_CHECK_INTERVAL);
+        assert!(YOUNG_CHECK_INTERVAL < STARTING_CHECK_INTERVAL);
     }
 }

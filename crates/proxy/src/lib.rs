@@ -183,13 +183,14 @@ impl Routes {
     /// Keeps only the apps named (deleted apps disappear → 404).
     pub fn retain(&self, live: &[String]) {
         let current = self.table.load();
-        if current.apps.keys().all(|k| live.contains(k)) {
+        let live: std::collections::HashSet<&str> = live.iter().map(String::as_str).collect();
+        if current.apps.keys().all(|k| live.contains(k.as_str())) {
             return;
         }
         let apps = current
             .apps
             .iter()
-            .filter(|(k, _)| live.contains(k))
+            .filter(|(k, _)| live.contains(k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         self.table.store(Arc::new(RouteTable { apps }));

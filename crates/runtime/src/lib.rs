@@ -22,6 +22,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    EventsOptionsBuilder,
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
 };
@@ -118,6 +119,54 @@ impl Observed {
     /// Whether the container is running.
     pub fn running(&self) -> bool {
         self.state == "running"
+    }
+}
+
+/// One event about a container racer manages (`create`, `start`, `die`, `destroy`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    /// Full container id.
+    pub id: String,
+    /// What happened, as the engine names it (`exec_start: sh -c ...` for execs).
+    pub action: String,
+    /// When, seconds since the epoch.
+    pub time: i64,
+}
+
+/// The first non-empty address among a container's network endpoints.
+fn first_ip(endpoints: impl Iterator<Item = bollard::models::EndpointSettings>) -> Option<String> {
+    endpoints
+        .filter_map(|e| e.ip_address)
+        .find(|ip| !ip.is_empty())
+}
+
+/// An [`Observed`] from what the engine says of a container, list or inspect alike.
+#[allow(clippy::too_many_arguments)]
+fn observed(
+    id: String,
+    name: Option<&str>,
+    labels: &HashMap<String, String>,
+    state: String,
+    status: String,
+    published: Option<u16>,
+    image: String,
+    created: i64,
+    ip: Option<String>,
+) -> Observed {
+    Observed {
+        id,
+        name: name.unwrap_or_default().trim_start_matches('/').to_owned(),
+        app_id: labels.get(LABEL_APP).and_then(|s| Uuid::parse_str(s).ok()),
+        app_name: labels.get(LABEL_APP_NAME).cloned(),
+        release: labels.get(LABEL_RELEASE).and_then(|s| s.parse().ok()),
+        replica: labels.get(LABEL_REPLICA).and_then(|s| s.parse().ok()),
+        state,
+        status,
+        // A stopped container publishes nothing; its label still reserves the port.
+        host_port: published.or_else(|| labels.get(LABEL_PORT).and_then(|p| p.parse().ok())),
+        image,
+        created,
+        ip,
     }
 }
 
@@ -240,48 +289,117 @@ impl Runtime {
             .into_iter()
             .map(|c| {
                 let labels = c.labels.unwrap_or_default();
-                // A stopped container publishes nothing; its label still reserves the port.
-                let host_port = c
+                let published = c
                     .ports
                     .unwrap_or_default()
                     .iter()
-                    .find_map(|p| p.public_port)
-                    .or_else(|| labels.get(LABEL_PORT).and_then(|p| p.parse().ok()));
+                    .find_map(|p| p.public_port);
                 let ip = c
                     .network_settings
                     .and_then(|n| n.networks)
-                    .and_then(|nets| {
-                        nets.into_values()
-                            .filter_map(|e| e.ip_address)
-                            .find(|ip| !ip.is_empty())
-                    });
-                Observed {
-                    id: c.id.unwrap_or_default(),
-                    name: c
-                        .names
-                        .unwrap_or_default()
-                        .first()
-                        .map(|n| n.trim_start_matches('/').to_owned())
-                        .unwrap_or_default(),
-                    app_id: labels.get(LABEL_APP).and_then(|s| Uuid::parse_str(s).ok()),
-                    app_name: labels.get(LABEL_APP_NAME).cloned(),
-                    release: labels.get(LABEL_RELEASE).and_then(|s| s.parse().ok()),
-                    replica: labels.get(LABEL_REPLICA).and_then(|s| s.parse().ok()),
-                    state: c
-                        .state
-                        .map(|s| match s {
-                            ContainerSummaryStateEnum::EMPTY => String::new(),
-                            other => other.to_string(),
-                        })
-                        .unwrap_or_default(),
-                    status: c.status.unwrap_or_default(),
-                    host_port,
-                    image: c.image.unwrap_or_default(),
-                    created: c.created.unwrap_or_default(),
+                    .and_then(|nets| first_ip(nets.into_values()));
+                let state = c
+                    .state
+                    .map(|s| match s {
+                        ContainerSummaryStateEnum::EMPTY => String::new(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default();
+                observed(
+                    c.id.unwrap_or_default(),
+                    c.names.unwrap_or_default().first().map(String::as_str),
+                    &labels,
+                    state,
+                    c.status.unwrap_or_default(),
+                    published,
+                    c.image.unwrap_or_default(),
+                    c.created.unwrap_or_default(),
                     ip,
-                }
+                )
             })
             .collect())
+    }
+
+    /// One container racer manages, as [`Runtime::list`] would report it, read with an inspect;
+    /// `None` when it no longer exists or is not this install's. Its `status` is the engine's
+    /// state word (an inspect has no human status line).
+    pub async fn observe(&self, id: &str) -> Result<Option<Observed>, Error> {
+        let c = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c,
+            Err(e) => {
+                return match Error::from_engine("inspect container", e) {
+                    Error::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        let config = c.config.unwrap_or_default();
+        let labels = config.labels.unwrap_or_default();
+        if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true")
+            || labels.get(LABEL_INSTALL) != Some(&self.install)
+        {
+            return Ok(None);
+        }
+        let state = c
+            .state
+            .and_then(|s| s.status)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let net = c.network_settings.unwrap_or_default();
+        let published = net
+            .ports
+            .unwrap_or_default()
+            .into_values()
+            .flatten()
+            .flatten()
+            .find_map(|b| b.host_port.and_then(|p| p.parse().ok()));
+        let ip = net
+            .networks
+            .and_then(|nets| first_ip(nets.into_values()));
+        let created = c
+            .created
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp())
+            .unwrap_or_default();
+        Ok(Some(observed(
+            c.id.unwrap_or_default(),
+            c.name.as_deref(),
+            &labels,
+            state.clone(),
+            state,
+            published,
+            config.image.unwrap_or_default(),
+            created,
+            ip,
+        )))
+    }
+
+    /// The engine's events about this install's containers from `since` (seconds since the
+    /// epoch; the engine replays what it still has), then live, until the connection ends.
+    pub fn container_events(
+        &self,
+        since: Option<i64>,
+    ) -> Pin<Box<dyn Stream<Item = Result<ContainerEvent, Error>> + Send>> {
+        let mut filters = self.owned_filter(None);
+        filters.insert("type".to_owned(), vec!["container".to_owned()]);
+        let mut opts = EventsOptionsBuilder::new().filters(&filters);
+        if let Some(s) = since {
+            opts = opts.since(&s.to_string());
+        }
+        Box::pin(self.docker.events(Some(opts.build())).filter_map(|e| async move {
+            match e {
+                Ok(m) => {
+                    let id = m.actor.and_then(|a| a.id)?;
+                    Some(Ok(ContainerEvent {
+                        id,
+                        action: m.action.unwrap_or_default(),
+                        time: m.time.unwrap_or_default(),
+                    }))
+                }
+                Err(e) => Some(Err(Error::from_engine("follow engine events", e))),
+            }
+        }))
     }
 
     /// Inspects one container.
@@ -294,11 +412,7 @@ impl Runtime {
         let ip = c
             .network_settings
             .and_then(|n| n.networks)
-            .and_then(|nets| {
-                nets.into_values()
-                    .filter_map(|e| e.ip_address)
-                    .find(|ip| !ip.is_empty())
-            });
+            .and_then(|nets| first_ip(nets.into_values()));
         let state = c.state.unwrap_or_default();
         Ok(Inspected {
             ip,

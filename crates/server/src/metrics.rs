@@ -243,6 +243,38 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             .reconcile_apps
             .load(std::sync::atomic::Ordering::Relaxed))
     );
+    let counters: [(&str, &str, fn(&racer_control::metrics::Metrics) -> u64); 5] = [
+        (
+            "racer_observer_lists_total",
+            "Full lists of the install's containers (the first reconcile pass, the 30 s resync, \
+             every pass while the engine's event stream is down).",
+            |m| m.observer_lists.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "racer_observer_reads_total",
+            "Single containers read again after an engine event or racer's own change.",
+            |m| m.observer_reads.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "racer_observer_events_total",
+            "Engine events about the install's containers.",
+            |m| m.observer_events.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "racer_health_checks_total",
+            "Health checks run against replicas.",
+            |m| m.health_checks.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "racer_health_check_failures_total",
+            "Health checks that failed.",
+            |m| m.health_check_failures.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, read) in counters {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", control.map_or(0, |m| read(m)));
+    }
     family(
         &mut out,
         "racer_autoscaler_decisions_total",
