@@ -299,3 +299,83 @@ fn f6_autoscaler_scales_out_under_load_and_back_in_after() {
         .code(1);
     assert!(err.contains("cooldown"), "{err}");
 }
+
+/// One unlabelled sample of `/metrics` (a counter, or a histogram's `_count`).
+fn sample(text: &str, name: &str) -> f64 {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("prometheus text format");
+    let found = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && s.labels.is_empty())
+        .or_else(|| {
+            let base = name.strip_suffix("_count")?;
+            scrape.samples.iter().find(|s| s.metric == base)
+        })
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    match &found.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => *v,
+        prometheus_parse::Value::Histogram(h) => h.last().map_or(0.0, |b| b.count),
+        other => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn f6_steady_passes_list_nothing_and_engine_events_catch_a_kill() {
+    // Full lists only every 600 s: anything noticed in this test came from the event stream.
+    let env = Env::new();
+    env.start_with_env(&[], &[("RACER_OBSERVER_RESYNC", "600")]);
+    let dir = hello_app(&env, "img");
+    let tag = format!("racer-test-decl:{}", uuid::Uuid::new_v4().simple());
+    docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
+    let file = env.dir.path().join("app.yaml");
+    std::fs::write(&file, spec(&tag, "one", 2)).unwrap();
+    env.racer(&["apply", "-f", file.to_str().unwrap()]).ok();
+    let healthy = |env: &Env| {
+        status(env)
+            .containers
+            .iter()
+            .filter(|c| c.health == "healthy")
+            .count()
+    };
+    eventually(60, "two healthy replicas", || healthy(&env) == 2);
+
+    // Steady state: passes keep coming and both replicas are checked every second, but no pass
+    // lists the engine's containers.
+    let before = metrics_text(&env);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = metrics_text(&env);
+    let grew = |name: &str| sample(&after, name) - sample(&before, name);
+    assert!(
+        grew("racer_reconcile_pass_duration_seconds_count") >= 2.0,
+        "passes: {after}"
+    );
+    assert!(
+        grew("racer_health_checks_total") >= 4.0,
+        "2 replicas, 1 s interval, 3 s: {after}"
+    );
+    assert_eq!(grew("racer_observer_lists_total"), 0.0, "{after}");
+    assert_eq!(grew("racer_health_check_failures_total"), 0.0, "{after}");
+
+    // A replica killed behind racer's back: the engine's `die` event marks it, the next pass
+    // starts it again (long before any full list), and it rejoins.
+    let victim = status(&env).containers[0].id.clone();
+    docker(&["kill", &victim]);
+    eventually(15, "the killed replica started again and healthy", || {
+        let s = status(&env);
+        healthy(&env) == 2 && s.containers.iter().any(|c| c.id == victim)
+    });
+    let end = metrics_text(&env);
+    assert!(
+        sample(&end, "racer_observer_events_total") > sample(&after, "racer_observer_events_total"),
+        "{end}"
+    );
+    assert_eq!(
+        sample(&end, "racer_observer_lists_total"),
+        sample(&before, "racer_observer_lists_total"),
+        "no full list: the event did it"
+    );
+    assert_eq!(env.containers().len(), 2, "no duplicate replica");
+}

@@ -114,9 +114,18 @@ impl Env {
 
     /// Starts the server on a free port and returns its file.
     pub fn start(&self, extra: &[&str]) -> ServerFile {
+        self.start_with_env(extra, &[])
+    }
+
+    /// Like [`Env::start`], with extra environment for the server (its `RACER_*` settings).
+    pub fn start_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> ServerFile {
         let mut args = vec!["server", "start", "--port", "0", "--proxy-port", "0"];
         args.extend_from_slice(extra);
-        self.racerctl(&args).ok();
+        let mut c = self.cmd("racerctl", &args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::of(c, "racerctl", &args).ok();
         let f = self.server_file().expect("server.json after start");
         let info: racer_core::api::ServerInfo = self.racerctl(&["info", "--json"]).json();
         *self.install.borrow_mut() = info.install_id;

@@ -17,8 +17,8 @@ pub mod builder;
 mod error;
 pub mod metrics;
 pub mod observe;
-pub mod probe;
 pub mod ports;
+pub mod probe;
 pub mod reconcile;
 pub mod swarm;
 
@@ -100,6 +100,8 @@ pub struct Settings {
     pub stop_grace_secs: i32,
     /// The periodic resync of the reconciler.
     pub resync: Duration,
+    /// How often the observed containers are listed in full (events keep them current between).
+    pub observer_resync: Duration,
     /// Builds that may run at once (never two of one app).
     pub max_parallel_builds: usize,
     /// Where apps run: local containers, or Swarm services.
@@ -118,6 +120,7 @@ impl Default for Settings {
             drain: Duration::from_secs(2),
             stop_grace_secs: 10,
             resync: Duration::from_secs(1),
+            observer_resync: observe::FULL_RESYNC,
             max_parallel_builds: 2,
             cluster: Cluster::Local,
         }

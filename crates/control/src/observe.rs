@@ -11,7 +11,7 @@
 //!   from memory. Inspects are idempotent: an event seen twice, or replayed after a reconnect,
 //!   only costs one more read.
 //! - A full list happens on the first pass, after the stream reconnects (events may have been
-//!   missed), every [`FULL_RESYNC`] as a safety net, and on every pass while the stream is down,
+//!   missed), every [`crate::Settings::observer_resync`] as a safety net, and on every pass while the stream is down,
 //!   so a broken stream makes racer slower, never wrong.
 
 use std::collections::{HashMap, HashSet};
@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Ctx, Error};
 
-/// How often the cache is rebuilt from a full list even when the event stream is healthy.
+/// How often the cache is rebuilt from a full list even when the event stream is healthy, by
+/// default ([`crate::Settings::observer_resync`]).
 pub const FULL_RESYNC: Duration = Duration::from_secs(30);
 
 /// How many containers a pass reads at once.
@@ -91,7 +92,8 @@ impl Observer {
             let mut s = self.lock();
             let due = s.unsynced
                 || !s.following
-                || s.listed_at.is_none_or(|t| t.elapsed() >= FULL_RESYNC);
+                || s.listed_at
+                    .is_none_or(|t| t.elapsed() >= ctx.settings.observer_resync);
             if due {
                 // Marks made from here on are newer than the list: they stay.
                 s.stale.clear();
@@ -218,7 +220,9 @@ mod tests {
         assert!(irrelevant("exec_create: ls"));
         assert!(irrelevant("attach"));
         assert!(irrelevant("archive-path"));
-        for a in ["create", "start", "die", "kill", "stop", "destroy", "rename", "oom"] {
+        for a in [
+            "create", "start", "die", "kill", "stop", "destroy", "rename", "oom",
+        ] {
             assert!(!irrelevant(a), "{a}");
         }
     }
@@ -231,7 +235,10 @@ mod tests {
         o.mark("b");
         assert_eq!(o.lock().stale.len(), 2);
         o.following(true);
-        assert!(o.lock().unsynced, "a (re)connected stream needs a list first");
+        assert!(
+            o.lock().unsynced,
+            "a (re)connected stream needs a list first"
+        );
         o.lock().unsynced = false;
         o.invalidate();
         assert!(o.lock().unsynced);

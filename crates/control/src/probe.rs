@@ -139,7 +139,9 @@ fn launch_due(
 fn record(ctx: &Ctx, id: &str, passed: bool) {
     ctx.metrics.health_checks.fetch_add(1, Ordering::Relaxed);
     if !passed {
-        ctx.metrics.health_check_failures.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics
+            .health_check_failures
+            .fetch_add(1, Ordering::Relaxed);
     }
     let targets = ctx.probes.lock();
     // Gone since (stopped, draining, removed): nothing routes to it any more.

@@ -111,7 +111,11 @@ mod tests {
         use std::time::Duration;
         let s = Duration::from_secs;
         assert_eq!(check_interval(true, s(0), 5), s(5));
-        assert_eq!(check_interval(true, s(100), 0), s(1), "0 means the 1 s floor");
+        assert_eq!(
+            check_interval(true, s(100), 0),
+            s(1),
+            "0 means the 1 s floor"
+        );
         assert_eq!(check_interval(false, s(1), 5), YOUNG_CHECK_INTERVAL);
         assert_eq!(check_interval(false, YOUNG, 5), YOUNG_CHECK_INTERVAL);
         assert_eq!(check_interval(false, s(60), 5), STARTING_CHECK_INTERVAL);

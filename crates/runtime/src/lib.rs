@@ -22,9 +22,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    EventsOptionsBuilder,
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
+    EventsOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
@@ -353,9 +353,7 @@ impl Runtime {
             .flatten()
             .flatten()
             .find_map(|b| b.host_port.and_then(|p| p.parse().ok()));
-        let ip = net
-            .networks
-            .and_then(|nets| first_ip(nets.into_values()));
+        let ip = net.networks.and_then(|nets| first_ip(nets.into_values()));
         let created = c
             .created
             .as_deref()
@@ -387,19 +385,23 @@ impl Runtime {
         if let Some(s) = since {
             opts = opts.since(&s.to_string());
         }
-        Box::pin(self.docker.events(Some(opts.build())).filter_map(|e| async move {
-            match e {
-                Ok(m) => {
-                    let id = m.actor.and_then(|a| a.id)?;
-                    Some(Ok(ContainerEvent {
-                        id,
-                        action: m.action.unwrap_or_default(),
-                        time: m.time.unwrap_or_default(),
-                    }))
-                }
-                Err(e) => Some(Err(Error::from_engine("follow engine events", e))),
-            }
-        }))
+        Box::pin(
+            self.docker
+                .events(Some(opts.build()))
+                .filter_map(|e| async move {
+                    match e {
+                        Ok(m) => {
+                            let id = m.actor.and_then(|a| a.id)?;
+                            Some(Ok(ContainerEvent {
+                                id,
+                                action: m.action.unwrap_or_default(),
+                                time: m.time.unwrap_or_default(),
+                            }))
+                        }
+                        Err(e) => Some(Err(Error::from_engine("follow engine events", e))),
+                    }
+                }),
+        )
     }
 
     /// Inspects one container.

@@ -224,7 +224,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // The loops start after migrations: they read and write the new schema.
     if let Some(ctx) = control {
         if ctx.settings.cluster == racer_control::Cluster::Local {
-            tracker.spawn(racer_control::observe::follow(ctx.clone(), shutdown.clone()));
+            tracker.spawn(racer_control::observe::follow(
+                ctx.clone(),
+                shutdown.clone(),
+            ));
             tracker.spawn(racer_control::probe::run(ctx.clone(), shutdown.clone()));
         }
         tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));

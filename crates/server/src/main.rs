@@ -53,6 +53,10 @@ struct Args {
     /// Seconds new replicas get to answer before a rollout is rolled back.
     #[arg(long, default_value_t = 60, env = "RACER_ROLLOUT_DEADLINE")]
     rollout_deadline: u64,
+    /// Seconds between full lists of the engine's containers; between them the reconciler
+    /// follows the engine's events and reads only the containers they name.
+    #[arg(long, default_value_t = 30, env = "RACER_OBSERVER_RESYNC")]
+    observer_resync: u64,
     /// How long a login session lasts (`racer login`), e.g. 1h, 8h, 1d.
     #[arg(long, default_value = "1h", env = "RACER_SESSION_TTL")]
     session_ttl: String,
@@ -206,6 +210,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.control.conda_base_image = b;
     }
     config.control.rollout_deadline = std::time::Duration::from_secs(args.rollout_deadline);
+    config.control.observer_resync = std::time::Duration::from_secs(args.observer_resync.max(1));
     config.control.cluster = args.cluster;
     let ttl = racer_core::auth::parse_lifetime(&args.session_ttl)
         .map_err(|e| anyhow::anyhow!("invalid --session-ttl: {e}"))?;

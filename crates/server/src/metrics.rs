@@ -243,7 +243,8 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             .reconcile_apps
             .load(std::sync::atomic::Ordering::Relaxed))
     );
-    let counters: [(&str, &str, fn(&racer_control::metrics::Metrics) -> u64); 5] = [
+    type Read = fn(&racer_control::metrics::Metrics) -> u64;
+    let counters: [(&str, &str, Read); 5] = [
         (
             "racer_observer_lists_total",
             "Full lists of the install's containers (the first reconcile pass, the 30 s resync, \
@@ -268,7 +269,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         (
             "racer_health_check_failures_total",
             "Health checks that failed.",
-            |m| m.health_check_failures.load(std::sync::atomic::Ordering::Relaxed),
+            |m| {
+                m.health_check_failures
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            },
         ),
     ];
     for (name, help, read) in counters {
