@@ -426,6 +426,53 @@ impl Proxy {
         }
     }
 
+    /// Serves on `threads` threads, each with its own single-threaded runtime accepting from
+    /// the same listening socket, as nginx's workers do: a connection lives on the thread that
+    /// accepted it, with its upstream connection, so a request never hops between threads (a
+    /// multi-threaded runtime moves wake-ups across its workers). The idle thread tends to win
+    /// the accept, which spreads connections. Each thread drains its connections on `shutdown`;
+    /// `tracker` holds one task per thread, done when the thread is.
+    pub fn serve_threads(
+        self: Arc<Self>,
+        listener: std::net::TcpListener,
+        threads: usize,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        for i in 0..threads.max(1) {
+            let listener = listener.try_clone()?;
+            let me = self.clone();
+            let stop = shutdown.clone();
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            std::thread::Builder::new()
+                .name(format!("racer-proxy-{i}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let listener = match TcpListener::from_std(listener) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                tracing::error!(error = %e, "proxy thread cannot listen");
+                                return;
+                            }
+                        };
+                        let local = TaskTracker::new();
+                        me.serve(listener, stop, local.clone()).await;
+                        local.close();
+                        local.wait().await;
+                    });
+                    let _ = done_tx.send(());
+                })?;
+            tracker.spawn(async move {
+                let _ = done_rx.await;
+            });
+        }
+        Ok(())
+    }
+
     /// Routes one request from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         self.route(req, &peer_ip_value(peer)).await

@@ -50,6 +50,8 @@ pub struct Config {
     pub balance: racer_proxy::Balance,
     /// How long a login session (`racer login`) lasts.
     pub session_ttl: Duration,
+    /// Threads serving the proxy, each with its own event loop (0: one per core).
+    pub proxy_threads: usize,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
             domain: "localhost".into(),
             balance: racer_proxy::Balance::RoundRobin,
             session_ttl: Duration::from_secs(3600),
+            proxy_threads: 0,
         }
     }
 }
@@ -144,9 +147,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .install_id()
         .await
         .map_err(|source| Error::Store { source })?;
-    let proxy_listener = TcpListener::bind(config.proxy_addr)
-        .await
-        .map_err(|source| Error::Bind {
+    let proxy_listener =
+        std::net::TcpListener::bind(config.proxy_addr).map_err(|source| Error::Bind {
             addr: config.proxy_addr,
             source,
         })?;
@@ -199,7 +201,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     );
     let _ = state.0.traffic.set(proxy.clone());
     let tracker = TaskTracker::new();
-    tracker.spawn(proxy.serve(proxy_listener, shutdown.clone(), tracker.clone()));
+    let proxy_threads = match config.proxy_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    proxy
+        .serve_threads(proxy_listener, proxy_threads, shutdown.clone(), &tracker)
+        .map_err(|source| Error::Bind {
+            addr: proxy_addr,
+            source,
+        })?;
 
     let router = api::router(state.clone());
     let serve_shutdown = shutdown.clone();

@@ -53,6 +53,9 @@ struct Args {
     /// Seconds new replicas get to answer before a rollout is rolled back.
     #[arg(long, default_value_t = 60, env = "RACER_ROLLOUT_DEADLINE")]
     rollout_deadline: u64,
+    /// Threads serving the proxy, each with its own event loop (0: one per core).
+    #[arg(long, default_value_t = 0, env = "RACER_PROXY_THREADS")]
+    proxy_threads: usize,
     /// Seconds between full lists of the engine's containers; between them the reconciler
     /// follows the engine's events and reads only the containers they name.
     #[arg(long, default_value_t = 30, env = "RACER_OBSERVER_RESYNC")]
@@ -204,6 +207,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.proxy_addr = SocketAddr::new(args.proxy_bind, args.proxy_port);
     config.domain = args.domain;
     config.balance = args.balance;
+    config.proxy_threads = args.proxy_threads;
     config.control.host_ports = racer_control::ports::parse(&args.host_ports)
         .map_err(|e| anyhow::anyhow!("invalid --host-ports: {e}"))?;
     if let Some(b) = args.base_image {
