@@ -54,6 +54,22 @@ for b in racer racerctl racer-server; do
 done
 for t in docker curl jq awk; do command -v "$t" >/dev/null || die "$t is not installed"; done
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer (scripts/ensure-docker.sh)"
+
+# Every replica is a neighbour of this host on docker0, and the kernel's default neighbour table
+# (gc_thresh2 512, gc_thresh3 1024) overflows at about 500 of them: new replicas then never answer
+# their health check ("neighbour: arp_cache: neighbor table overflow!" in dmesg). Hosts that run
+# this many containers raise it (as Kubernetes nodes do); so does this script, and says so.
+max_apps=${steps##*,}
+thresh3=$(sysctl -n net.ipv4.neigh.default.gc_thresh3 2>/dev/null || echo 0)
+if [ "$thresh3" -lt $((max_apps * 4)) ]; then
+  want3=$((max_apps * 8)); want2=$((max_apps * 4)); want1=$max_apps
+  if sysctl -qw net.ipv4.neigh.default.gc_thresh1=$want1 net.ipv4.neigh.default.gc_thresh2=$want2 \
+      net.ipv4.neigh.default.gc_thresh3=$want3 2>/dev/null; then
+    echo "bench-reconcile: raised the neighbour table to gc_thresh1/2/3 = $want1/$want2/$want3 for $max_apps replicas" >&2
+  else
+    echo "bench-reconcile: warning: net.ipv4.neigh.default.gc_thresh3 is $thresh3; past ~$((thresh3 / 2)) replicas new ones may not answer (run as root to raise it)" >&2
+  fi
+fi
 [ -x "$root/examples/hello/hello" ] || "$root/scripts/build-example.sh"
 [ -x "$root/examples/hello/hello" ] || die "examples/hello/hello missing (scripts/build-example.sh)"
 

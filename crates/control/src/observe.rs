@@ -10,9 +10,11 @@
 //! - A pass ([`Observer::snapshot`]) inspects the stale containers (concurrently), then answers
 //!   from memory. Inspects are idempotent: an event seen twice, or replayed after a reconnect,
 //!   only costs one more read.
-//! - A full list happens on the first pass, after the stream reconnects (events may have been
-//!   missed), every [`crate::Settings::observer_resync`] as a safety net, and on every pass while the stream is down,
-//!   so a broken stream makes racer slower, never wrong.
+//! - A pass lists everything on the first pass, after the stream reconnects (events may have
+//!   been missed) and on every pass while the stream is down, so a broken stream makes racer
+//!   slower, never wrong. As a safety net the follower also lists every
+//!   [`crate::Settings::observer_resync`], in the background ([`Observer::resync`]), so no
+//!   pass pays for it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -60,6 +62,9 @@ struct State {
     listed_at: Option<Instant>,
     /// Whether the event stream is followed; while not, every pass lists.
     following: bool,
+    /// While a background resync lists: every container marked meanwhile (read again after the
+    /// list replaced the cache, since the list may predate its change).
+    touched: Option<HashSet<String>>,
 }
 
 impl Observer {
@@ -70,7 +75,11 @@ impl Observer {
     /// The container changed (racer changed it, or an event said so): read it again before the
     /// next pass.
     pub fn mark(&self, id: &str) {
-        self.lock().stale.insert(id.to_owned());
+        let mut s = self.lock();
+        s.stale.insert(id.to_owned());
+        if let Some(t) = &mut s.touched {
+            t.insert(id.to_owned());
+        }
     }
 
     /// Forces a full list on the next pass.
@@ -90,10 +99,8 @@ impl Observer {
     pub async fn snapshot(&self, ctx: &Ctx) -> Result<Vec<Observed>, Error> {
         let stale = {
             let mut s = self.lock();
-            let due = s.unsynced
-                || !s.following
-                || s.listed_at
-                    .is_none_or(|t| t.elapsed() >= ctx.settings.observer_resync);
+            // The periodic resync is the follower's ([`Observer::resync`]), off the pass.
+            let due = s.unsynced || !s.following || s.listed_at.is_none();
             if due {
                 // Marks made from here on are newer than the list: they stay.
                 s.stale.clear();
@@ -123,6 +130,29 @@ impl Observer {
             }
             Err(e) => {
                 self.invalidate();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Rebuilds the cache from a full list, in the background (passes go on meanwhile):
+    /// whatever was marked during the list is read again by the next pass.
+    pub async fn resync(&self, ctx: &Ctx) -> Result<(), Error> {
+        let started = Instant::now();
+        self.lock().touched = Some(HashSet::new());
+        let listed = ctx.runtime.list(None).await;
+        let mut s = self.lock();
+        let touched = s.touched.take().unwrap_or_default();
+        match listed {
+            Ok(all) => {
+                ctx.metrics.observer_lists.fetch_add(1, Ordering::Relaxed);
+                s.containers = all.into_iter().map(|c| (c.id.clone(), c)).collect();
+                s.listed_at = Some(started);
+                s.stale.extend(touched);
+                Ok(())
+            }
+            Err(e) => {
+                s.unsynced = true;
                 Err(e.into())
             }
         }
@@ -177,9 +207,20 @@ pub async fn follow(ctx: Ctx, shutdown: CancellationToken) {
         let mut events = ctx.runtime.container_events(Some(from));
         ctx.observer.following(true);
         ctx.reconcile_wake.notify_one();
+        let mut resync = tokio::time::interval_at(
+            tokio::time::Instant::now() + ctx.settings.observer_resync,
+            ctx.settings.observer_resync,
+        );
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = resync.tick() => {
+                    if let Err(e) = ctx.observer.resync(&ctx).await {
+                        tracing::warn!(error = %e.chain(), "cannot list the engine's containers; the next pass will");
+                    }
+                    continue;
+                }
                 e = events.next() => e,
             };
             match next {

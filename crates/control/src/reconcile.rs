@@ -63,6 +63,8 @@ pub struct PassState {
     last_image_sweep: Instant,
     /// Releases already read.
     releases: Releases,
+    /// Why an app's last replica start failed, until one succeeds (for the rollback reason).
+    start_errors: HashMap<Uuid, String>,
 }
 
 impl Default for PassState {
@@ -72,6 +74,7 @@ impl Default for PassState {
                 .checked_sub(Duration::from_secs(3600))
                 .unwrap_or_else(Instant::now),
             releases: Releases::default(),
+            start_errors: HashMap::new(),
         }
     }
 }
@@ -107,7 +110,15 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
         return Ok(action);
     }
     let apps = ctx.store.apps().all().await?;
-    let observed = ctx.observer.snapshot(ctx).await?;
+    // Replicas only: a build's intermediate containers carry the install's labels too (the
+    // image's labels), and are the builder's to remove.
+    let observed: Vec<Observed> = ctx
+        .observer
+        .snapshot(ctx)
+        .await?
+        .into_iter()
+        .filter(|c| c.replica.is_some())
+        .collect();
     let mut rolling: HashMap<Uuid, Deployment> = ctx
         .store
         .deployments()
@@ -132,6 +143,8 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
     ctx.routes.retain(&names);
     publish_targets(ctx, &apps, &by_app, &mut state.releases).await;
     let mut action = Action::requeue(ctx.settings.resync);
+    let mut starts = Vec::new();
+    state.start_errors.retain(|app, _| live.contains(app));
     for app in &apps {
         let mine = by_app.remove(&Some(app.id)).unwrap_or_default();
         let latest = rolling.remove(&app.id);
@@ -142,6 +155,8 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
             &mut taken,
             &mut state.releases,
             latest.as_ref(),
+            &mut starts,
+            state.start_errors.get(&app.id).map(String::as_str),
         )
         .await
         {
@@ -149,6 +164,7 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
             Err(e) => tracing::warn!(app = %app.name, error = %e.chain(), "reconcile failed"),
         }
     }
+    start_all(ctx, starts, &mut state.start_errors).await;
     // Forget the health and drain state of containers that are gone.
     ctx.health
         .lock()
@@ -165,8 +181,28 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
             remove(ctx, &c).await?;
         }
     }
-    sweep_images(ctx, &apps, &mut state.last_image_sweep).await?;
     Ok(action)
+}
+
+/// Housekeeping off the reconcile passes (local cluster): removes the images of deleted apps
+/// every 10 s, until `shutdown`.
+pub async fn housekeep(ctx: Ctx, shutdown: CancellationToken) {
+    let mut last = Instant::now()
+        .checked_sub(Duration::from_secs(3600))
+        .unwrap_or_else(Instant::now);
+    loop {
+        let swept = async {
+            let apps = ctx.store.apps().all().await?;
+            sweep_images(&ctx, &apps, &mut last).await
+        };
+        if let Err(e) = swept.await {
+            tracing::debug!(error = %e.chain(), "image sweep failed");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
 }
 
 /// Removes the images of deleted apps, now and then (image listing is not free).
@@ -296,7 +332,9 @@ fn health_of(ctx: &Ctx, c: &Observed, app_port: u16) -> Option<SocketAddr> {
 /// not pass in time is rolled back to the release still serving.
 ///
 /// `latest` is the app's newest deployment if it is rolling out; `releases` caches releases
-/// across passes.
+/// across passes. Replicas to start are added to `starts` (the pass starts them);
+/// `last_start_error` is why the app's last start failed, if it did.
+#[allow(clippy::too_many_arguments)]
 pub async fn reconcile(
     app: &App,
     observed: Vec<Observed>,
@@ -304,6 +342,8 @@ pub async fn reconcile(
     taken: &mut HashSet<u16>,
     releases: &mut Releases,
     latest: Option<&Deployment>,
+    starts: &mut Vec<Start>,
+    last_start_error: Option<&str>,
 ) -> Result<Action, Error> {
     let Some(number) = app.release else {
         ctx.routes.set(&app.name, Vec::new());
@@ -447,40 +487,21 @@ pub async fn reconcile(
         changed = true;
     }
 
+    // Ports are picked here, one app after another; the starts themselves run after every app
+    // was looked at, several at once (see `start_all`).
     let mut start_error: Option<Error> = None;
     let started_any = !plan.start.is_empty();
     for i in plan.start {
-        let spec = match container_spec(ctx, app, &release, i, app_port, taken) {
-            Ok(s) => s,
+        match container_spec(ctx, app, &release, i, app_port, taken) {
+            Ok(spec) => starts.push(Start {
+                app: app.name.clone(),
+                app_id: app.id,
+                spec,
+            }),
             Err(e) => {
                 start_error = Some(e);
                 break;
             }
-        };
-        tracing::info!(app = %app.name, container = %spec.name, port = spec.host_port, "starting replica");
-        match ctx.runtime.run(&spec).await {
-            Ok(id) => ctx.observer.mark(&id),
-            Err(racer_runtime::Error::Conflict { message, .. })
-                if message.contains("already in use") =>
-            {
-                match ctx.runtime.observe(&spec.name).await {
-                    // It is this install's, and the last pass did not know it yet: read it
-                    // again, never start a second one.
-                    Ok(Some(mine)) => ctx.observer.mark(&mine.id),
-                    // Another racer's on the same engine: use a name carrying the install id.
-                    Ok(None) => {
-                        let mut spec = spec;
-                        let install: String = ctx.runtime.install().chars().take(8).collect();
-                        spec.name = format!("{}-{install}", spec.name);
-                        match ctx.runtime.run(&spec).await {
-                            Ok(id) => ctx.observer.mark(&id),
-                            Err(e) => start_error = Some(e.into()),
-                        }
-                    }
-                    Err(e) => start_error = Some(e.into()),
-                }
-            }
-            Err(e) => start_error = Some(e.into()),
         }
         changed = true;
     }
@@ -513,8 +534,10 @@ pub async fn reconcile(
                 "{healthy} of {want} replicas passed their health check on port {app_port} within {}s",
                 ctx.settings.rollout_deadline.as_secs()
             );
-            if let Some(e) = &start_error {
-                why.push_str(&format!(" ({})", e.chain()));
+            match (&start_error, last_start_error) {
+                (Some(e), _) => why.push_str(&format!(" ({})", e.chain())),
+                (None, Some(e)) => why.push_str(&format!(" ({e})")),
+                (None, None) => {}
             }
             match prev {
                 Some(p) => {
@@ -549,6 +572,69 @@ pub async fn reconcile(
         ctx.settings.resync
     };
     Ok(Action::requeue(soon))
+}
+
+/// How many replicas a pass starts at once (creating a container takes the engine a few hundred
+/// milliseconds; a thousand apps registered at once would otherwise wait minutes in line).
+const CONCURRENT_STARTS: usize = 4;
+
+/// A replica [`reconcile`] wants started, its host port already picked.
+pub struct Start {
+    app: String,
+    app_id: Uuid,
+    spec: ContainerSpec,
+}
+
+/// Starts the replicas the pass found missing, [`CONCURRENT_STARTS`] at a time; a failure is
+/// logged, kept for the app's rollback reason, and retried by the next pass.
+async fn start_all(ctx: &Ctx, starts: Vec<Start>, errors: &mut HashMap<Uuid, String>) {
+    use futures_util::StreamExt;
+    let results: Vec<(Start, Result<(), Error>)> = futures_util::stream::iter(starts)
+        .map(|s| async move {
+            let r = start_replica(ctx, &s).await;
+            (s, r)
+        })
+        .buffer_unordered(CONCURRENT_STARTS)
+        .collect()
+        .await;
+    for (s, r) in results {
+        match r {
+            Ok(()) => {
+                errors.remove(&s.app_id);
+            }
+            Err(e) => {
+                tracing::warn!(app = %s.app, container = %s.spec.name, error = %e.chain(), "cannot start replica");
+                errors.insert(s.app_id, e.chain());
+            }
+        }
+    }
+}
+
+async fn start_replica(ctx: &Ctx, start: &Start) -> Result<(), Error> {
+    let spec = &start.spec;
+    tracing::info!(app = %start.app, container = %spec.name, port = spec.host_port, "starting replica");
+    match ctx.runtime.run(spec).await {
+        Ok(id) => ctx.observer.mark(&id),
+        Err(racer_runtime::Error::Conflict { message, .. })
+            if message.contains("already in use") =>
+        {
+            match ctx.runtime.observe(&spec.name).await? {
+                // It is this install's, and the last pass did not know it yet: read it again,
+                // never start a second one.
+                Some(mine) => ctx.observer.mark(&mine.id),
+                // Another racer's on the same engine: use a name carrying the install id.
+                None => {
+                    let mut spec = spec.clone();
+                    let install: String = ctx.runtime.install().chars().take(8).collect();
+                    spec.name = format!("{}-{install}", spec.name);
+                    let id = ctx.runtime.run(&spec).await?;
+                    ctx.observer.mark(&id);
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 fn container_spec(

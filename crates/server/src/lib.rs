@@ -240,6 +240,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 shutdown.clone(),
             ));
             tracker.spawn(racer_control::probe::run(ctx.clone(), shutdown.clone()));
+            tracker.spawn(racer_control::reconcile::housekeep(
+                ctx.clone(),
+                shutdown.clone(),
+            ));
         }
         tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));
         tracker.spawn(racer_control::autoscale::run(ctx.clone(), shutdown.clone()));
