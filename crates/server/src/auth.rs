@@ -47,6 +47,12 @@ const ADMIN_PREFIX: &str = "racer_admin_";
 /// machines (docs/BENCHMARKS.md, "Auth"); within OWASP's recommendations.
 const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
 const ARGON2_PASSES: u32 = 2;
+
+/// What an unknown email's login is verified against, so that it takes as long as a known one's:
+/// the argon2id hash (same parameters as [`argon2`]) of a random password nobody kept. A constant,
+/// so the server does not spend 64 MiB and ~100 ms hashing one at every start.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=65536,t=2,p=1$4BAxbbbXy42IuK4t+dzwJw$tPtjP5obl3wpX+2dvxEjXc7VF2Uqgfs7MSCkb852/lU";
 /// At most this many password hashes run at once (each holds 64 MiB and a core).
 const CONCURRENT_HASHES: usize = 2;
 /// Cached token and user records are re-read after this long, so a revocation or a disabled
@@ -184,7 +190,6 @@ pub struct Auth {
     hashing: tokio::sync::Semaphore,
     /// A hash of a random password, verified when an email is unknown so that a login for an
     /// unknown account costs the same time as one for a known account.
-    dummy_hash: String,
     tokens: RwLock<HashMap<[u8; 32], CachedToken>>,
     users: RwLock<HashMap<Uuid, (User, Instant)>>,
     per_account: Mutex<LoginLimiter>,
@@ -290,8 +295,6 @@ impl Auth {
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 0;
         let argon = argon2();
-        let dummy_hash =
-            hash_password(&argon, &random_secret("")).map_err(|e| Error::Auth { message: e })?;
         Ok(Auth {
             admin_hash: digest(admin_token),
             encoding: jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
@@ -301,7 +304,6 @@ impl Auth {
             session_ttl,
             argon,
             hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
-            dummy_hash,
             tokens: RwLock::default(),
             users: RwLock::default(),
             per_account: Mutex::new(LoginLimiter::new(
@@ -366,7 +368,7 @@ impl Auth {
             .map_err(|_| ApiError::new(ErrorKind::Unavailable, "server is stopping"))?;
         let argon = self.argon.clone();
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
+        let phc = phc.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let ok = tokio::task::spawn_blocking(move || verify_password(&argon, &password, &phc))
             .await
             .map_err(|_| ApiError::new(ErrorKind::Internal, "password check failed"))?;
@@ -624,6 +626,17 @@ mod tests {
         assert!(!verify_password(&argon, "x", "not a phc string"));
         // The parameters recorded in the hash are the ones used to verify it.
         assert!(verify_password(&argon2(), "correct horse battery", &phc));
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        // Same algorithm and parameters as every stored hash, so an unknown email's login
+        // takes as long as a known one's; and no password is known to match it.
+        let real = hash_password(&argon2(), "some password").unwrap();
+        let params = |phc: &str| phc.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(DUMMY_HASH), params(&real));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password(&argon2(), "", DUMMY_HASH));
     }
 
     #[test]
