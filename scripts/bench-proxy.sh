@@ -725,7 +725,7 @@ What is measured. 1: one app (examples/hello, 1 replica, \`GREETING=…\`), reac
 with the same request (\`GET /\`, \`Host: <app>.localhost:<port>\`, ${R[body.racer]}-byte JSON
 answer): racer's proxy (host routing), nginx, and the replica directly. Both proxies use the
 replica's container IP:8000 as their one upstream, the address in racer's route table. nginx: \`worker_processes auto\` ($n_workers
-workers, as racer-server's tokio runtime has $(nproc) worker threads), \`upstream { keepalive 256; }\`,
+workers, as racer-server's proxy runs one event loop per core, $(nproc) threads), \`upstream { keepalive 256; }\`,
 \`proxy_http_version 1.1\`, \`proxy_set_header Connection ""\`, \`keepalive_requests 1000000\`
 (client and upstream), \`access_log off\`, and it adds the same X-Forwarded-For/-Proto/-Host and
 X-Request-Id headers racer adds. Each target answers 200 with the app's body before the load.
@@ -793,7 +793,11 @@ EOF
   upstream connection itself, while the request is written and while the response streams back;
   the connection returns to the pool when the body ends. So each proxied request is handled in one
   task, as nginx handles the client and upstream sockets in one event loop per worker, with no
-  channel handoff to a connection task. Rounds are noisy on this shared machine; see the rounds
+  channel handoff to a connection task. And each of the proxy's $(nproc) threads runs its own
+  single-threaded runtime accepting from the same listening socket (\`Proxy::serve_threads\`),
+  so a connection, its requests and its upstream connections stay on the thread that accepted
+  it, as in an nginx worker; a multi-threaded runtime would move wake-ups between its workers.
+  Rounds are noisy on this shared machine; see the rounds
   above.
 - **Errors**: $(e=""; for k in "${!R[@]}"; do case $k in *.sockerr) [ "${R[$k]}" = 0 ] || e+="${k%.sockerr}: ${R[${k%.sockerr}.sockerr_kind]}; " ;; esac; done; echo "${e:-no socket errors in any wrk run.}")
   wrk counts a socket error when a connection fails or a response takes over 2 s (a timeout).
@@ -803,28 +807,26 @@ EOF
     print "The direct runs at c=256 have the worst p99: the upstream runs one OS thread per\n  connection, 256 of them, while both proxies reuse fewer upstream connections.";
     else print "Single wrk runs on this shared machine put a few requests behind other processes\n  (p99 varies several-fold between rounds; see the rounds above)." }')
 - **3a (new replica → first proxied request)**: the route table changes only in a reconciler pass.
-  The pass that starts a container does not check it; while an app has fewer healthy replicas
-  than it wants, it asks for the next pass 20 ms later, and a replica not in rotation is
-  health-checked on every such pass (\`STARTING_CHECK_INTERVAL\` in crates/control/src/reconcile.rs);
-  the pass whose check passes swaps the routes at its end. The replica answers within a few ms of
-  the engine's start event (first direct 200 median $(ms1 "$(vals a "$reps" start_direct | median)") ms after it), so the
-  proxy's first request to it comes about one 20 ms interval plus one pass later: median $(gap1 "$a_med") ms
+  The pass after the one that started a container (2 ms later) reads it from the engine (one
+  inspect) and hands it to the health checker (crates/control/src/probe.rs), which checks a
+  replica started within the last 3 s every 2 ms until it first passes
+  (\`racer_core::health::check_interval\`), then wakes the reconciler, whose pass swaps the routes.
+  The replica answers within a few ms of the engine's start event (first direct 200 median
+  $(ms1 "$(vals a "$reps" start_direct | median)") ms after it); the proxy's first request to it came a median $(gap1 "$a_med") ms
   after the direct poller's first 200 ($(gap1 "$a_min") to $(gap1 "$a_max"); $a_le0 of $a_n ≤ 0), median $(ms1 "$as_med") ms
   ($(ms1 "$as_min")–$(ms1 "$as_max")) after the start event. A gap ≤ 0 is reported as such, not dropped: it means the
   proxy served the new GREETING before the direct poller (which first has to find the container's
   IP in the engine's list, every 5 ms) got its first 200; the gap bounds the delay from below, the
-  start-event figure from above. Meeting ≤ 10 ms needs the first check sooner after the start
-  (e.g. probing the replica right after \`run\` returns in the same pass, or a shorter first
-  requeue). 3a' (status API "healthy" → first proxied request; negative = the proxy came first;
+  start-event figure from above. 3a' (status API "healthy" → first proxied request; negative = the proxy came first;
   the poller keeps polling the status API for 3 s after the proxy served the new release): median
   $(ms1 "$ah_med") ms, $(ms1 "$ah_min") to $(ms1 "$ah_max"), $ah_n of $reps seen. Repetitions where the server log has a
   "retiring drained replica" line between the start event and the first proxied request:
   ${a_ret_reps:-none}. Without one, "healthy" and the first proxied request are within one 10 ms
-  status poll of each other (the check and the route swap are in the same pass); with one, the
-  pass marks the replica healthy, then stops and removes the drained container, and only then
-  swaps the routes (as in 3c below).
+  status poll of each other (the checker records the replica healthy and wakes the reconciler,
+  whose next pass swaps the routes); with one, that pass first stops and removes the drained
+  container, and only then swaps the routes (as in 3c below).
 - **3b (rollback after the deadline)**: the reconciler checks the deadline on every pass (every
-  20 ms while the rollout has fewer healthy replicas than wanted), the CLI polls the deployment
+  100 ms while the rollout has fewer healthy replicas than wanted), the CLI polls the deployment
   every 50 ms. The deployment ends \`$(vals b "$b_reps" status | sort -u | paste -sd/)\` (earlier builds: \`failed\`); "failed" above is
   its \`updated_at\`. The proxy's failed requests during 3a–3c, polled every 2–5 ms: $non200_timing.
 EOF

@@ -183,9 +183,21 @@ wait_running() {
   done
 }
 
+# counter_delta NAME M0 M1: how much a counter grew between two scrapes
+counter_delta() {
+  awk -v a="$(metric "$1" <<<"$2")" -v b="$(metric "$1" <<<"$3")" 'BEGIN{printf "%d", b - a}'
+}
+
 measure() { # measure N
-  local n=$1 m0 m1 c0 c1 s0 s1 b0 b1 le
+  local n=$1 m0 m1 c0 c1 s0 s1 b0 b1 le waited=0
   sleep 3 # let the last rollout's follow-up passes finish
+  # Starting hundreds of containers leaves the machine busy for a while (the engine, shims,
+  # fuse-overlayfs mounts); measure the steady state once the 1-minute load is back under
+  # nproc + 1, or after 120 s at most (the load at the measurement is in the table either way).
+  while [ "$waited" -lt 120 ] && awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v c="$(nproc)" 'BEGIN{exit !(l > c + 1)}'; do
+    sleep 5; waited=$((waited + 5))
+  done
+  R[$n.quiet_wait]=$waited
   local lines0
   lines0=$(wc -l <"$data/server.log")
   m0=$(scrape) || die "scrape failed"
@@ -214,9 +226,14 @@ measure() { # measure N
   R[$n.containers]=$(docker ps -q --filter "label=racer.install=$install_id" | wc -l)
   R[$n.changes]=$(tail -n +"$((lines0 + 1))" "$data/server.log" | grep -cE 'starting replica|restarting replica|retiring|removing orphaned|rolled back|health changed' || true)
   R[$n.errors]=$(metric racer_reconcile_errors_total <<<"$m1"); R[$n.errors]=${R[$n.errors]%.*}
+  R[$n.lists]=$(counter_delta racer_observer_lists_total "$m0" "$m1")
+  R[$n.reads]=$(counter_delta racer_observer_reads_total "$m0" "$m1")
+  R[$n.events]=$(counter_delta racer_observer_events_total "$m0" "$m1")
+  R[$n.checks]=$(counter_delta racer_health_checks_total "$m0" "$m1")
+  R[$n.check_failures]=$(counter_delta racer_health_check_failures_total "$m0" "$m1")
   R[$n.load]=$(cut -d' ' -f1-3 /proc/loadavg)
   R[$n.avail]=$(mem_avail_mib)
-  log "$n apps: ${R[$n.passes]} passes in $window s, mean ${R[$n.mean]} ms, ${R[$n.le0.05]} ≤ 50 ms, p95 ${R[$n.p95]}; RSS ${R[$n.rss]} MiB (peak ${R[$n.hwm]}); ${R[$n.containers]} containers, ${R[$n.ready]} replicas ready; changes in window ${R[$n.changes]}; load ${R[$n.load]}"
+  log "$n apps: ${R[$n.passes]} passes in $window s, mean ${R[$n.mean]} ms, ${R[$n.le0.05]} ≤ 50 ms, p95 ${R[$n.p95]}; RSS ${R[$n.rss]} MiB (peak ${R[$n.hwm]}); ${R[$n.containers]} containers, ${R[$n.ready]} replicas ready; changes in window ${R[$n.changes]}; full lists ${R[$n.lists]}, reads ${R[$n.reads]}, events ${R[$n.events]}, health checks ${R[$n.checks]} (${R[$n.check_failures]} failed); load ${R[$n.load]} after waiting ${R[$n.quiet_wait]} s for it"
 }
 
 IFS=, read -r -a step_list <<<"$steps"
@@ -252,7 +269,10 @@ last=${step_list[${#step_list[@]}-1]}
 verdict() { # verdict N: PASS/MISS of the targets, which apply at 1,000 apps
   local n=$1
   if [ "$n" -lt 1000 ]; then echo info; return; fi
-  awk -v m="${R[$n.mean]}" 'BEGIN{print (m <= 50) ? "PASS" : "MISS"}'
+  # Every pass counts, not only the mean: PASS when the mean and at least 95 % of the passes
+  # are within 50 ms.
+  awk -v m="${R[$n.mean]}" -v f="${R[$n.le0.05]}" -v p="${R[$n.passes]}" \
+    'BEGIN{print (m <= 50 && f * 100 >= p * 95) ? "PASS" : "MISS"}'
 }
 rss_verdict() {
   local n=$1
@@ -284,10 +304,15 @@ reads \`racer_reconcile_pass_duration_seconds\` from \`GET /metrics\` twice, $wi
 and "mean" come from the difference of \`_count\` and \`_sum\`, "≤ 50 ms" and "p95" from the
 difference of the buckets (p95 is the smallest bucket bound holding 95 % of the passes). "Changes"
 counts server log lines in the window that start, restart, retire or remove a replica or change its
-health; 0 means each pass had nothing to change. With health checks every second a pass comes every
-second, and each pass checks every replica once (a TCP connect to its address), so the passes
-measured here include one health check per running replica. RSS is racer-server's VmRSS at the
-end of the window and VmHWM (peak) so far.
+health; 0 means each pass had nothing to change. Passes come every second (the resync) and
+whenever something wakes the reconciler. The health checks (a TCP connect to each replica's
+address, every second) run in their own loop (crates/control/src/probe.rs), not in the passes; the
+observed containers come from the engine's event stream (crates/control/src/observe.rs), with a
+full list every 30 s in the background; the window's counts of both are in the second table.
+Before measuring, the script waits (up to 120 s) for the 1-minute load to fall under nproc + 1
+after the step's container starts. RSS is racer-server's VmRSS at the end of the window and VmHWM
+(peak) so far. Target verdict: PASS when the mean pass and at least 95 % of the passes are within
+50 ms.
 
 | Apps | Apps with a running replica | Replicas in rotation | Passes in ${window} s | Mean pass | p95 (bucket) | Passes ≤ 50 ms | Changes | Target ≤ 50 ms | RSS (peak) | Target ≤ 100 MiB |
 |---|---|---|---|---|---|---|---|---|---|---|
@@ -297,12 +322,18 @@ $(for n in "${step_list[@]}"; do
     "${R[$n.le0.05]}" "${R[$n.passes]}" "${R[$n.changes]}" "$(verdict "$n")" "${R[$n.rss]}" "${R[$n.hwm]}" "$(rss_verdict "$n")"
 done)
 
+| Apps | Full lists in the window | Containers read after an event | Engine events | Health checks (failed) | Waited for load |
+|---|---|---|---|---|---|
+$(for n in "${step_list[@]}"; do
+  printf '| %s | %s | %s | %s | %s (%s) | %s s |\n' "$n" "${R[$n.lists]}" "${R[$n.reads]}" "${R[$n.events]}" "${R[$n.checks]}" "${R[$n.check_failures]}" "${R[$n.quiet_wait]}"
+done)
+
 Time to register the apps of each step and see every deployment running (the builder reuses the
-image, the reconciler starts the replicas one by one): $(for n in "${step_list[@]}"; do printf '%s apps %s s; ' "$n" "${R[$n.deploy_s]}"; done | sed 's/; $//').
+image, the reconciler starts replicas 4 at a time): $(for n in "${step_list[@]}"; do printf '%s apps %s s; ' "$n" "${R[$n.deploy_s]}"; done | sed 's/; $//').
 MemAvailable before the first app: $avail0 MiB; with ${R[$last.running]} running apps: ${R[$last.avail]} MiB, about $(awk -v a="$avail0" -v b="${R[$last.avail]}" -v n="${R[$last.running]}" 'BEGIN{printf "%.1f", (a - b) / n}') MiB per running app (container, containerd-shim, fuse-overlayfs mount; page cache makes this approximate).
 Register retries after a 5xx (SQLite "database is locked"): ${R[register_retries]:-0}. For comparison, the
 engine's own container list right after the last window: $(for k in 1 2 3; do /usr/bin/time -f %e curl -s -o /dev/null --unix-socket /var/run/docker.sock "http://docker/containers/json?all=1" 2>&1; done | tr '\n' ' ')s
-(\`GET /containers/json?all=1\`, three tries); a pass makes one such call.
+(\`GET /containers/json?all=1\`, three tries); a pass with nothing to change makes no engine call.
 $( [ "${R[$last.running]}" -lt "$last" ] && echo "**Not every app ran a replica at $last apps**: memory allowed ${R[$last.running]}; the other $(( last - R[$last.running] )) were registered with \`minReplicas: 0\` (a release and a deployment, no container), so their passes do less work than a running app's." )
 EOF
 }

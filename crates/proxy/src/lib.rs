@@ -732,7 +732,21 @@ fn is_upgrade(h: &hyper::HeaderMap) -> bool {
             })
 }
 
+/// Removes the hop-by-hop headers (RFC 9110 7.6.1): the fixed ones, and every header the
+/// `Connection` header names.
 fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            h.remove(name);
+        }
+    }
     for name in [
         header::CONNECTION,
         KEEP_ALIVE,
@@ -888,6 +902,21 @@ mod tests {
             .header(header::HOST, "web.localhost")
             .body(Empty::new())
             .unwrap()
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut h = hyper::HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret-Hop"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-other"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("x-other", HeaderValue::from_static("1"));
+        h.insert(KEEP_ALIVE, HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
