@@ -161,6 +161,8 @@ pub struct Ctx {
     pub observer: Arc<observe::Observer>,
     /// What the health checker checks, as the last reconcile pass published it.
     pub probes: Arc<probe::Targets>,
+    /// Drained replicas being stopped and removed in the background, by container id.
+    pub retiring: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Ctx {

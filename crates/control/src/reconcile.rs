@@ -476,14 +476,10 @@ pub async fn reconcile(
             .filter_map(|(_, a)| a.map(|addr| racer_proxy::Backend { addr })),
     );
     ctx.routes.set(&app.name, backends);
-    // Stopping takes a while; it comes after the routes changed, so new replicas never wait on it.
+    // Stopping takes a while (SIGTERM, then up to the grace period): it runs on its own, so no
+    // pass (and no other app's new replica) waits on it.
     for c in drained {
-        tracing::info!(app = %app.name, container = %c.name, "retiring drained replica");
-        remove(ctx, &c).await?;
-        ctx.draining
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&c.id);
+        retire(ctx, &app.name, c);
         changed = true;
     }
 
@@ -572,6 +568,36 @@ pub async fn reconcile(
         ctx.settings.resync
     };
     Ok(Action::requeue(soon))
+}
+
+/// Stops and removes a drained replica in the background, once (later passes that still see it
+/// leave it be), then wakes the reconciler.
+fn retire(ctx: &Ctx, app: &str, c: Observed) {
+    if !ctx
+        .retiring
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(c.id.clone())
+    {
+        return;
+    }
+    tracing::info!(app = %app, container = %c.name, "retiring drained replica");
+    let ctx = ctx.clone();
+    let app = app.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = remove(&ctx, &c).await {
+            tracing::warn!(app = %app, container = %c.name, error = %e.chain(), "cannot retire replica; the next pass tries again");
+        }
+        ctx.draining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        ctx.retiring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        ctx.reconcile_wake.notify_one();
+    });
 }
 
 /// How many replicas a pass starts at once (creating a container takes the engine a few hundred

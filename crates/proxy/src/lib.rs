@@ -282,6 +282,15 @@ impl Default for Config {
     }
 }
 
+/// How many replicas one request without a body is tried on.
+const MAX_TRIES: usize = 3;
+
+/// [`Proxy::candidates`]' answer: replica indexes, best first.
+struct Candidates {
+    idx: [usize; MAX_TRIES],
+    len: usize,
+}
+
 /// The proxy: a route table and a pool of keep-alive HTTP/1.1 connections per replica.
 pub struct Proxy {
     routes: Routes,
@@ -347,25 +356,48 @@ impl Proxy {
         self.routes.snapshot(&self.epoch)
     }
 
-    /// Candidate replicas for one request, best first, ejected ones last (so a pool whose
-    /// every replica is ejected still gets tried rather than refused).
-    fn candidates(&self, route: &AppRoute) -> Vec<usize> {
+    /// The first [`MAX_TRIES`] candidate replicas for one request, best first, ejected ones
+    /// last (so a pool whose every replica is ejected still gets tried rather than refused).
+    /// On the stack: this runs for every request.
+    fn candidates(&self, route: &AppRoute) -> Candidates {
         let n = route.backends.len();
-        let now = self.epoch.now_ms();
+        let mut out = Candidates {
+            idx: [0; MAX_TRIES],
+            len: 0,
+        };
+        if n == 0 {
+            return out;
+        }
         let start = route.next.fetch_add(1, Ordering::Relaxed);
-        let mut order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
-        if self.config.balance == Balance::LeastConnections && n > 1 {
-            // Power of two choices: of the first two in a rotating order, the less busy first.
-            let (a, b) = (order[0], order[1]);
+        if n == 1 {
+            out.len = 1;
+            return out;
+        }
+        let at = |k: usize| (start + k) % n;
+        // Power of two choices: of the first two in the rotating order, the less busy first.
+        let mut first = [at(0), at(1)];
+        if self.config.balance == Balance::LeastConnections {
             let busy = |i: usize| route.stats[i].active.load(Ordering::Relaxed);
-            if busy(b) < busy(a) {
-                order.swap(0, 1);
+            if busy(first[1]) < busy(first[0]) {
+                first.swap(0, 1);
             }
         }
-        if n > 1 {
-            order.sort_by_key(|i| route.stats[*i].ejected_until.load(Ordering::Relaxed) > now);
+        let order = |k: usize| if k < 2 { first[k] } else { at(k) };
+        let now = self.epoch.now_ms();
+        let ejected = |i: usize| route.stats[i].ejected_until.load(Ordering::Relaxed) > now;
+        for want_ejected in [false, true] {
+            for k in 0..n {
+                let i = order(k);
+                if ejected(i) == want_ejected {
+                    out.idx[out.len] = i;
+                    out.len += 1;
+                    if out.len == MAX_TRIES {
+                        return out;
+                    }
+                }
+            }
         }
-        order
+        out
     }
 
     fn record_failure(&self, s: &BackendStats) {
@@ -606,15 +638,8 @@ impl Proxy {
         // The retryable request has no body: each try sends an empty one.
         let mut body = if retryable { None } else { Some(body) };
         let candidates = self.candidates(route);
-        let tries = if retryable {
-            candidates.len().min(3)
-        } else {
-            1
-        };
-        let mut last_error = page(
-            StatusCode::BAD_GATEWAY,
-            "the app's replica could not be reached\n",
-        );
+        let candidates = &candidates.idx[..candidates.len];
+        let tries = if retryable { candidates.len() } else { 1 };
         for (k, &i) in candidates.iter().take(tries).enumerate() {
             let backend = &route.backends[i];
             let stats = &route.stats[i];
@@ -668,10 +693,6 @@ impl Proxy {
                 Ok(Err(e)) => {
                     tracing::debug!(app, backend = %backend.addr, error = &e as &dyn std::error::Error, "upstream failed");
                     self.record_failure(stats);
-                    last_error = page(
-                        StatusCode::BAD_GATEWAY,
-                        "the app's replica could not be reached\n",
-                    );
                     // A bodiless request can go to the next replica.
                     if !retryable {
                         break;
@@ -688,7 +709,10 @@ impl Proxy {
                 }
             }
         }
-        last_error
+        page(
+            StatusCode::BAD_GATEWAY,
+            "the app's replica could not be reached\n",
+        )
     }
 
     fn finish(
@@ -905,9 +929,50 @@ mod tests {
     }
 
     #[test]
+    fn candidates_rotate_put_ejected_replicas_last_and_stop_at_three() {
+        let routes = Routes::default();
+        let backends: Vec<Backend> = (0..5)
+            .map(|i| Backend {
+                addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i)),
+            })
+            .collect();
+        routes.set("web", backends);
+        let proxy = Proxy::new(routes.clone(), Config::default());
+        let table = routes.table.load();
+        let route = table.apps.get("web").unwrap();
+        let take = |c: Candidates| c.idx[..c.len].to_vec();
+        assert_eq!(take(proxy.candidates(route)), [0, 1, 2]);
+        assert_eq!(take(proxy.candidates(route)), [1, 2, 3]);
+        // 2 and 3 ejected: skipped while others are left, in rotating order.
+        for i in [2, 3] {
+            route.stats[i]
+                .ejected_until
+                .store(u64::MAX, Ordering::Relaxed);
+        }
+        assert_eq!(take(proxy.candidates(route)), [4, 0, 1]);
+        // Every replica ejected: still tried, rather than refused.
+        for s in &route.stats {
+            s.ejected_until.store(u64::MAX, Ordering::Relaxed);
+        }
+        assert_eq!(take(proxy.candidates(route)), [3, 4, 0]);
+        // One replica: always it.
+        routes.set(
+            "one",
+            vec![Backend {
+                addr: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            }],
+        );
+        let table = routes.table.load();
+        assert_eq!(take(proxy.candidates(table.apps.get("one").unwrap())), [0]);
+    }
+
+    #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
         let mut h = hyper::HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret-Hop"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, X-Secret-Hop"),
+        );
         h.append(header::CONNECTION, HeaderValue::from_static("x-other"));
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("x-other", HeaderValue::from_static("1"));

@@ -176,6 +176,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         metrics: Default::default(),
         observer: Default::default(),
         probes: Default::default(),
+        retiring: Default::default(),
     });
     let proxy_url = format!("http://{proxy_addr}");
     let state = AppState(Arc::new(Shared::new(

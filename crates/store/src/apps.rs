@@ -67,7 +67,7 @@ impl Apps<'_> {
             release: None,
             source: None,
         };
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         insert_app(&mut tx, app.id, &app.name, &app.org, now, "name").await?;
         insert_event(
             &mut tx,
@@ -161,7 +161,7 @@ impl Apps<'_> {
     /// Deletes an app, recording `actor` in the event log; returns what was deleted.
     pub async fn delete(&self, app: &AppRef, actor: &str) -> Result<App, Error> {
         let found = self.get(app).await?;
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         for table in ["deployments", "releases"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(found.id.to_string())
@@ -203,7 +203,7 @@ impl Apps<'_> {
         actor: &str,
     ) -> Result<App, Error> {
         let found = self.get(app).await?;
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query("UPDATE apps SET instances = $1, updated_at = $2 WHERE id = $3")
             .bind(instances as i32)
             .bind(now_ms())
@@ -251,7 +251,7 @@ impl Apps<'_> {
         diff: &[String],
         actor: &str,
     ) -> Result<App, Error> {
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query("UPDATE apps SET spec = $1, instances = $2, updated_at = $3 WHERE id = $4")
             .bind(crate::to_json(spec))
             .bind(instances as i32)
@@ -315,7 +315,7 @@ impl Apps<'_> {
                 format!("app {} stopped (was {keep} instances)", found.name),
             )
         };
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query(
             "UPDATE apps SET instances = $1, paused_instances = $2, updated_at = $3 WHERE id = $4",
         )

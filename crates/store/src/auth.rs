@@ -52,7 +52,7 @@ impl Orgs<'_> {
             name: name.to_owned(),
             created_at: from_ms(now),
         };
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(org.id.to_string())
             .bind(name)
@@ -166,7 +166,7 @@ impl Users<'_> {
 
     async fn insert(&self, u: &NewUser, with_org: bool, actor: &str) -> Result<User, Error> {
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         if with_org {
             let made = sqlx::query(
                 "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) \
@@ -253,7 +253,7 @@ impl Users<'_> {
     /// Disables (or enables) a user.
     pub async fn set_disabled(&self, id: Uuid, disabled: bool, actor: &str) -> Result<User, Error> {
         let user = self.get(id).await?;
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
             .bind(i32::from(disabled))
             .bind(id.to_string())
@@ -327,7 +327,7 @@ impl Invites<'_> {
             created_by: actor.to_owned(),
             created_at: from_ms(now),
         };
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query(
             "INSERT INTO invites (id, code_hash, email, org, role, expires_at, used_at, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)",
@@ -381,7 +381,7 @@ impl Invites<'_> {
         password_hash: &str,
     ) -> Result<User, Error> {
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         let row = sqlx::query(&format!(
             "SELECT {INVITE_COLUMNS} FROM invites WHERE code_hash = $1"
         ))
@@ -502,7 +502,7 @@ impl Tokens<'_> {
         let user = self.store.users().get(t.user_id).await?;
         let now = now_ms();
         let id = Uuid::new_v4();
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, user_id, name, token_hash, expires_at, revoked_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, NULL, $6)",
@@ -592,7 +592,7 @@ impl Tokens<'_> {
     pub async fn revoke(&self, id: Uuid, actor: &str) -> Result<ApiToken, Error> {
         let token = self.get(id).await?;
         let user = self.store.users().get(token.user_id).await?;
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
             .bind(now_ms())
             .bind(id.to_string())

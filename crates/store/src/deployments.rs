@@ -107,7 +107,7 @@ impl Deployments<'_> {
             org,
         } = *new;
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         let existing = sqlx::query("SELECT id, instances, org FROM apps WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&mut *tx)
@@ -301,7 +301,7 @@ impl Deployments<'_> {
     /// Takes the oldest pending deployment whose app has no build running, marking it
     /// `building`. Two builds of one app never run at once.
     pub async fn claim_next(&self) -> Result<Option<Deployment>, Error> {
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         let row = sqlx::query(
             "SELECT d.id FROM deployments d WHERE d.status = 'pending' AND NOT EXISTS \
              (SELECT 1 FROM deployments b WHERE b.app_id = d.app_id AND b.status = 'building') \
@@ -332,7 +332,7 @@ impl Deployments<'_> {
 
     /// On start: builds that were running when the server died go back to the queue.
     pub async fn requeue_interrupted(&self) -> Result<u64, Error> {
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         let rows = sqlx::query(&format!(
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE status = 'building'"
         ))
@@ -401,7 +401,7 @@ impl Deployments<'_> {
     /// A build finished: records the next release and points the app at it, in one transaction.
     pub async fn release(&self, d: &Deployment, r: &NewRelease) -> Result<Release, Error> {
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         let number = r.number;
         sqlx::query(&format!(
             "INSERT INTO releases ({RELEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -459,7 +459,7 @@ impl Deployments<'_> {
         status: DeploymentStatus,
         error: Option<&str>,
     ) -> Result<(), Error> {
-        let mut tx = self.store.pool.begin().await.map_err(Error::query)?;
+        let mut tx = self.store.write_tx().await?;
         let done = sqlx::query(
             "UPDATE deployments SET status = $1, error = COALESCE($2, error), updated_at = $3 \
              WHERE id = $4 AND status = $5",

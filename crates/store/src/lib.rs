@@ -179,6 +179,17 @@ impl Store {
             .map_err(|source| Error::Migrate { source })
     }
 
+    /// Starts a transaction that writes. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so that concurrent writers wait their turn (`busy_timeout`) instead
+    /// of failing with "database is locked" when a read transaction cannot become a write one.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(Error::query)
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1")

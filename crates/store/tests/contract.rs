@@ -305,3 +305,39 @@ contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
         ]
     );
 });
+
+contract!(concurrent_writers_all_succeed, |db| {
+    // 16 deployments of 16 apps recorded at once (16 API requests in parallel): each one
+    // transaction that reads, then writes. On SQLite a read transaction that has to become a
+    // write one fails at once with "database is locked"; write transactions take the lock first.
+    use racer_core::api::{RunConfig, Source};
+    let source = Source::Image {
+        image: "img:1".into(),
+    };
+    let config = RunConfig::default();
+    let names: Vec<AppName> = (0..16).map(|i| name(&format!("app-{i}"))).collect();
+    let results = futures_util::future::join_all(names.iter().map(|n| {
+        let deployments = db.store.deployments();
+        let (source, config) = (&source, &config);
+        async move {
+            deployments
+                .create(
+                    &NewDeployment {
+                        name: n,
+                        source,
+                        config,
+                        instances: None,
+                        image_from_release: None,
+                        org: "default",
+                    },
+                    "admin",
+                )
+                .await
+        }
+    }))
+    .await;
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    assert_eq!(db.store.apps().all().await.unwrap().len(), 16);
+});
