@@ -795,8 +795,10 @@ EOF
   task, as nginx handles the client and upstream sockets in one event loop per worker, with no
   channel handoff to a connection task. And each of the proxy's $(nproc) threads runs its own
   single-threaded runtime accepting from the same listening socket (\`Proxy::serve_threads\`),
-  so a connection, its requests and its upstream connections stay on the thread that accepted
-  it, as in an nginx worker; a multi-threaded runtime would move wake-ups between its workers.
+  so a connection, its requests and its upstream connections stay on one thread, as in an nginx
+  worker (a multi-threaded runtime would move wake-ups between its workers); a thread that accepts
+  a connection while another serves fewer hands it over once, at accept, since a burst of new
+  connections otherwise lands on whichever thread woke first (seen: 143 against 14 CPU ticks).
   Rounds are noisy on this shared machine; see the rounds
   above.
 - **Errors**: $(e=""; for k in "${!R[@]}"; do case $k in *.sockerr) [ "${R[$k]}" = 0 ] || e+="${k%.sockerr}: ${R[${k%.sockerr}.sockerr_kind]}; " ;; esac; done; echo "${e:-no socket errors in any wrk run.}")
