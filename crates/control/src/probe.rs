@@ -125,7 +125,7 @@ fn launch_due(
             busy.insert(id.clone());
             let (id, addr, check) = (id.clone(), t.addr, t.check.clone());
             checks.spawn(async move {
-                let passed = crate::reconcile::probe(addr, &check).await;
+                let passed = probe(addr, &check).await;
                 (id, passed)
             });
         } else {
@@ -162,4 +162,27 @@ fn record(ctx: &Ctx, id: &str, passed: bool) {
         }
         ctx.reconcile_wake.notify_one();
     }
+}
+
+/// Runs a health check once against `probe_addr`: HTTP GET of `check.path` (2xx/3xx passes) or
+/// a TCP connect, within the check's timeout.
+pub async fn probe(probe_addr: SocketAddr, check: &HealthCheck) -> bool {
+    let timeout = Duration::from_secs(u64::from(check.timeout_seconds.max(1)));
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(probe_addr).await.ok()?;
+        let Some(path) = &check.path else {
+            return Some(());
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {probe_addr}\r\nUser-Agent: racer-health\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await.ok()?;
+        let head = std::str::from_utf8(&buf[..n]).ok()?;
+        let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+        (200..400).contains(&code).then_some(())
+    };
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(())))
 }

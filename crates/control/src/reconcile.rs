@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use racer_core::api::{App, Deployment, DeploymentStatus, HealthCheck, Release};
+use racer_core::api::{App, Deployment, DeploymentStatus, Release};
 use racer_core::rollout;
 use racer_runtime::{ContainerSpec, Observed};
 use tokio_util::sync::CancellationToken;
@@ -286,29 +286,6 @@ async fn publish_targets(
         }
     }
     ctx.probes.set(targets);
-}
-
-/// Runs a health check once against `probe_addr`: HTTP GET of `check.path` (2xx/3xx passes) or
-/// a TCP connect, within the check's timeout.
-pub async fn probe(probe_addr: SocketAddr, check: &HealthCheck) -> bool {
-    let timeout = Duration::from_secs(u64::from(check.timeout_seconds.max(1)));
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(probe_addr).await.ok()?;
-        let Some(path) = &check.path else {
-            return Some(());
-        };
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {probe_addr}\r\nUser-Agent: racer-health\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = [0u8; 64];
-        let n = stream.read(&mut buf).await.ok()?;
-        let head = std::str::from_utf8(&buf[..n]).ok()?;
-        let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-        (200..400).contains(&code).then_some(())
-    };
-    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(())))
 }
 
 /// The replica's address when the health checker last found it healthy (thresholds applied).

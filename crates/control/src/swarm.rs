@@ -361,7 +361,7 @@ async fn observe(
         };
         let Some(addr) = addr else { continue };
         let probe_addr = SocketAddr::new(addr.ip(), task_check.port.unwrap_or(port));
-        let passed = crate::reconcile::probe(probe_addr, &task_check).await;
+        let passed = crate::probe::probe(probe_addr, &task_check).await;
         let mut map = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
         let previous = map.get(&key).map(|(h, _)| *h);
         let next = health::observe(

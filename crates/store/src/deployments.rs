@@ -89,6 +89,21 @@ pub struct NewDeployment<'a> {
     pub org: &'a str,
 }
 
+impl<'a> NewDeployment<'a> {
+    /// A deployment of `name` in the default organisation that changes nothing else: no new
+    /// instance count, a fresh build.
+    pub fn of(name: &'a AppName, source: &'a Source, config: &'a RunConfig) -> NewDeployment<'a> {
+        NewDeployment {
+            name,
+            source,
+            config,
+            instances: None,
+            image_from_release: None,
+            org: racer_core::auth::DEFAULT_ORG,
+        }
+    }
+}
+
 impl Deployments<'_> {
     /// Records a deployment of `name` (creating the app if it does not exist) in one
     /// transaction: the app's recorded source and desired instances change with it. Older

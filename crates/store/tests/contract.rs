@@ -218,17 +218,7 @@ contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
     };
     let config = RunConfig::default();
     let (app, d1) = deployments
-        .create(
-            &NewDeployment {
-                name: &name("web"),
-                source: &source,
-                config: &config,
-                instances: None,
-                image_from_release: None,
-                org: "default",
-            },
-            "admin",
-        )
+        .create(&NewDeployment::of(&name("web"), &source, &config), "admin")
         .await
         .unwrap();
     assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
@@ -249,17 +239,7 @@ contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
     assert_eq!(rolling[0].status, DeploymentStatus::RollingOut);
     // A newer deployment of the app hides the older rollout, as `latest` does.
     let (_, d2) = deployments
-        .create(
-            &NewDeployment {
-                name: &name("web"),
-                source: &source,
-                config: &config,
-                instances: None,
-                image_from_release: None,
-                org: "default",
-            },
-            "admin",
-        )
+        .create(&NewDeployment::of(&name("web"), &source, &config), "admin")
         .await
         .unwrap();
     assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
@@ -270,31 +250,11 @@ contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
         .unwrap();
     // A third deployment supersedes the pending second one.
     deployments
-        .create(
-            &NewDeployment {
-                name: &name("web"),
-                source: &source,
-                config: &config,
-                instances: None,
-                image_from_release: None,
-                org: "default",
-            },
-            "admin",
-        )
+        .create(&NewDeployment::of(&name("web"), &source, &config), "admin")
         .await
         .unwrap();
     deployments
-        .create(
-            &NewDeployment {
-                name: &name("api"),
-                source: &source,
-                config: &config,
-                instances: None,
-                image_from_release: None,
-                org: "default",
-            },
-            "admin",
-        )
+        .create(&NewDeployment::of(&name("api"), &source, &config), "admin")
         .await
         .unwrap();
     assert_eq!(
@@ -321,17 +281,7 @@ contract!(concurrent_writers_all_succeed, |db| {
         let (source, config) = (&source, &config);
         async move {
             deployments
-                .create(
-                    &NewDeployment {
-                        name: n,
-                        source,
-                        config,
-                        instances: None,
-                        image_from_release: None,
-                        org: "default",
-                    },
-                    "admin",
-                )
+                .create(&NewDeployment::of(n, source, config), "admin")
                 .await
         }
     }))
