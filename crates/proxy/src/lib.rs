@@ -505,6 +505,7 @@ impl Proxy {
             std::thread::Builder::new()
                 .name(format!("racer-proxy-{me_index}"))
                 .spawn(move || {
+                    upstream::use_shard(me_index);
                     rt.block_on(async move {
                         let listener = match TcpListener::from_std(listener) {
                             Ok(l) => l,
@@ -758,7 +759,28 @@ impl Proxy {
                     } else if stats.failures.load(Ordering::Relaxed) != 0 {
                         stats.failures.store(0, Ordering::Relaxed);
                     }
-                    return self.finish(resp, lease, client_upgrade, request_id);
+                    let mut out = self.finish(resp, lease, client_upgrade, request_id);
+                    // Head and first bytes together (see `ProxyBody::prefetch`).
+                    match tokio::time::timeout(
+                        self.config.upstream_timeout,
+                        out.body_mut().prefetch(),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => return out,
+                        Ok(Err(e)) => {
+                            tracing::debug!(app, backend = %backend.addr, error = &e as &dyn std::error::Error, "upstream body failed");
+                            self.record_failure(stats);
+                        }
+                        Err(_) => {
+                            self.record_failure(stats);
+                            return page(
+                                StatusCode::GATEWAY_TIMEOUT,
+                                "the app did not answer in time\n",
+                            );
+                        }
+                    }
+                    break;
                 }
             }
         }
