@@ -4,7 +4,8 @@
 #   1. throughput and latency: racer's built-in proxy vs nginx in front of the SAME upstream (the
 #      replica's container IP:8000, which is also what racer's route table points at), and the
 #      upstream direct as a baseline. `wrk -t2 -c16` and `-c256`, --duration s each, --rounds
-#      rounds of (racer, nginx) taking turns; the best round of each (by req/s) is compared.
+#      rounds of (racer, nginx) taking turns; each metric's median over the rounds is compared
+#      (the machine is shared: single rounds of either proxy vary by 15 % in req/s and 2x in p99).
 #   2. proxy memory: racer-server VmRSS just before the first c=256 run through racer, its peak
 #      during the c=256 runs (sampled every 100 ms) and 1 s after.
 #   3. timings: (a) a new replica answering on its own IP -> the first proxied request that
@@ -22,7 +23,7 @@
 # Usage: cargo build --profile dist --bins && scripts/build-example.sh && scripts/bench-proxy.sh [options]
 #   --write        replace the section "## Proxy (issue 5)" of docs/BENCHMARKS.md
 #   --duration S   seconds per wrk run (default 10)
-#   --rounds N     rounds of (racer, nginx) per concurrency (default 2)
+#   --rounds N     rounds of (racer, nginx) per concurrency (default 5)
 #   --reps N       repetitions of 3a and 3c (default 5; 3b runs 2 times)
 #   --perf         also profile racer-server with `perf record -g` during one extra c=256 run
 # Needs: docker, wrk, nginx (apt-get install -y nginx-light), curl, jq, python3, /bin/busybox
@@ -35,7 +36,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir=${RACER_BIN_DIR:-$root/target/dist}
 write=0
 duration=10
-rounds=2
+rounds=5
 reps=5
 do_perf=0
 while [ $# -gt 0 ]; do
@@ -432,12 +433,11 @@ for c in 16 256; do
     fi
     run_wrk "nginx.c$c.r$r" nginx "$c"
   done
-  # the best round of each (by req/s)
+  # each metric's median over the rounds (odd counts: a real round's value)
   for t in racer nginx; do
-    best=1
-    for r in $(seq 1 "$rounds"); do [ "${R[$t.c$c.r$r.rps]}" -le "${R[$t.c$c.r$best.rps]}" ] || best=$r; done
-    R[$t.c$c.best]=$best
-    for m in rps p50 p99 non2xx sockerr cpu cpu_us; do R[$t.c$c.$m]=${R[$t.c$c.r$best.$m]}; done
+    for m in rps p50 p99 non2xx sockerr cpu cpu_us; do
+      R[$t.c$c.$m]=$(for r in $(seq 1 "$rounds"); do echo "${R[$t.c$c.r$r.$m]}"; done | median)
+    done
   done
 done
 sleep 1
@@ -668,9 +668,9 @@ table() {
   done
   local bad=0 k t
   for k in "${!R[@]}"; do
-    case $k in *.non2xx|*.sockerr) bad=$((bad + R[$k])) ;; esac
+    case $k in racer.c*.r*.non2xx|racer.c*.r*.sockerr) bad=$((bad + R[$k])) ;; esac
   done
-  echo "| non-2xx + socket errors, all wrk runs | 0 | $(for t in racer nginx; do s=0; for c in 16 256; do for r in $(seq 1 "$rounds"); do s=$((s + R[$t.c$c.r$r.non2xx] + R[$t.c$c.r$r.sockerr])); done; done; printf '%s | ' "$s"; done)$((R[direct.c16.non2xx] + R[direct.c16.sockerr] + R[direct.c256.non2xx] + R[direct.c256.sockerr])) | — | $([ "$bad" = 0 ] && echo PASS || echo MISS) |"
+  echo "| non-2xx + socket errors, all wrk runs (target: racer's) | 0 | $(for t in racer nginx; do s=0; for c in 16 256; do for r in $(seq 1 "$rounds"); do s=$((s + R[$t.c$c.r$r.non2xx] + R[$t.c$c.r$r.sockerr])); done; done; printf '%s | ' "$s"; done)$((R[direct.c16.non2xx] + R[direct.c16.sockerr] + R[direct.c256.non2xx] + R[direct.c256.sockerr])) | — | $([ "$bad" = 0 ] && echo PASS || echo MISS) |"
   echo "| racer-server RSS added by c=256 (peak − before) | ≤ 30 MiB | $(mib "$rss_added") MiB ($(mib "$rss_before") → peak $(mib "$rss_peak"), 1 s after $(mib "$rss_after"); idle after deploy $(mib "$rss_idle")) | workers $(mib "$nginx_rss") MiB after | — | — | $(le "$rss_added" 30720) |"
   echo "| 3a. new replica answers on its IP → first proxied request to it, median (min–max) of $a_n; ≤ 0 = the proxy served it before the direct poller's first 200 | ≤ 10 ms | $(gap1 "$a_med") ms ($(gap1 "$a_min") – $(gap1 "$a_max")); $a_le0 of $a_n ≤ 0. Upper bound, from the engine's start event: $(ms1 "$as_med") ms ($(ms1 "$as_min")–$(ms1 "$as_max")) | — | — | — | $(le "$a_med" 10000) |"
   echo "| 3a'. diagnostic: status API first shows the new replica healthy (polled every 10 ms) → first proxied request, median (min–max) of $ah_n | — | $(ms1 "$ah_med") ms ($(ms1 "$ah_min")–$(ms1 "$ah_max")) | — | — | — | info |"
@@ -685,7 +685,7 @@ rounds_detail() {
     for t in racer nginx; do
       line="c=$c $t:"
       for r in $(seq 1 "$rounds"); do line+=" ${R[$t.c$c.r$r.rps]} req/s p99 ${R[$t.c$c.r$r.p99]} ms;"; done
-      echo "  ${line%;} (best: round ${R[$t.c$c.best]})"
+      echo "  ${line%;} (median: ${R[$t.c$c.rps]} req/s, p99 ${R[$t.c$c.p99]} ms)"
     done
   done
 }
@@ -730,7 +730,7 @@ workers, as racer-server's proxy runs one event loop per core, $(nproc) threads)
 (client and upstream), \`access_log off\`, and it adds the same X-Forwarded-For/-Proto/-Host and
 X-Request-Id headers racer adds. Each target answers 200 with the app's body before the load.
 \`wrk -t2 -cN -d${duration}s --latency\`: direct once, then $rounds rounds of (racer, nginx) in turn; each
-proxy's best round by req/s is in the table (all rounds below). CPU is the proxy's user+system time
+proxy's median over the rounds, metric by metric, is in the table (all rounds below). CPU is the proxy's user+system time
 during the run (nginx: its workers; direct: the upstream process), per request completed.
 2: racer-server VmRSS just before the first c=256 run through it, the peak sampled every 100 ms
 during the c=256 runs, and 1 s after. 3: python3 pollers, one fresh connection per poll every

@@ -229,7 +229,16 @@ pub struct Config {
     /// How long a client may take to send a request's headers (idle keep-alive connections are
     /// closed after it too).
     pub header_timeout: Duration,
+    /// Requests in flight to one replica at most (0: no limit); more wait in the proxy, in
+    /// arrival order. Split evenly between the proxy threads.
+    pub replica_concurrency: usize,
+    /// How long a request may wait for a replica under its limit before it gets a 503.
+    pub queue_timeout: Duration,
 }
+
+/// [`Config::replica_concurrency`]'s default, as Cloud Run's per-instance default: an app is
+/// sent at most this many requests at once per replica.
+pub const DEFAULT_REPLICA_CONCURRENCY: usize = 80;
 
 /// How a replica is chosen among the healthy ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,8 +287,17 @@ impl Default for Config {
             eject_for: Duration::from_secs(5),
             eject_after: 5,
             header_timeout: Duration::from_secs(30),
+            replica_concurrency: DEFAULT_REPLICA_CONCURRENCY,
+            queue_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// One proxy thread's share of the replica concurrency limit (rounded up; 0: no limit).
+fn config_limit_share(config: &Config, threads: usize) -> usize {
+    config
+        .replica_concurrency
+        .div_ceil(threads.clamp(1, upstream::SHARDS))
 }
 
 /// How many replicas one request without a body is tried on.
@@ -300,6 +318,8 @@ pub struct Proxy {
     ids: RequestIds,
     /// Upgraded connections (WebSocket) being relayed.
     upgrades: TaskTracker,
+    /// Each proxy thread's share of [`Config::replica_concurrency`] (0: no limit).
+    per_thread_limit: AtomicUsize,
 }
 
 /// Unique request ids without asking the kernel for randomness each time: 32 hex digits, a
@@ -344,10 +364,11 @@ impl Proxy {
     pub fn new(routes: Routes, config: Config) -> Arc<Proxy> {
         Arc::new(Proxy {
             routes,
-            config,
             epoch: Epoch::default(),
             ids: RequestIds::new(),
             upgrades: TaskTracker::new(),
+            per_thread_limit: AtomicUsize::new(config_limit_share(&config, 1)),
+            config,
         })
     }
 
@@ -483,6 +504,8 @@ impl Proxy {
     ) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
         let threads = threads.max(1);
+        self.per_thread_limit
+            .store(config_limit_share(&self.config, threads), Ordering::Relaxed);
         let loads: Arc<Vec<Arc<AtomicUsize>>> =
             Arc::new((0..threads).map(|_| Arc::default()).collect());
         let mut inboxes = Vec::with_capacity(threads);
@@ -718,6 +741,27 @@ impl Proxy {
                 }
             };
             let upstream = Request::from_parts(p, b);
+            // A slot under the replica's concurrency limit (upgrades are long-lived and not
+            // counted), waited for in arrival order.
+            let permit = if upgrade {
+                None
+            } else {
+                let per_thread = self.per_thread_limit.load(Ordering::Relaxed);
+                match tokio::time::timeout(self.config.queue_timeout, stats.pool.admit(per_thread))
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let mut r = page(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the app's replicas are all busy (at their concurrency limit)\n",
+                        );
+                        r.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        return r;
+                    }
+                }
+            };
             stats.active.fetch_add(1, Ordering::Relaxed);
             stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = if upgrade {
@@ -730,7 +774,7 @@ impl Proxy {
             } else {
                 tokio::time::timeout(
                     self.config.upstream_timeout,
-                    stats.pool.send(backend.addr, upstream),
+                    stats.pool.send(backend.addr, upstream, permit),
                 )
                 .await
                 .map(|r| r.map(|(resp, lease)| (resp, Some(lease))))
@@ -1019,19 +1063,96 @@ mod tests {
         hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
         CancellationToken,
     ) {
+        let (addr, stop) = start_proxy(upstream, Config::default()).await;
+        (client_to(addr).await, stop)
+    }
+
+    /// A proxy with `config` routing `web` to `upstream`: its address.
+    async fn start_proxy(upstream: SocketAddr, config: Config) -> (SocketAddr, CancellationToken) {
         let routes = Routes::default();
         routes.set("web", vec![Backend { addr: upstream }]);
-        let proxy = Proxy::new(routes, Config::default());
+        let proxy = Proxy::new(routes, config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
         tokio::spawn(proxy.serve(listener, stop.clone(), tracker));
+        (addr, stop)
+    }
+
+    /// A keep-alive client connection to `addr`.
+    async fn client_to(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (client, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();
         tokio::spawn(conn);
-        (client, stop)
+        client
+    }
+
+    /// A replica on 127.0.0.1 that answers each request with `head`, then waits for `go` (a
+    /// permit per response), then writes `body`: the head and the body in separate writes.
+    async fn split_replica(
+        head: &'static [u8],
+        body: &'static [u8],
+        go: Arc<tokio::sync::Semaphore>,
+    ) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let go = go.clone();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    let mut buf = Vec::new();
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 1024];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = stream.write_all(head).await;
+                    if let Ok(permit) = go.acquire().await {
+                        permit.forget();
+                    }
+                    let _ = stream.write_all(body).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// A replica on 127.0.0.1 that answers every request after `delay`, counting the requests
+    /// it holds at once: (now, most ever).
+    async fn slow_replica(delay: Duration, seen: Arc<(AtomicUsize, AtomicUsize)>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |_req: Request<Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let now = seen.0.fetch_add(1, Ordering::SeqCst) + 1;
+                            seen.1.fetch_max(now, Ordering::SeqCst);
+                            tokio::time::sleep(delay).await;
+                            seen.0.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                                b"slow",
+                            ))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
     }
 
     fn get(path: &str) -> Request<Empty<Bytes>> {
@@ -1165,6 +1286,122 @@ mod tests {
             1,
             "one upstream connection, reused"
         );
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_known_length_body_written_after_its_head_arrives_whole() {
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        let upstream = split_replica(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 22\r\n\r\n",
+            b"hello from the replica",
+            go.clone(),
+        )
+        .await;
+        let (mut client, stop) = proxy_to(upstream).await;
+        // The proxy waits for the body's first bytes before it answers: the body comes late.
+        let pending = tokio::spawn(async move {
+            client.ready().await.unwrap();
+            let resp = client.send_request(get("/")).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        go.add_permits(1);
+        let (status, body) = tokio::time::timeout(Duration::from_secs(5), pending)
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&body[..], b"hello from the replica");
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_head_is_not_held_back_for_its_body() {
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        let upstream = split_replica(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\r\n",
+            go.clone(),
+        )
+        .await;
+        let (mut client, stop) = proxy_to(upstream).await;
+        client.ready().await.unwrap();
+        // The body is only written once the client has the head: held back, this times out.
+        let resp = tokio::time::timeout(Duration::from_secs(5), client.send_request(get("/")))
+            .await
+            .expect("the head of a chunked response arrives before its body")
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        go.add_permits(1);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello");
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_over_a_replicas_concurrency_limit_wait_their_turn() {
+        let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let upstream = slow_replica(Duration::from_millis(100), seen.clone()).await;
+        let config = Config {
+            replica_concurrency: 2,
+            ..Config::default()
+        };
+        let (addr, stop) = start_proxy(upstream, config).await;
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            let mut client = client_to(addr).await;
+            clients.push(tokio::spawn(async move {
+                client.ready().await.unwrap();
+                let resp = client.send_request(get("/")).await.unwrap();
+                let status = resp.status();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, body)
+            }));
+        }
+        for c in clients {
+            let (status, body) = c.await.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(&body[..], b"slow");
+        }
+        assert_eq!(
+            seen.1.load(Ordering::SeqCst),
+            2,
+            "six clients at once, two requests at the replica at most (and at least)"
+        );
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_queued_past_the_timeout_gets_503_with_retry_after() {
+        let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let upstream = slow_replica(Duration::from_millis(1500), seen.clone()).await;
+        let config = Config {
+            replica_concurrency: 1,
+            queue_timeout: Duration::from_millis(100),
+            ..Config::default()
+        };
+        let (addr, stop) = start_proxy(upstream, config).await;
+        let mut first = client_to(addr).await;
+        let first = tokio::spawn(async move {
+            first.ready().await.unwrap();
+            first.send_request(get("/")).await.unwrap().status()
+        });
+        // The first request holds the replica's only slot.
+        while seen.0.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut second = client_to(addr).await;
+        second.ready().await.unwrap();
+        let resp = second.send_request(get("/")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("concurrency limit"));
+        assert_eq!(first.await.unwrap(), StatusCode::OK);
+        assert_eq!(seen.1.load(Ordering::SeqCst), 1);
         stop.cancel();
     }
 

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 /// What goes upstream: nothing (a request that can be sent again), or the client's body as it
@@ -54,7 +55,7 @@ pub(crate) enum UpstreamError {
 
 /// Pool shards, at most: proxy threads beyond this many share shards (correct, but a shared
 /// connection may wake another thread's event loop).
-const SHARDS: usize = 16;
+pub(crate) const SHARDS: usize = 16;
 
 thread_local! {
     /// This proxy thread's shard in every pool (0 outside the proxy's own threads).
@@ -75,6 +76,9 @@ pub(crate) fn use_shard(index: usize) {
 #[derive(Default)]
 pub(crate) struct Pool {
     shards: [Mutex<VecDeque<Idle>>; SHARDS],
+    /// Per shard, the requests this thread may have in flight to the replica at once (its share
+    /// of the replica's concurrency limit): made on first use, when the limit is known.
+    admits: [OnceLock<Arc<Semaphore>>; SHARDS],
 }
 
 impl std::fmt::Debug for Pool {
@@ -97,6 +101,20 @@ struct Idle {
 impl Pool {
     fn shard(&self, index: usize) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
         self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a free slot under the replica's concurrency limit: `per_thread` requests in
+    /// flight from this proxy thread (0: no limit, `None` at once). Waiters are served in
+    /// arrival order. The permit goes with the request's connection and is given back when its
+    /// response has ended.
+    pub(crate) async fn admit(&self, per_thread: usize) -> Option<OwnedSemaphorePermit> {
+        if per_thread == 0 {
+            return None;
+        }
+        let shard = SHARD.with(Cell::get);
+        let sem = self.admits[shard].get_or_init(|| Arc::new(Semaphore::new(per_thread)));
+        // The semaphore is never closed: acquiring only fails if it were.
+        sem.clone().acquire_owned().await.ok()
     }
 
     fn pop(&self, shard: usize) -> Option<Idle> {
@@ -139,6 +157,7 @@ impl Pool {
         self: &Arc<Pool>,
         addr: SocketAddr,
         mut req: Request<RequestBody>,
+        mut permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
         let shard = SHARD.with(Cell::get);
         loop {
@@ -149,6 +168,7 @@ impl Pool {
                         conn: Some(idle.conn),
                         pool: self.clone(),
                         shard,
+                        permit: None,
                     };
                     if !lease.ready().await {
                         continue;
@@ -157,10 +177,14 @@ impl Pool {
                 }
                 None => (connect(addr, self.clone(), shard).await?, false),
             };
+            lease.permit = permit.take();
             match lease.send(req).await {
                 Ok(resp) => return Ok((resp, lease)),
                 Err(mut e) => match e.take_message() {
-                    Some(unsent) if reused => req = unsent,
+                    Some(unsent) if reused => {
+                        req = unsent;
+                        permit = lease.permit.take();
+                    }
                     _ => return Err(UpstreamError::Http(e.into_error())),
                 },
             }
@@ -183,6 +207,7 @@ async fn connect(addr: SocketAddr, pool: Arc<Pool>, shard: usize) -> Result<Leas
         conn: Some(Box::new(conn)),
         pool,
         shard,
+        permit: None,
     })
 }
 
@@ -218,6 +243,8 @@ pub(crate) struct Lease {
     pool: Arc<Pool>,
     /// The pool shard of the thread that opened the connection: where it goes back.
     shard: usize,
+    /// The request's slot under the replica's concurrency limit, if it has one.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {

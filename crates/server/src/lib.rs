@@ -52,6 +52,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Threads serving the proxy, each with its own event loop (0: one per core).
     pub proxy_threads: usize,
+    /// Requests in flight to one replica at most (0: no limit).
+    pub replica_concurrency: usize,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             balance: racer_proxy::Balance::RoundRobin,
             session_ttl: Duration::from_secs(3600),
             proxy_threads: 0,
+            replica_concurrency: racer_proxy::DEFAULT_REPLICA_CONCURRENCY,
         }
     }
 }
@@ -197,6 +200,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         racer_proxy::Config {
             domain: config.domain.clone(),
             balance: config.balance,
+            replica_concurrency: config.replica_concurrency,
             ..Default::default()
         },
     );

@@ -56,6 +56,11 @@ struct Args {
     /// Threads serving the proxy, each with its own event loop (0: one per core).
     #[arg(long, default_value_t = 0, env = "RACER_PROXY_THREADS")]
     proxy_threads: usize,
+    /// Requests the proxy sends one replica at once (0: no limit); more wait in the proxy, in
+    /// arrival order, and get a 503 after 10 s. Raise it for apps that hold many requests open
+    /// (server-sent events, long polls); WebSockets are not counted.
+    #[arg(long, default_value_t = racer_proxy::DEFAULT_REPLICA_CONCURRENCY, env = "RACER_REPLICA_CONCURRENCY")]
+    replica_concurrency: usize,
     /// Seconds between full lists of the engine's containers; between them the reconciler
     /// follows the engine's events and reads only the containers they name.
     #[arg(long, default_value_t = 30, env = "RACER_OBSERVER_RESYNC")]
@@ -208,6 +213,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.domain = args.domain;
     config.balance = args.balance;
     config.proxy_threads = args.proxy_threads;
+    config.replica_concurrency = args.replica_concurrency;
     config.control.host_ports = racer_control::ports::parse(&args.host_ports)
         .map_err(|e| anyhow::anyhow!("invalid --host-ports: {e}"))?;
     if let Some(b) = args.base_image {
