@@ -70,6 +70,8 @@ pub struct AppMetrics {
     pub by_class: [AtomicU64; 5],
     /// Requests in flight.
     pub active: AtomicUsize,
+    /// Requests waiting for a replica under its concurrency limit.
+    pub queued: AtomicUsize,
     /// Latency histogram: counts per bucket of [`LATENCY_BUCKETS_MS`], plus one for larger.
     pub latency: [AtomicU64; 13],
     /// Sum of latencies, microseconds.
@@ -83,8 +85,10 @@ pub struct TrafficSnapshot {
     pub app: String,
     /// Requests by status class (1xx..5xx).
     pub by_class: [u64; 5],
-    /// In flight.
+    /// In flight (the queued ones included).
     pub active: usize,
+    /// Waiting for a replica under its concurrency limit.
+    pub queued: usize,
     /// Histogram counts (not cumulative) per bucket, then the overflow bucket.
     pub latency: [u64; 13],
     /// Sum of latencies in seconds.
@@ -158,6 +162,7 @@ impl Routes {
                     app: name.clone(),
                     by_class: std::array::from_fn(|i| m.by_class[i].load(Ordering::Relaxed)),
                     active: m.active.load(Ordering::Relaxed),
+                    queued: m.queued.load(Ordering::Relaxed),
                     latency: std::array::from_fn(|i| m.latency[i].load(Ordering::Relaxed)),
                     latency_sum_seconds: m.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
                     replicas: r
@@ -747,8 +752,11 @@ impl Proxy {
                 None
             } else {
                 let per_thread = self.per_thread_limit.load(Ordering::Relaxed);
-                match tokio::time::timeout(self.config.queue_timeout, stats.pool.admit(per_thread))
-                    .await
+                match tokio::time::timeout(
+                    self.config.queue_timeout,
+                    stats.pool.admit(per_thread, &route.metrics.queued),
+                )
+                .await
                 {
                     Ok(p) => p,
                     Err(_) => {
@@ -1069,14 +1077,23 @@ mod tests {
 
     /// A proxy with `config` routing `web` to `upstream`: its address.
     async fn start_proxy(upstream: SocketAddr, config: Config) -> (SocketAddr, CancellationToken) {
+        let (addr, stop, _) = start_proxy_with(upstream, config).await;
+        (addr, stop)
+    }
+
+    /// [`start_proxy`], and the proxy.
+    async fn start_proxy_with(
+        upstream: SocketAddr,
+        config: Config,
+    ) -> (SocketAddr, CancellationToken, Arc<Proxy>) {
         let routes = Routes::default();
         routes.set("web", vec![Backend { addr: upstream }]);
         let proxy = Proxy::new(routes, config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
-        tokio::spawn(proxy.serve(listener, stop.clone(), tracker));
-        (addr, stop)
+        tokio::spawn(proxy.clone().serve(listener, stop.clone(), tracker));
+        (addr, stop, proxy)
     }
 
     /// A keep-alive client connection to `addr`.
@@ -1349,7 +1366,7 @@ mod tests {
             replica_concurrency: 2,
             ..Config::default()
         };
-        let (addr, stop) = start_proxy(upstream, config).await;
+        let (addr, stop, proxy) = start_proxy_with(upstream, config).await;
         let mut clients = Vec::new();
         for _ in 0..6 {
             let mut client = client_to(addr).await;
@@ -1361,6 +1378,13 @@ mod tests {
                 (status, body)
             }));
         }
+        // Four of the six wait in the proxy, and the snapshot (/metrics) says so.
+        let queued = || proxy.snapshot().first().map_or(0, |t| t.queued);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while queued() != 4 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(queued(), 4, "four requests queued behind the limit");
         for c in clients {
             let (status, body) = c.await.unwrap();
             assert_eq!(status, StatusCode::OK);
@@ -1371,6 +1395,7 @@ mod tests {
             2,
             "six clients at once, two requests at the replica at most (and at least)"
         );
+        assert_eq!(queued(), 0, "nothing left waiting");
         stop.cancel();
     }
 

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -105,14 +106,30 @@ impl Pool {
 
     /// Waits for a free slot under the replica's concurrency limit: `per_thread` requests in
     /// flight from this proxy thread (0: no limit, `None` at once). Waiters are served in
-    /// arrival order. The permit goes with the request's connection and is given back when its
-    /// response has ended.
-    pub(crate) async fn admit(&self, per_thread: usize) -> Option<OwnedSemaphorePermit> {
+    /// arrival order and counted in `queued` while they wait. The permit goes with the request's
+    /// connection and is given back when its response has ended.
+    pub(crate) async fn admit(
+        &self,
+        per_thread: usize,
+        queued: &AtomicUsize,
+    ) -> Option<OwnedSemaphorePermit> {
         if per_thread == 0 {
             return None;
         }
         let shard = SHARD.with(Cell::get);
         let sem = self.admits[shard].get_or_init(|| Arc::new(Semaphore::new(per_thread)));
+        if let Ok(permit) = sem.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        // Counted down even if the wait is cancelled (the queue timeout).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        queued.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(queued);
         // The semaphore is never closed: acquiring only fails if it were.
         sem.clone().acquire_owned().await.ok()
     }

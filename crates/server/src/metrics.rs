@@ -126,6 +126,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     }
     family(
         &mut out,
+        "racer_proxy_queued_requests",
+        "gauge",
+        "Requests waiting for a replica under its concurrency limit (--replica-concurrency).",
+    );
+    for t in &traffic {
+        let _ = writeln!(
+            out,
+            "racer_proxy_queued_requests{{app=\"{}\"}} {}",
+            esc(&t.app),
+            t.queued
+        );
+    }
+    family(
+        &mut out,
         "racer_proxy_request_duration_seconds",
         "histogram",
         "Time from request to response headers.",
