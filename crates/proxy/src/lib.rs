@@ -1172,6 +1172,16 @@ mod tests {
         addr
     }
 
+    /// `GET /` on `client`: the status and the whole body.
+    async fn fetch(
+        mut client: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    ) -> (StatusCode, Bytes) {
+        client.ready().await.unwrap();
+        let resp = client.send_request(get("/")).await.unwrap();
+        let status = resp.status();
+        (status, resp.into_body().collect().await.unwrap().to_bytes())
+    }
+
     fn get(path: &str) -> Request<Empty<Bytes>> {
         Request::builder()
             .uri(path)
@@ -1315,15 +1325,9 @@ mod tests {
             go.clone(),
         )
         .await;
-        let (mut client, stop) = proxy_to(upstream).await;
+        let (client, stop) = proxy_to(upstream).await;
         // The proxy waits for the body's first bytes before it answers: the body comes late.
-        let pending = tokio::spawn(async move {
-            client.ready().await.unwrap();
-            let resp = client.send_request(get("/")).await.unwrap();
-            let status = resp.status();
-            let body = resp.into_body().collect().await.unwrap().to_bytes();
-            (status, body)
-        });
+        let pending = tokio::spawn(fetch(client));
         tokio::time::sleep(Duration::from_millis(50)).await;
         go.add_permits(1);
         let (status, body) = tokio::time::timeout(Duration::from_secs(5), pending)
@@ -1369,14 +1373,7 @@ mod tests {
         let (addr, stop, proxy) = start_proxy_with(upstream, config).await;
         let mut clients = Vec::new();
         for _ in 0..6 {
-            let mut client = client_to(addr).await;
-            clients.push(tokio::spawn(async move {
-                client.ready().await.unwrap();
-                let resp = client.send_request(get("/")).await.unwrap();
-                let status = resp.status();
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                (status, body)
-            }));
+            clients.push(tokio::spawn(fetch(client_to(addr).await)));
         }
         // Four of the six wait in the proxy, and the snapshot (/metrics) says so.
         let queued = || proxy.snapshot().first().map_or(0, |t| t.queued);
