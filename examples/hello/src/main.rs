@@ -277,12 +277,23 @@ fn json_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The container's hostname, read once: a file read per request would cost more than the
+/// request (on a FUSE-backed root filesystem, a round trip through the FUSE daemon each time).
+fn hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
+}
+
 /// Set by `POST /health/fail`, cleared by `POST /health/pass`.
 static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn route(method: &str, path: &str, query: &str, body: &[u8]) -> (&'static str, String) {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let host = host.trim();
+    let host = hostname();
     match path {
         "/health/fail" if method == "POST" => {
             FAILING.store(true, std::sync::atomic::Ordering::SeqCst);
