@@ -570,6 +570,52 @@ async fn f5_a_replica_dying_under_load_costs_no_request() {
     assert!(ok > 50);
 }
 
+/// Six 500 ms requests to `app` through the proxy at once, each on its own connection, while
+/// `/metrics` is read: how long they all took, and the most requests seen queued in the proxy.
+async fn six_slow_requests(env: &Env, app: &str) -> (Duration, u64) {
+    let p = proxy(env);
+    let api = env.server_file().unwrap().api_url;
+    let token = env.token();
+    let c = reqwest::Client::new();
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for _ in 0..6 {
+        let c = c.clone();
+        let url = format!("{p}/apps/{app}/slow?ms=500");
+        calls.push(tokio::spawn(async move {
+            let r = c.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }));
+    }
+    let gauge = format!("racer_proxy_queued_requests{{app=\"{app}\"}}");
+    let mut most_queued = 0;
+    while started.elapsed() < Duration::from_millis(400) {
+        let text = c
+            .get(format!("{api}/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let queued = text
+            .lines()
+            .find(|l| l.starts_with(&gauge))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        most_queued = most_queued.max(queued);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for call in calls {
+        let (code, body) = call.await.unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("\"slept_ms\":500"), "{body}");
+    }
+    (started.elapsed(), most_queued)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_a_replica_gets_at_most_its_concurrency_limit_and_the_rest_wait_their_turn() {
     let env = Env::new();
@@ -590,52 +636,53 @@ async fn f5_a_replica_gets_at_most_its_concurrency_limit_and_the_rest_wait_their
         dir.to_str().unwrap(),
     ])
     .ok();
-    let p = proxy(&env);
-    let api = env.server_file().unwrap().api_url;
-    let token = env.token();
-    let c = reqwest::Client::new();
-    // Six requests of 500 ms at once, each on its own connection: with a limit of 2 they run
-    // in three waves (≥ 1.5 s); without one, together (~0.5 s).
-    let started = Instant::now();
-    let mut calls = Vec::new();
-    for _ in 0..6 {
-        let c = c.clone();
-        let url = format!("{p}/apps/busy/slow?ms=500");
-        calls.push(tokio::spawn(async move {
-            let r = c.get(url).send().await.unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        }));
-    }
-    // Meanwhile /metrics shows the four that wait.
-    let mut most_queued = 0;
-    while started.elapsed() < Duration::from_millis(400) {
-        let text = c
-            .get(format!("{api}/metrics"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let queued = text
-            .lines()
-            .find(|l| l.starts_with("racer_proxy_queued_requests{app=\"busy\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        most_queued = most_queued.max(queued);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    for call in calls {
-        let (code, body) = call.await.unwrap();
-        assert_eq!(code, 200, "{body}");
-        assert!(body.contains("\"slept_ms\":500"), "{body}");
-    }
-    let took = started.elapsed();
+    // With a limit of 2 the six run in three waves (≥ 1.5 s); without one, together (~0.5 s).
+    let (took, most_queued) = six_slow_requests(&env, "busy").await;
     assert!(
         took >= Duration::from_millis(1500),
         "six 500 ms requests under a limit of 2 took {took:?}: the limit did not hold"
     );
     assert_eq!(most_queued, 4, "four requests waited in the proxy");
+
+    // The app's own limit wins over the server's: 3 at once, two waves, three queued.
+    env.racer(&[
+        "run",
+        "--project-name",
+        "busy",
+        "--path",
+        dir.to_str().unwrap(),
+        "--concurrency",
+        "3",
+    ])
+    .ok();
+    let (took, most_queued) = six_slow_requests(&env, "busy").await;
+    assert!(
+        took >= Duration::from_millis(1000),
+        "six 500 ms requests under a limit of 3 took {took:?}: the limit did not hold"
+    );
+    assert_eq!(
+        most_queued, 3,
+        "three requests waited in the proxy: the app's --concurrency 3, not the server's 2"
+    );
+    // An impossible limit is refused, naming the field, and changes nothing.
+    let releases_before = env
+        .racer(&["releases", "--project-name", "busy", "--json"])
+        .ok();
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "busy",
+            "--path",
+            dir.to_str().unwrap(),
+            "--concurrency",
+            "100001",
+        ])
+        .code(1);
+    assert!(err.contains("config.concurrency"), "{err}");
+    assert!(err.contains("0-100000"), "{err}");
+    let releases_after = env
+        .racer(&["releases", "--project-name", "busy", "--json"])
+        .ok();
+    assert_eq!(releases_before, releases_after, "no release recorded");
 }

@@ -395,13 +395,17 @@ pub async fn reconcile(
             index: i as u32,
             healthy: addr.is_some(),
         });
-        backends.extend(addr.map(|addr| racer_proxy::Backend { addr }));
+        backends.extend(addr.map(|addr| racer_proxy::Backend {
+            addr,
+            concurrency: release.config.concurrency,
+        }));
     }
     let healthy = backends.len();
 
     // Old replicas: dead ones go now; draining ones go when their time is up; the rest serve.
-    let mut serving: Vec<(Observed, Option<SocketAddr>)> = Vec::new();
-    let mut ports: HashMap<i64, u16> = HashMap::new();
+    let mut serving: Vec<(Observed, Option<racer_proxy::Backend>)> = Vec::new();
+    // Per old release: its app port and its concurrency limit.
+    let mut configs: HashMap<i64, (u16, Option<u32>)> = HashMap::new();
     let now_draining: HashMap<String, Instant> = ctx
         .draining
         .lock()
@@ -422,17 +426,18 @@ pub async fn reconcile(
             continue;
         }
         let rel = c.release.unwrap_or_default();
-        if let std::collections::hash_map::Entry::Vacant(e) = ports.entry(rel) {
+        if let std::collections::hash_map::Entry::Vacant(e) = configs.entry(rel) {
             let cfg = releases
                 .get(ctx, app.id, rel)
                 .await
                 .ok()
-                .map(|r| r.config.clone());
-            e.insert(cfg.and_then(|c| c.app_port).unwrap_or(8000));
+                .map(|r| (r.config.app_port.unwrap_or(8000), r.config.concurrency));
+            e.insert(cfg.unwrap_or((8000, None)));
         }
-        let port = ports.get(&rel).copied().unwrap_or(8000);
-        let addr = health_of(ctx, &c, port);
-        serving.push((c, addr));
+        let (port, concurrency) = configs.get(&rel).copied().unwrap_or((8000, None));
+        let backend =
+            health_of(ctx, &c, port).map(|addr| racer_proxy::Backend { addr, concurrency });
+        serving.push((c, backend));
     }
     // Retire the newest-indexed old replicas first.
     serving.sort_by_key(|(c, _)| std::cmp::Reverse((c.release, c.replica)));
@@ -450,7 +455,7 @@ pub async fn reconcile(
         serving
             .iter()
             .skip(plan.retire)
-            .filter_map(|(_, a)| a.map(|addr| racer_proxy::Backend { addr })),
+            .filter_map(|(_, b)| b.clone()),
     );
     ctx.routes.set(&app.name, backends);
     // Stopping takes a while (SIGTERM, then up to the grace period): it runs on its own, so no

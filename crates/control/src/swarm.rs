@@ -375,7 +375,10 @@ async fn observe(
         }
         map.insert(key, (next, std::time::Instant::now()));
         if next.healthy {
-            backends.push(racer_proxy::Backend { addr });
+            backends.push(racer_proxy::Backend {
+                addr,
+                concurrency: release.config.concurrency,
+            });
             if t.release == Some(number) {
                 healthy_new += 1;
             }

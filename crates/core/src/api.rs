@@ -196,7 +196,14 @@ pub struct RunConfig {
     /// is stopped (default 2).
     #[serde(default)]
     pub drain_seconds: Option<u32>,
+    /// Requests one replica is sent at once; more wait in the proxy, in arrival order (default:
+    /// the server's `--replica-concurrency`, 80; 0: no limit).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
 }
+
+/// The largest per-replica concurrency limit an app may ask for (`concurrency`; 0 is no limit).
+pub const MAX_CONCURRENCY: u32 = 100_000;
 
 /// A replica's health check. Health flips only after `failure_threshold` consecutive failures
 /// or `success_threshold` consecutive successes.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{HealthCheck, Problem, RunConfig};
+use crate::api::{HealthCheck, Problem, RunConfig, MAX_CONCURRENCY};
 use crate::AppName;
 
 /// A whole spec document.
@@ -68,6 +68,10 @@ pub struct AppSpec {
     /// 1 (lowest) to 5 (highest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// Requests one replica is sent at once; more wait in the proxy (default: the server's
+    /// `--replica-concurrency`; 0: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
 }
 
 /// `spec.build`.
@@ -447,6 +451,12 @@ impl AppDocument {
         if s.priority.is_some_and(|p| !(1..=5).contains(&p)) {
             bad("spec.priority", "must be 1-5".into());
         }
+        if s.concurrency.is_some_and(|c| c > MAX_CONCURRENCY) {
+            bad(
+                "spec.concurrency",
+                format!("must be 0-{MAX_CONCURRENCY} (0: no limit)"),
+            );
+        }
         p
     }
 
@@ -506,6 +516,7 @@ impl AppDocument {
                 success_threshold: h.success_threshold.unwrap_or(1),
             }),
             drain_seconds: s.termination.as_ref().and_then(|t| t.drain_seconds),
+            concurrency: s.concurrency,
         }
     }
 
@@ -602,7 +613,7 @@ mod tests {
             "apiVersion": "racer/v2", "kind": "Pod", "metadata": {"name": "Bad_Name"},
             "spec": {"image": "x", "build": {"path": "."}, "env": [{"name": "1X", "value": "v"}],
                      "resources": {"memory": "lots"}, "scaling": {"minReplicas": 3, "maxReplicas": 2},
-                     "priority": 9}
+                     "priority": 9, "concurrency": 100001}
         }));
         let fields: Vec<String> = d.validate().into_iter().map(|p| p.field).collect();
         for f in [
@@ -614,6 +625,7 @@ mod tests {
             "spec.resources.memory",
             "spec.scaling.minReplicas",
             "spec.priority",
+            "spec.concurrency",
         ] {
             assert!(
                 fields.contains(&f.to_owned()),
@@ -630,7 +642,7 @@ mod tests {
                      "env": [{"name": "A", "value": "1"}],
                      "health": {"httpGet": {"path": "/health"}, "failureThreshold": 2},
                      "resources": {"cpu": 0.5, "memory": "256Mi"}, "scaling": {"minReplicas": 2, "maxReplicas": 4},
-                     "termination": {"drainSeconds": 5}}
+                     "termination": {"drainSeconds": 5}, "concurrency": 10}
         }));
         assert!(d.validate().is_empty(), "{:?}", d.validate());
         let c = d.run_config();
@@ -640,6 +652,7 @@ mod tests {
         assert_eq!(c.memory_mb, Some(256));
         assert_eq!(c.health.as_ref().unwrap().failure_threshold, 2);
         assert_eq!(c.drain_seconds, Some(5));
+        assert_eq!(c.concurrency, Some(10));
         assert_eq!(d.instances(), 2);
         assert_eq!(d.source(), Some(SpecSource::Image("web:1".into())));
     }

@@ -34,6 +34,19 @@ use tokio_util::task::TaskTracker;
 pub struct Backend {
     /// Where it listens (its address on the engine's network).
     pub addr: SocketAddr,
+    /// Requests it is sent at once (its release's `concurrency`): `None` for the proxy's
+    /// [`Config::replica_concurrency`], 0 for no limit.
+    pub concurrency: Option<u32>,
+}
+
+impl Backend {
+    /// A replica at `addr` under the proxy's default concurrency limit.
+    pub fn new(addr: SocketAddr) -> Backend {
+        Backend {
+            addr,
+            concurrency: None,
+        }
+    }
 }
 
 /// What the proxy knows of one replica: in-flight requests, passive health.
@@ -298,11 +311,10 @@ impl Default for Config {
     }
 }
 
-/// One proxy thread's share of the replica concurrency limit (rounded up; 0: no limit).
-fn config_limit_share(config: &Config, threads: usize) -> usize {
-    config
-        .replica_concurrency
-        .div_ceil(threads.clamp(1, upstream::SHARDS))
+/// One proxy thread's share of a replica's concurrency limit `limit` when `threads` threads
+/// serve (rounded up; 0: no limit).
+fn limit_share(limit: usize, threads: usize) -> usize {
+    limit.div_ceil(threads.clamp(1, upstream::SHARDS))
 }
 
 /// How many replicas one request without a body is tried on.
@@ -323,8 +335,9 @@ pub struct Proxy {
     ids: RequestIds,
     /// Upgraded connections (WebSocket) being relayed.
     upgrades: TaskTracker,
-    /// Each proxy thread's share of [`Config::replica_concurrency`] (0: no limit).
-    per_thread_limit: AtomicUsize,
+    /// Threads serving ([`Proxy::serve_threads`]; 1 for [`Proxy::serve`]): each gets an equal
+    /// share of every replica's concurrency limit.
+    threads: AtomicUsize,
 }
 
 /// Unique request ids without asking the kernel for randomness each time: 32 hex digits, a
@@ -372,7 +385,7 @@ impl Proxy {
             epoch: Epoch::default(),
             ids: RequestIds::new(),
             upgrades: TaskTracker::new(),
-            per_thread_limit: AtomicUsize::new(config_limit_share(&config, 1)),
+            threads: AtomicUsize::new(1),
             config,
         })
     }
@@ -509,8 +522,7 @@ impl Proxy {
     ) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
         let threads = threads.max(1);
-        self.per_thread_limit
-            .store(config_limit_share(&self.config, threads), Ordering::Relaxed);
+        self.threads.store(threads, Ordering::Relaxed);
         let loads: Arc<Vec<Arc<AtomicUsize>>> =
             Arc::new((0..threads).map(|_| Arc::default()).collect());
         let mut inboxes = Vec::with_capacity(threads);
@@ -751,7 +763,10 @@ impl Proxy {
             let permit = if upgrade {
                 None
             } else {
-                let per_thread = self.per_thread_limit.load(Ordering::Relaxed);
+                let limit = backend
+                    .concurrency
+                    .map_or(self.config.replica_concurrency, |n| n as usize);
+                let per_thread = limit_share(limit, self.threads.load(Ordering::Relaxed));
                 match tokio::time::timeout(
                     self.config.queue_timeout,
                     stats.pool.admit(per_thread, &route.metrics.queued),
@@ -1077,17 +1092,17 @@ mod tests {
 
     /// A proxy with `config` routing `web` to `upstream`: its address.
     async fn start_proxy(upstream: SocketAddr, config: Config) -> (SocketAddr, CancellationToken) {
-        let (addr, stop, _) = start_proxy_with(upstream, config).await;
+        let (addr, stop, _) = start_proxy_with(Backend::new(upstream), config).await;
         (addr, stop)
     }
 
-    /// [`start_proxy`], and the proxy.
+    /// [`start_proxy`] with `backend` as `web`'s replica, and the proxy.
     async fn start_proxy_with(
-        upstream: SocketAddr,
+        backend: Backend,
         config: Config,
     ) -> (SocketAddr, CancellationToken, Arc<Proxy>) {
         let routes = Routes::default();
-        routes.set("web", vec![Backend { addr: upstream }]);
+        routes.set("web", vec![backend]);
         let proxy = Proxy::new(routes, config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -1194,9 +1209,7 @@ mod tests {
     fn candidates_rotate_put_ejected_replicas_last_and_stop_at_three() {
         let routes = Routes::default();
         let backends: Vec<Backend> = (0..5)
-            .map(|i| Backend {
-                addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i)),
-            })
+            .map(|i| Backend::new(SocketAddr::from(([127, 0, 0, 1], 9000 + i))))
             .collect();
         routes.set("web", backends);
         let proxy = Proxy::new(routes.clone(), Config::default());
@@ -1220,9 +1233,7 @@ mod tests {
         // One replica: always it.
         routes.set(
             "one",
-            vec![Backend {
-                addr: SocketAddr::from(([127, 0, 0, 1], 9100)),
-            }],
+            vec![Backend::new(SocketAddr::from(([127, 0, 0, 1], 9100)))],
         );
         let table = routes.table.load();
         assert_eq!(take(proxy.candidates(table.apps.get("one").unwrap())), [0]);
@@ -1362,20 +1373,21 @@ mod tests {
         stop.cancel();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn requests_over_a_replicas_concurrency_limit_wait_their_turn() {
+    /// Six clients at once through a proxy with `config` to one replica with `concurrency`,
+    /// where the limit that applies is 2: four wait in the proxy (and the snapshot that feeds
+    /// /metrics says so), all six get their answer, and the replica never sees more than two.
+    async fn six_clients_two_at_a_time(config: Config, concurrency: Option<u32>) {
         let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let upstream = slow_replica(Duration::from_millis(100), seen.clone()).await;
-        let config = Config {
-            replica_concurrency: 2,
-            ..Config::default()
+        let backend = Backend {
+            addr: upstream,
+            concurrency,
         };
-        let (addr, stop, proxy) = start_proxy_with(upstream, config).await;
+        let (addr, stop, proxy) = start_proxy_with(backend, config).await;
         let mut clients = Vec::new();
         for _ in 0..6 {
             clients.push(tokio::spawn(fetch(client_to(addr).await)));
         }
-        // Four of the six wait in the proxy, and the snapshot (/metrics) says so.
         let queued = || proxy.snapshot().first().map_or(0, |t| t.queued);
         let deadline = Instant::now() + Duration::from_secs(2);
         while queued() != 4 && Instant::now() < deadline {
@@ -1393,6 +1405,47 @@ mod tests {
             "six clients at once, two requests at the replica at most (and at least)"
         );
         assert_eq!(queued(), 0, "nothing left waiting");
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_over_a_replicas_concurrency_limit_wait_their_turn() {
+        let config = Config {
+            replica_concurrency: 2,
+            ..Config::default()
+        };
+        six_clients_two_at_a_time(config, None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_apps_own_concurrency_limit_overrides_the_proxys() {
+        // The proxy's default (80) would let all six through at once; the replica's release
+        // asks for 2.
+        six_clients_two_at_a_time(Config::default(), Some(2)).await;
+        // And a release may lift a proxy-wide limit: 0 is none.
+        let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let upstream = slow_replica(Duration::from_millis(400), seen.clone()).await;
+        let config = Config {
+            replica_concurrency: 1,
+            ..Config::default()
+        };
+        let backend = Backend {
+            addr: upstream,
+            concurrency: Some(0),
+        };
+        let (addr, stop, _) = start_proxy_with(backend, config).await;
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            clients.push(tokio::spawn(fetch(client_to(addr).await)));
+        }
+        for c in clients {
+            assert_eq!(c.await.unwrap().0, StatusCode::OK);
+        }
+        assert_eq!(
+            seen.1.load(Ordering::SeqCst),
+            4,
+            "no limit: all four at once"
+        );
         stop.cancel();
     }
 

@@ -17,7 +17,7 @@ use racer_control::Ctx;
 use racer_core::api::{
     App, AppStatus, ApplyResult, ContainerAction, ContainerInfo, DeployRequest, Deployed,
     Deployment, DockerfileReport, InspectRequest, Page, Problem, Release, RerunRequest,
-    RollbackRequest, RunConfig, ScaleRequest, Source, Upload, ValidateReport,
+    RollbackRequest, RunConfig, ScaleRequest, Source, Upload, ValidateReport, MAX_CONCURRENCY,
 };
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_runtime::Observed;
@@ -337,6 +337,13 @@ fn check_config(config: &RunConfig) -> Result<(), ApiError> {
                     .field("config.memory_mb"),
             );
         }
+    }
+    if config.concurrency.is_some_and(|c| c > MAX_CONCURRENCY) {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("concurrency must be 0-{MAX_CONCURRENCY} (0: no limit)"),
+        )
+        .field("config.concurrency"));
     }
     if let Some(c) = &config.command {
         racer_build::conda::split_command(c).map_err(|reason| {

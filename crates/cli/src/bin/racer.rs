@@ -185,6 +185,10 @@ struct RunArgs {
     /// Seconds a replica leaving rotation keeps serving in-flight requests before it stops.
     #[arg(long)]
     drain_seconds: Option<u32>,
+    /// Requests one replica is sent at once; more wait in the proxy, in arrival order
+    /// [default: the server's --replica-concurrency, 80; 0: no limit].
+    #[arg(long, value_name = "N")]
+    concurrency: Option<u32>,
     /// Return once the deployment is accepted instead of waiting for the app to answer.
     #[arg(long)]
     no_wait: bool,
@@ -452,6 +456,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         success_threshold: a.health_successes,
                     }),
                     drain_seconds: a.drain_seconds,
+                    concurrency: a.concurrency,
                 },
                 instances: a.instances,
             };
