@@ -405,6 +405,7 @@ run_wrk() {
   R[$key.rps]=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' "$f")
   R[$key.p50]=$(to_ms "$(awk '$1=="50%"{print $2}' "$f")")
   R[$key.p99]=$(to_ms "$(awk '$1=="99%"{print $2}' "$f")")
+  R[$key.max]=$(to_ms "$(awk '$1=="Latency"{print $4}' "$f")")
   R[$key.non2xx]=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$f"); R[$key.non2xx]=${R[$key.non2xx]:-0}
   R[$key.sockerr]=$(awk '/Socket errors:/{gsub(",",""); print $4+$6+$8+$10}' "$f"); R[$key.sockerr]=${R[$key.sockerr]:-0}
   R[$key.reqs]=$(awk '/requests in/{print $1}' "$f")
@@ -684,7 +685,7 @@ rounds_detail() {
   for c in 16 256; do
     for t in racer nginx; do
       line="c=$c $t:"
-      for r in $(seq 1 "$rounds"); do line+=" ${R[$t.c$c.r$r.rps]} req/s p99 ${R[$t.c$c.r$r.p99]} ms;"; done
+      for r in $(seq 1 "$rounds"); do line+=" ${R[$t.c$c.r$r.rps]} req/s p99 ${R[$t.c$c.r$r.p99]} ms max ${R[$t.c$c.r$r.max]} ms;"; done
       echo "  ${line%;} (median: ${R[$t.c$c.rps]} req/s, p99 ${R[$t.c$c.p99]} ms)"
     done
   done
@@ -748,7 +749,7 @@ proxy is polled every 5 ms throughout. 3c: \`racer rerun --no-rebuild --env GREE
 
 $(table)
 
-Rounds (req/s and p99 of every wrk run through a proxy):
+Rounds (req/s, p99 and the slowest request of every wrk run through a proxy):
 
 $(rounds_detail)
 
