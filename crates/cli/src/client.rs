@@ -13,6 +13,47 @@ use serde::Serialize;
 
 use crate::local::Target;
 
+/// What to tell the user about an answer this CLI cannot read: a field it does not know means
+/// the server is newer than the CLI; anything else, that it may not be a racer server at all.
+fn protocol_hint(detail: &str) -> String {
+    if detail.contains("unknown field") || detail.contains("unknown variant") {
+        format!(
+            "the server is probably newer than this racer ({}): use the racer and racerctl built with the server",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        "is that a racer server?".to_owned()
+    }
+}
+
+/// Decodes a JSON answer, saying why when it cannot.
+async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+    let url = resp.url().to_string();
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| ClientError::Protocol {
+        url: url.clone(),
+        status,
+        detail: format!("the body could not be read: {e}"),
+    })?;
+    decode_bytes(&bytes, url, status)
+}
+
+fn decode_bytes<T: DeserializeOwned>(
+    bytes: &[u8],
+    url: String,
+    status: StatusCode,
+) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol {
+        url,
+        status,
+        detail: if bytes.is_empty() {
+            "an empty body".to_owned()
+        } else {
+            e.to_string()
+        },
+    })
+}
+
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -37,13 +78,18 @@ pub enum ClientError {
         /// The offending field.
         field: Option<String>,
     },
-    /// The server answered with something that is not racer's API.
-    #[error("unexpected response from {url} (HTTP {status}); is that a racer server?")]
+    /// The server answered with something that is not racer's API (or a newer one's).
+    #[error(
+        "unexpected response from {url} (HTTP {status}): {detail}; {}",
+        protocol_hint(detail)
+    )]
     Protocol {
         /// The URL called.
         url: String,
         /// HTTP status.
         status: StatusCode,
+        /// Why the answer could not be read.
+        detail: String,
     },
     /// Something on this machine failed (reading the folder to send).
     #[error("{what}: {message}")]
@@ -107,11 +153,7 @@ impl Client {
         let resp = self
             .send(method, path, body, Some(Duration::from_secs(600)))
             .await?;
-        let url = resp.url().to_string();
-        let status = resp.status();
-        resp.json::<T>()
-            .await
-            .map_err(|_| ClientError::Protocol { url, status })
+        decode(resp).await
     }
 
     async fn send<B: Serialize>(
@@ -145,19 +187,7 @@ impl Client {
                 }
             }
         })?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        match resp.json::<ErrorBody>().await {
-            Ok(b) => Err(ClientError::Api {
-                status,
-                code: b.error.code,
-                message: b.error.message,
-                field: b.error.field,
-            }),
-            Err(_) => Err(ClientError::Protocol { url, status }),
-        }
+        Self::check(resp).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -181,10 +211,7 @@ impl Client {
                 url: self.target.url.clone(),
                 source,
             })?;
-        let status = resp.status();
-        resp.json::<Health>()
-            .await
-            .map_err(|_| ClientError::Protocol { url, status })
+        decode(resp).await
     }
 
     /// `GET /liveness`.
@@ -277,22 +304,19 @@ impl Client {
         }
     }
 
-    async fn check(resp: reqwest::Response, url: &str) -> Result<reqwest::Response, ClientError> {
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
-        match resp.json::<ErrorBody>().await {
+        match decode::<ErrorBody>(resp).await {
             Ok(b) => Err(ClientError::Api {
                 status,
                 code: b.error.code,
                 message: b.error.message,
                 field: b.error.field,
             }),
-            Err(_) => Err(ClientError::Protocol {
-                url: url.to_owned(),
-                status,
-            }),
+            Err(e) => Err(e),
         }
     }
 
@@ -356,11 +380,8 @@ impl Client {
             .send()
             .await
             .map_err(|source| self.transport(&url, source))?;
-        let resp = Self::check(resp, &url).await?;
-        resp.json().await.map_err(|_| ClientError::Protocol {
-            url,
-            status: StatusCode::OK,
-        })
+        let resp = Self::check(resp).await?;
+        decode(resp).await
     }
 
     /// `GET /api/v1/apps/{app}/metrics`.
@@ -528,4 +549,32 @@ pub fn path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_with_a_field_this_cli_does_not_know_says_the_server_is_newer() {
+        let url = "http://127.0.0.1:8001/api/v1/apps/web/status".to_owned();
+        // A release's config from a server that knows a setting this CLI does not.
+        let e = decode_bytes::<racer_core::api::RunConfig>(
+            br#"{"env":{},"colour":1}"#,
+            url.clone(),
+            StatusCode::OK,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        assert!(e.contains("newer than this racer"), "{e}");
+        let e = decode_bytes::<ErrorBody>(b"<html>", url.clone(), StatusCode::OK)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is that a racer server?"), "{e}");
+        let e = decode_bytes::<ErrorBody>(b"", url, StatusCode::BAD_GATEWAY)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HTTP 502 Bad Gateway): an empty body"), "{e}");
+    }
 }
