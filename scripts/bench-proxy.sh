@@ -362,7 +362,10 @@ http {
 EOF
 "$nginx_bin" -t -q -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/t.err" \
   || { cat "$tmp/nginx/t.err" >&2; die "nginx rejects its config"; }
-"$nginx_bin" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' \
+# In a session of its own, as racer-server is (`racerctl server start` detaches it) and as a
+# daemonized nginx is: where the kernel groups CPU time by session (autogroup), neither proxy
+# shares its CPU weight with wrk, which runs in this script's session.
+setsid "$nginx_bin" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' \
   >"$tmp/nginx/out" 2>&1 </dev/null &
 for i in $(seq 1 100); do [ -s "$tmp/nginx/nginx.pid" ] && break; sleep 0.05; done
 [ -s "$tmp/nginx/nginx.pid" ] || { cat "$tmp/nginx/out" >&2; die "nginx did not start"; }
@@ -715,7 +718,7 @@ cargo build --profile dist --bins && scripts/build-example.sh && scripts/bench-p
 \`\`\`
 
 - Date: $now; $build_line
-- Machine: nproc $(nproc), RAM $mem_total, kernel $(uname -r), CPU $cpu_model
+- Machine: nproc $(nproc), RAM $mem_total, kernel $(uname -r), CPU $cpu_model, autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo -) (racer-server and nginx each run in a session of their own, wrk in the script's)
 - Tools: wrk $wrk_version, nginx $nginx_version, Docker engine $docker_version, python3 $(python3 -c 'import platform; print(platform.python_version())')
 - Load average (1/5/15 min) at the start: $load_start; at the end: $load_end. The machine is shared.
 - **All $(nproc) cores are shared by wrk, the proxy under test, and the upstream container.** wrk

@@ -10,6 +10,19 @@ fn f3_server_lifecycle_and_apps_survive_restart_and_kill() {
     let first = env.start(&[]);
     assert!(pid_alive(first.pid));
     assert_eq!(first.store, "sqlite");
+    // Detached as a daemon is: a session (and so a process group) of its own, not the caller's.
+    let session_of = |pid: u32| -> String {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // pid (comm) state ppid pgrp session ...
+        let after_comm = stat.rsplit_once(')').unwrap().1;
+        after_comm.split_whitespace().nth(3).unwrap().to_owned()
+    };
+    assert_eq!(
+        session_of(first.pid),
+        first.pid.to_string(),
+        "the server leads its own session"
+    );
+    assert_ne!(session_of(first.pid), session_of(std::process::id()));
 
     let status = env.racerctl(&["server", "status"]).ok();
     assert!(status.contains(&first.api_url), "{status}");

@@ -71,6 +71,12 @@ struct Args {
     /// Recorded in server.json so `racerctl server status` can point at the log.
     #[arg(long, hide = true)]
     log_file: Option<PathBuf>,
+    /// Start a session of its own (setsid), as a daemon does: `racerctl server start` runs the
+    /// server this way, so that it leaves the terminal's session (no Ctrl-C, no hang-up) and,
+    /// on kernels that group CPU time by session (autogroup), does not share its CPU weight
+    /// with whatever else that terminal runs.
+    #[arg(long, hide = true)]
+    detach: bool,
     /// Where apps run: local (one container per replica on this engine) or swarm (one service
     /// per app; the engine must be a Swarm manager: see `racerctl swarm init`).
     #[arg(long, default_value = "local", env = "RACER_CLUSTER")]
@@ -119,6 +125,12 @@ enum SwarmSub {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.detach {
+        if let Err(e) = rustix::process::setsid() {
+            // Already a session or process group leader: it keeps running where it is.
+            eprintln!("racer-server: cannot start a session of its own (setsid: {e}); staying in the caller's");
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

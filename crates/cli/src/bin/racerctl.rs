@@ -431,11 +431,9 @@ async fn server_start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Resu
         .with_context(|| format!("cannot open log file {}", log_path.display()))?;
     let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
     let mut cmd = server_command(data_dir, &a);
-    cmd.arg("--log-file").arg(&log_path);
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0); // survive the terminal's Ctrl-C and hang-up
-    }
+    // A session of its own (the server calls setsid): the terminal's Ctrl-C and hang-up do not
+    // reach it, nor does it share a CPU autogroup with what the terminal runs next.
+    cmd.arg("--log-file").arg(&log_path).arg("--detach");
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
