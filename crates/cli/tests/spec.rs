@@ -14,24 +14,13 @@ fn spec(image: &str, greeting: &str, min: u32) -> String {
     )
 }
 
-/// `GET /metrics` with the admin token.
+/// `GET /metrics` with the admin token, from a test that is not async.
 fn metrics_text(env: &Env) -> String {
-    let url = format!("{}/metrics", env.server_file().unwrap().api_url);
-    let token = env.token();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.text().await.unwrap()
-        })
+        .block_on(crate::util::metrics_text(env))
 }
 
 fn status(env: &Env) -> AppStatus {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use racer_core::api::{AppStatus, DeploymentStatus};
 
-use crate::util::{docker, hello_app, Env};
+use crate::util::{docker, hello_app, metrics_text, Env};
 
 fn status(env: &Env, app: &str) -> AppStatus {
     env.racer(&["status", "--project-name", app, "--json"])
@@ -438,15 +438,7 @@ async fn f5_forwarded_headers_request_id_and_metrics() {
     for _ in 0..20 {
         c.get(format!("{p}/apps/hdr/")).send().await.unwrap();
     }
-    let text = c
-        .get(format!("{}/metrics", env.server_file().unwrap().api_url))
-        .bearer_auth(env.token())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&env).await;
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("prometheus text format");
     let ok: f64 = scrape
@@ -574,8 +566,6 @@ async fn f5_a_replica_dying_under_load_costs_no_request() {
 /// `/metrics` is read: how long they all took, and the most requests seen queued in the proxy.
 async fn six_slow_requests(env: &Env, app: &str) -> (Duration, u64) {
     let p = proxy(env);
-    let api = env.server_file().unwrap().api_url;
-    let token = env.token();
     let c = reqwest::Client::new();
     let started = Instant::now();
     let mut calls = Vec::new();
@@ -590,16 +580,8 @@ async fn six_slow_requests(env: &Env, app: &str) -> (Duration, u64) {
     let gauge = format!("racer_proxy_queued_requests{{app=\"{app}\"}}");
     let mut most_queued = 0;
     while started.elapsed() < Duration::from_millis(400) {
-        let text = c
-            .get(format!("{api}/metrics"))
-            .bearer_auth(&token)
-            .send()
+        let queued = metrics_text(env)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let queued = text
             .lines()
             .find(|l| l.starts_with(&gauge))
             .and_then(|l| l.rsplit(' ').next())

@@ -320,6 +320,19 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET /metrics` with the admin token: the Prometheus text (the answer must be a 2xx).
+pub async fn metrics_text(env: &Env) -> String {
+    let url = format!("{}/metrics", env.server_file().unwrap().api_url);
+    let r = http()
+        .get(url)
+        .bearer_auth(env.token())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.text().await.unwrap()
+}
+
 #[allow(dead_code)]
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
