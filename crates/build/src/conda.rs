@@ -858,70 +858,7 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// Splits a command line into words the way Python's `shlex.split` does (POSIX mode, no
-/// comments), which is how conda-project runs commands: quotes group, backslashes escape, and no
-/// shell expands anything.
-pub fn split_command(cmd: &str) -> Result<Vec<String>, String> {
-    #[derive(PartialEq)]
-    enum State {
-        Between,
-        Word,
-        Single,
-        Double,
-    }
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut state = State::Between;
-    let mut chars = cmd.chars().peekable();
-    while let Some(c) = chars.next() {
-        match state {
-            State::Between | State::Word => match c {
-                ' ' | '\t' | '\r' | '\n' => {
-                    if state == State::Word {
-                        words.push(std::mem::take(&mut word));
-                        state = State::Between;
-                    }
-                }
-                '\'' => state = State::Single,
-                '"' => state = State::Double,
-                '\\' => match chars.next() {
-                    Some(n) => {
-                        word.push(n);
-                        state = State::Word;
-                    }
-                    None => return Err("no character after the final backslash".to_string()),
-                },
-                _ => {
-                    word.push(c);
-                    state = State::Word;
-                }
-            },
-            State::Single => match c {
-                '\'' => state = State::Word,
-                _ => word.push(c),
-            },
-            State::Double => match c {
-                '"' => state = State::Word,
-                '\\' => match chars.peek() {
-                    Some(&n) if n == '"' || n == '\\' => {
-                        word.push(n);
-                        chars.next();
-                    }
-                    _ => word.push('\\'),
-                },
-                _ => word.push(c),
-            },
-        }
-    }
-    match state {
-        State::Single | State::Double => Err("no closing quotation".to_string()),
-        State::Word => {
-            words.push(word);
-            Ok(words)
-        }
-        State::Between => Ok(words),
-    }
-}
+pub use racer_core::command::split_command;
 
 #[cfg(test)]
 mod tests {

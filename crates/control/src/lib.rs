@@ -1,6 +1,9 @@
-//! racer's control loops. Write handlers record desired state and wake a loop; the loops compare
-//! it with what the engine runs (found by label) and take the smallest step that closes the gap.
+//! racer's application services and control loops. The [`service`] layer is where every use case
+//! lives (deploy, rerun, rollback, apply, scale, …): it records desired state and wakes a loop;
+//! the loops compare it with what the engine runs (found by label) and take the smallest step
+//! that closes the gap.
 //!
+//! - [`service`]: one function per use case, called by the API and the dashboard.
 //! - [`builder`]: takes pending deployments off the durable queue, builds their images and
 //!   records releases.
 //! - [`reconcile`]: brings each app's containers to its current release and replica count,
@@ -11,6 +14,7 @@
 //! - [`autoscale`]: changes an app's desired replicas when its policy says so.
 //! - [`metrics`]: what the loops measure about themselves, for `GET /metrics`.
 //! - [`swarm`]: the same for a Swarm cluster, where each app is one service.
+//! - [`tracking`]: what the loops know about replicas between passes (health, drains).
 
 pub mod autoscale;
 pub mod builder;
@@ -20,7 +24,9 @@ pub mod observe;
 pub mod ports;
 pub mod probe;
 pub mod reconcile;
+pub mod service;
 pub mod swarm;
+pub mod tracking;
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -144,25 +150,20 @@ pub struct Ctx {
     pub reconcile_wake: Arc<Notify>,
     /// The proxy's route table, rebuilt from the replicas that answer.
     pub routes: racer_proxy::Routes,
-    /// Replicas taken out of the routes and waiting out their drain time, by container id.
-    pub draining: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
-    /// Health of each replica (with thresholds) and when it was last checked, by container id.
-    pub health: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<
-                String,
-                (racer_core::health::HealthState, std::time::Instant),
-            >,
-        >,
-    >,
+    /// Replicas taken out of the routes and waiting out their drain time.
+    pub draining: Arc<tracking::Drains>,
+    /// Health of each replica (thresholds applied) and when it was last checked.
+    pub health: Arc<tracking::Health>,
     /// The loops' own measurements (reconcile passes, builds, scaling decisions).
     pub metrics: Arc<metrics::Metrics>,
     /// The install's containers as last seen (local cluster), kept current from engine events.
     pub observer: Arc<observe::Observer>,
     /// What the health checker checks, as the last reconcile pass published it.
     pub probes: Arc<probe::Targets>,
-    /// Drained replicas being stopped and removed in the background, by container id.
-    pub retiring: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Drained replicas being stopped and removed in the background.
+    pub retiring: Arc<tracking::Retiring>,
+    /// Background work the loops start (retiring a drained replica): shutdown waits for it.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl Ctx {

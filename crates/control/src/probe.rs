@@ -109,16 +109,15 @@ fn launch_due(
     // A check that finished but was not recorded yet (its task is done) would be launched
     // again; `busy` prevents that.
     busy.retain(|id| targets.contains_key(id));
-    let health = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
     for (id, t) in targets.iter() {
         if busy.contains(id) {
             continue;
         }
-        let due = match health.get(id) {
+        let due = match ctx.health.last(id) {
             None => now,
             Some((state, at)) => {
                 let age = Duration::from_secs(epoch_now.saturating_sub(t.created).max(0) as u64);
-                *at + health::check_interval(state.healthy, age, t.check.interval_seconds)
+                at + health::check_interval(state.healthy, age, t.check.interval_seconds)
             }
         };
         if due <= now {
@@ -146,17 +145,13 @@ fn record(ctx: &Ctx, id: &str, passed: bool) {
     let targets = ctx.probes.lock();
     // Gone since (stopped, draining, removed): nothing routes to it any more.
     let Some(t) = targets.get(id) else { return };
-    let mut health = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
-    let previous = health.get(id).map(|(s, _)| *s);
-    let state = previous.unwrap_or_default();
-    let next = health::observe(
-        state,
+    let (previous, next) = ctx.health.observe(
+        id,
         passed,
         t.check.success_threshold,
         t.check.failure_threshold,
     );
-    health.insert(id.to_owned(), (next, Instant::now()));
-    if next.healthy != state.healthy {
+    if next.healthy != previous.unwrap_or_default().healthy {
         if previous.is_some() {
             tracing::info!(container = %t.name, healthy = next.healthy, "replica health changed");
         }

@@ -166,14 +166,8 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
     }
     start_all(ctx, starts, &mut state.start_errors).await;
     // Forget the health and drain state of containers that are gone.
-    ctx.health
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|id, _| all_ids.contains(id));
-    ctx.draining
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|id, _| all_ids.contains(id));
+    ctx.health.retain(|id| all_ids.contains(id));
+    ctx.draining.retain(|id| all_ids.contains(id));
     // Containers racer labelled whose app no longer exists: remove them.
     for (app, containers) in by_app {
         for c in containers {
@@ -251,13 +245,7 @@ async fn publish_targets(
     by_app: &HashMap<Option<Uuid>, Vec<Observed>>,
     releases: &mut Releases,
 ) {
-    let draining: HashSet<String> = ctx
-        .draining
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .keys()
-        .cloned()
-        .collect();
+    let draining: HashSet<String> = ctx.draining.ids();
     let mut targets = HashMap::new();
     for app in apps.iter().filter(|a| a.release.is_some()) {
         for c in by_app.get(&Some(app.id)).into_iter().flatten() {
@@ -290,13 +278,7 @@ async fn publish_targets(
 
 /// The replica's address when the health checker last found it healthy (thresholds applied).
 fn health_of(ctx: &Ctx, c: &Observed, app_port: u16) -> Option<SocketAddr> {
-    let healthy = ctx
-        .health
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&c.id)
-        .is_some_and(|(s, _)| s.healthy);
-    if !healthy || !c.running() {
+    if !ctx.health.is_healthy(&c.id) || !c.running() {
         return None;
     }
     let ip = c.ip.as_deref()?.parse().ok()?;
@@ -374,10 +356,7 @@ pub async fn reconcile(
             // Died behind racer's back (or crashed past the restart policy): start it again,
             // keeping its name, port and log; replace it if it cannot start.
             tracing::info!(app = %app.name, container = %c.name, state = %c.state, "restarting replica");
-            ctx.health
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&c.id);
+            ctx.health.forget(&c.id);
             ctx.observer.mark(&c.id);
             if ctx.runtime.start(&c.id).await.is_err() {
                 remove(ctx, c).await?;
@@ -406,11 +385,7 @@ pub async fn reconcile(
     let mut serving: Vec<(Observed, Option<racer_proxy::Backend>)> = Vec::new();
     // Per old release: its app port and its concurrency limit.
     let mut configs: HashMap<i64, (u16, Option<u32>)> = HashMap::new();
-    let now_draining: HashMap<String, Instant> = ctx
-        .draining
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let now_draining: HashMap<String, Instant> = ctx.draining.snapshot();
     let mut drained = Vec::new();
     for c in old {
         if !c.running() {
@@ -445,10 +420,7 @@ pub async fn reconcile(
     let plan = rollout::step(want as u32, &views, serving.len(), 1);
     for c in serving.iter().take(plan.retire).map(|(c, _)| c) {
         tracing::info!(app = %app.name, container = %c.name, "taking replica out of rotation to drain");
-        ctx.draining
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(c.id.clone(), Instant::now());
+        ctx.draining.begin(&c.id);
         changed = true;
     }
     backends.extend(
@@ -555,29 +527,19 @@ pub async fn reconcile(
 /// Stops and removes a drained replica in the background, once (later passes that still see it
 /// leave it be), then wakes the reconciler.
 fn retire(ctx: &Ctx, app: &str, c: Observed) {
-    if !ctx
-        .retiring
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(c.id.clone())
-    {
+    if !ctx.retiring.begin(&c.id) {
         return;
     }
     tracing::info!(app = %app, container = %c.name, "retiring drained replica");
     let ctx = ctx.clone();
     let app = app.to_owned();
-    tokio::spawn(async move {
+    // On the loops' task tracker: shutdown waits for a replica being stopped.
+    ctx.tasks.clone().spawn(async move {
         if let Err(e) = remove(&ctx, &c).await {
             tracing::warn!(app = %app, container = %c.name, error = %e.chain(), "cannot retire replica; the next pass tries again");
         }
-        ctx.draining
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&c.id);
-        ctx.retiring
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&c.id);
+        ctx.draining.end(&c.id);
+        ctx.retiring.end(&c.id);
         ctx.reconcile_wake.notify_one();
     });
 }

@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use racer_core::api::{App, DeploymentStatus, HealthCheck, Release};
-use racer_core::health;
 use racer_runtime::{ServiceDef, ServiceObserved, TaskObserved};
 use uuid::Uuid;
 
@@ -163,15 +162,12 @@ pub async fn pass(ctx: &Ctx, apps: &[App]) -> Result<Action, Error> {
         tracing::info!(container = %c.name, "removing a local container: apps run on swarm");
         crate::reconcile::remove(ctx, c).await?;
     }
-    ctx.health
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|k, _| {
-            !k.starts_with("swarm:")
-                || live_services
-                    .iter()
-                    .any(|prefix| k.starts_with(prefix.as_str()))
-        });
+    ctx.health.retain(|k| {
+        !k.starts_with("swarm:")
+            || live_services
+                .iter()
+                .any(|prefix| k.starts_with(prefix.as_str()))
+    });
     Ok(action)
 }
 
@@ -362,10 +358,8 @@ async fn observe(
         let Some(addr) = addr else { continue };
         let probe_addr = SocketAddr::new(addr.ip(), task_check.port.unwrap_or(port));
         let passed = crate::probe::probe(probe_addr, &task_check).await;
-        let mut map = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = map.get(&key).map(|(h, _)| *h);
-        let next = health::observe(
-            previous.unwrap_or_default(),
+        let (previous, next) = ctx.health.observe(
+            &key,
             passed,
             task_check.success_threshold,
             task_check.failure_threshold,
@@ -373,7 +367,6 @@ async fn observe(
         if previous.is_some_and(|p| p.healthy != next.healthy) {
             tracing::info!(app = %app.name, task = %t.id, healthy = next.healthy, "swarm task health changed");
         }
-        map.insert(key, (next, std::time::Instant::now()));
         if next.healthy {
             backends.push(racer_proxy::Backend {
                 addr,
@@ -385,9 +378,7 @@ async fn observe(
         }
     }
     ctx.health
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|k, _| !k.starts_with(&prefix) || checked.contains(k));
+        .retain(|k| !k.starts_with(&prefix) || checked.contains(k));
     ctx.routes.set(&app.name, backends);
     let healthy = healthy_new == want;
 

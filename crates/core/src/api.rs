@@ -205,6 +205,81 @@ pub struct RunConfig {
 /// The largest per-replica concurrency limit an app may ask for (`concurrency`; 0 is no limit).
 pub const MAX_CONCURRENCY: u32 = 100_000;
 
+/// The most replicas one app may ask for (`instances`, `scale`, `spec.scaling.maxReplicas`).
+pub const MAX_INSTANCES: u32 = 100;
+
+/// The port an app listens on when neither its config nor its image says (`app_port`).
+pub const DEFAULT_APP_PORT: u16 = 8000;
+
+impl RunConfig {
+    /// The app port, or [`DEFAULT_APP_PORT`].
+    pub fn app_port_or_default(&self) -> u16 {
+        self.app_port.unwrap_or(DEFAULT_APP_PORT)
+    }
+
+    /// Checks what can be checked without the source: variable names, port, limits, the
+    /// command's quoting. Fields are named as in a deploy request (`config.…`).
+    pub fn check(&self) -> Result<(), crate::FieldError> {
+        use crate::FieldError;
+        for k in self.env.keys() {
+            let ok = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(FieldError::new(
+                    format!("config.env.{k}"),
+                    format!("invalid environment variable name {k:?}: use letters, digits and '_'"),
+                ));
+            }
+        }
+        if self.app_port == Some(0) {
+            return Err(FieldError::new(
+                "config.app_port",
+                "app port must be 1-65535",
+            ));
+        }
+        if let Some(c) = self.cpus {
+            if !(c > 0.0 && c <= 256.0) {
+                return Err(FieldError::new("config.cpus", "cpus must be > 0"));
+            }
+        }
+        if self.memory_mb.is_some_and(|m| m < 6) {
+            return Err(FieldError::new(
+                "config.memory_mb",
+                "memory must be at least 6 MiB",
+            ));
+        }
+        if self.concurrency.is_some_and(|c| c > MAX_CONCURRENCY) {
+            return Err(FieldError::new(
+                "config.concurrency",
+                format!("concurrency must be 0-{MAX_CONCURRENCY} (0: no limit)"),
+            ));
+        }
+        if let Some(c) = &self.command {
+            crate::command::split_command(c).map_err(|reason| {
+                FieldError::new(
+                    "config.command",
+                    format!("cannot parse the command: {reason}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a desired replica count: `1..=MAX_INSTANCES` for a deploy (`allow_zero` false), `0..=`
+/// for scaling.
+pub fn check_instances(instances: u32, allow_zero: bool) -> Result<(), crate::FieldError> {
+    let low = u32::from(!allow_zero);
+    if instances < low || instances > MAX_INSTANCES {
+        return Err(crate::FieldError::new(
+            "instances",
+            format!("instances must be {low}-{MAX_INSTANCES}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A replica's health check. Health flips only after `failure_threshold` consecutive failures
 /// or `success_threshold` consecutive successes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -666,4 +741,65 @@ pub struct ReplicaTraffic {
     pub active: u64,
     /// Left out after failures (passive health).
     pub ejected: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_config_checks_name_their_field() {
+        let ok = RunConfig::default();
+        assert_eq!(ok.check(), Ok(()));
+        let field = |c: RunConfig| c.check().unwrap_err().field;
+        let mut c = RunConfig::default();
+        c.env.insert("1X".into(), "v".into());
+        assert_eq!(field(c), "config.env.1X");
+        assert_eq!(
+            field(RunConfig {
+                app_port: Some(0),
+                ..Default::default()
+            }),
+            "config.app_port"
+        );
+        assert_eq!(
+            field(RunConfig {
+                cpus: Some(0.0),
+                ..Default::default()
+            }),
+            "config.cpus"
+        );
+        assert_eq!(
+            field(RunConfig {
+                memory_mb: Some(5),
+                ..Default::default()
+            }),
+            "config.memory_mb"
+        );
+        assert_eq!(
+            field(RunConfig {
+                concurrency: Some(MAX_CONCURRENCY + 1),
+                ..Default::default()
+            }),
+            "config.concurrency"
+        );
+        assert_eq!(
+            field(RunConfig {
+                command: Some("echo 'open".into()),
+                ..Default::default()
+            }),
+            "config.command"
+        );
+        assert_eq!(ok.app_port_or_default(), DEFAULT_APP_PORT);
+    }
+
+    #[test]
+    fn instance_bounds() {
+        assert!(check_instances(0, false).is_err());
+        assert!(check_instances(0, true).is_ok());
+        assert!(check_instances(MAX_INSTANCES, false).is_ok());
+        let e = check_instances(MAX_INSTANCES + 1, true).unwrap_err();
+        assert_eq!(e.field, "instances");
+        assert_eq!(e.message, "instances must be 0-100");
+    }
 }

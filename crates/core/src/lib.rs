@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod autoscale;
+pub mod command;
 pub mod health;
 pub mod names;
 pub mod rollout;
@@ -45,6 +46,27 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// Input refused by a rule in `core`, naming the field at fault (`config.env.1X`), as the API
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    /// The offending field's path in the request.
+    pub field: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A refusal of `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
         }
     }
 }

@@ -45,6 +45,65 @@ pub fn step(want: u32, new: &[New], old_serving: usize, max_surge: u32) -> Step 
     }
 }
 
+/// Why a rollback cannot happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackRefusal {
+    /// The app has no release at all.
+    NoRelease,
+    /// The release asked for does not exist.
+    NoSuchRelease(i64),
+    /// No release is older than the current one.
+    NothingBefore(i64),
+    /// The release asked for is the current one.
+    AlreadyCurrent(i64),
+}
+
+impl RollbackRefusal {
+    /// What to tell the user about app `app`.
+    pub fn message(&self, app: &str) -> String {
+        match self {
+            RollbackRefusal::NoRelease => format!("app {app} has no release yet"),
+            RollbackRefusal::NoSuchRelease(n) => format!("app {app} has no release {n}"),
+            RollbackRefusal::NothingBefore(c) => format!("app {app} has no release before {c}"),
+            RollbackRefusal::AlreadyCurrent(c) => {
+                format!("release {c} is already the current release")
+            }
+        }
+    }
+
+    /// The request field at fault (`to`), when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            RollbackRefusal::NoSuchRelease(_) | RollbackRefusal::AlreadyCurrent(_) => Some("to"),
+            RollbackRefusal::NoRelease | RollbackRefusal::NothingBefore(_) => None,
+        }
+    }
+}
+
+/// The release a rollback points the app at: `to` when given (it must exist and not be the
+/// current one), else the newest release older than `current`.
+pub fn rollback_target(
+    current: Option<i64>,
+    releases: &[i64],
+    to: Option<i64>,
+) -> Result<i64, RollbackRefusal> {
+    let current = current.ok_or(RollbackRefusal::NoRelease)?;
+    let target = match to {
+        Some(n) if releases.contains(&n) => n,
+        Some(n) => return Err(RollbackRefusal::NoSuchRelease(n)),
+        None => releases
+            .iter()
+            .copied()
+            .filter(|r| *r < current)
+            .max()
+            .ok_or(RollbackRefusal::NothingBefore(current))?,
+    };
+    if target == current {
+        return Err(RollbackRefusal::AlreadyCurrent(current));
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +182,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rollback_picks_the_newest_older_release() {
+        assert_eq!(rollback_target(Some(3), &[3, 2, 1], None), Ok(2));
+        assert_eq!(rollback_target(Some(3), &[1, 3, 2], None), Ok(2));
+        assert_eq!(rollback_target(Some(3), &[3, 2, 1], Some(1)), Ok(1));
+        assert_eq!(
+            rollback_target(Some(3), &[3, 2, 1], Some(3)),
+            Err(RollbackRefusal::AlreadyCurrent(3))
+        );
+        assert_eq!(
+            rollback_target(Some(3), &[3, 2, 1], Some(7)),
+            Err(RollbackRefusal::NoSuchRelease(7))
+        );
+        assert_eq!(
+            rollback_target(Some(1), &[1], None),
+            Err(RollbackRefusal::NothingBefore(1))
+        );
+        assert_eq!(
+            rollback_target(None, &[], None),
+            Err(RollbackRefusal::NoRelease)
+        );
+        // Rolled back to 1 (current 1, newest 2): "before" means older than the current one.
+        assert_eq!(
+            rollback_target(Some(1), &[2, 1], None),
+            Err(RollbackRefusal::NothingBefore(1))
+        );
+        assert_eq!(RollbackRefusal::AlreadyCurrent(3).field(), Some("to"));
+        assert_eq!(
+            RollbackRefusal::NoRelease.message("web"),
+            "app web has no release yet"
+        );
     }
 }

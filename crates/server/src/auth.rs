@@ -19,24 +19,21 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use racer_core::auth::{LoginLimiter, Role, User, DEFAULT_ORG};
+use racer_core::auth::{LoginLimiter, Role, User};
 use racer_core::ErrorKind;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::state::{AppState, TOKEN_FILE};
 use crate::{ApiError, Error};
 
 /// The JWT signing secret's file name in the data directory (mode 0600).
 pub const JWT_SECRET_FILE: &str = "jwt.secret";
+/// The admin token's file name in the data directory (mode 0600).
+pub const TOKEN_FILE: &str = "admin.token";
 /// API tokens start with this, so a leaked one is recognisable (and greppable by scanners).
 pub const API_TOKEN_PREFIX: &str = "racer_tok_";
 /// Invite codes start with this.
@@ -111,11 +108,6 @@ impl Principal {
         self.user.as_ref().map(|u| u.org.as_str())
     }
 
-    /// Where things this caller creates belong.
-    pub(crate) fn home_org(&self) -> &str {
-        self.org().unwrap_or(DEFAULT_ORG)
-    }
-
     /// Whether the caller may see a resource of `org`.
     pub(crate) fn sees(&self, org: &str) -> bool {
         self.org().is_none_or(|mine| mine == org)
@@ -144,15 +136,6 @@ impl Principal {
 /// Who made a request, as events record it.
 #[derive(Debug, Clone)]
 pub(crate) struct Actor(pub(crate) String);
-
-/// What a route group requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// At least this role in the caller's organisation.
-    Role(Role),
-    /// The install's admin token.
-    Superuser,
-}
 
 /// The claims of a session token.
 #[derive(Debug, Serialize, Deserialize)]
@@ -267,7 +250,7 @@ pub fn verify_password(argon: &Argon2<'_>, password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn unauthenticated(msg: &str) -> ApiError {
+pub(crate) fn unauthenticated(msg: &str) -> ApiError {
     ApiError::new(ErrorKind::Unauthenticated, msg)
 }
 
@@ -550,59 +533,6 @@ impl Auth {
             return self.session(store, bearer).await;
         }
         Err(unauthenticated("invalid or revoked token"))
-    }
-}
-
-/// Middleware: requires `Authorization: Bearer <credential>`; 401 JSON otherwise. Puts the
-/// [`Principal`] and its [`Actor`] into the request.
-pub(crate) async fn require_token(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(presented) = presented else {
-        return unauthenticated(
-            "missing bearer token: log in with `racer login`, or send Authorization: Bearer <token> (the install's admin token is in the data directory's admin.token)",
-        )
-        .into_response();
-    };
-    match state.0.auth.authenticate(&state.0.store, presented).await {
-        Ok(principal) => {
-            req.extensions_mut().insert(Actor(principal.actor()));
-            req.extensions_mut().insert(principal);
-            next.run(req).await
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Middleware: the caller must have `need`; 403 JSON otherwise.
-pub(crate) async fn need(need: Need, req: Request, next: Next) -> Response {
-    let Some(p) = req.extensions().get::<Principal>() else {
-        return unauthenticated("missing bearer token").into_response();
-    };
-    let ok = match need {
-        Need::Superuser => p.is_superuser(),
-        Need::Role(r) => p.role.allows(r),
-    };
-    if ok {
-        next.run(req).await
-    } else {
-        let what = match need {
-            Need::Superuser => "the install's admin token".to_owned(),
-            Need::Role(r) => format!("the {r} role"),
-        };
-        ApiError::new(
-            ErrorKind::Forbidden,
-            format!("this needs {what}; you are {}", p.role),
-        )
-        .into_response()
     }
 }
 

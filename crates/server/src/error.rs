@@ -59,26 +59,9 @@ pub enum Error {
         #[source]
         source: racer_store::Error,
     },
-    /// The Docker engine could not be reached or refused (swarm checks and commands).
-    #[error("docker engine step failed")]
-    Engine {
-        /// The runtime's error.
-        #[source]
-        source: racer_runtime::Error,
-    },
-    /// `--cluster swarm` was asked for, but the engine is not a swarm manager.
-    #[error("this Docker engine is not a Swarm manager ({state}); run `racerctl swarm init` first, or start the server without --cluster swarm")]
-    NotSwarmManager {
-        /// The engine's swarm membership.
-        state: String,
-    },
-    /// The engine refused to leave its swarm (the last manager needs force).
-    #[error("the engine did not leave the swarm; if it is the last manager, `racerctl swarm leave --force` leaves and removes every service of the swarm")]
-    SwarmLeave {
-        /// The runtime's error.
-        #[source]
-        source: racer_runtime::Error,
-    },
+    /// A swarm check or command failed (the engine is not a manager, refused, or unreachable).
+    #[error(transparent)]
+    Swarm(#[from] racer_control::Error),
 }
 
 /// An error as the API returns it: `{"error": {"code", "message", "field"}}` with a status.
@@ -220,45 +203,39 @@ impl From<racer_runtime::Error> for ApiError {
     }
 }
 
-impl From<racer_build::Error> for ApiError {
-    fn from(e: racer_build::Error) -> ApiError {
-        let kind = e.kind();
-        if kind == ErrorKind::Internal {
-            tracing::error!(error = %chain(&e), "source error");
-        }
-        let problems: Vec<racer_core::api::Problem> = e
-            .problems()
-            .iter()
-            .map(|p| racer_core::api::Problem {
-                field: p.field.clone(),
-                message: p.message.clone(),
-            })
-            .collect();
-        let message = if problems.is_empty() {
-            chain(&e)
-        } else {
-            let list: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect();
-            format!("{}:\n  {}", e, list.join("\n  "))
-        };
-        ApiError::new(kind, message).problems(problems)
-    }
-}
-
 impl From<racer_control::Error> for ApiError {
     fn from(e: racer_control::Error) -> ApiError {
+        use racer_control::Error as E;
         match e {
-            racer_control::Error::Store(e) => e.into(),
-            racer_control::Error::Runtime(e) => e.into(),
-            racer_control::Error::Build(e) => e.into(),
+            E::Store(e) => e.into(),
+            E::Runtime(e) => e.into(),
+            E::At { field, source } => ApiError::from(*source).field(field),
+            E::Refused {
+                kind,
+                message,
+                field,
+            } => {
+                let err = ApiError::new(kind, message);
+                match field {
+                    Some(f) => err.field(f),
+                    None => err,
+                }
+            }
+            E::TooLarge { .. } => ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.to_string(),
+            ),
+            E::Interrupted { .. } => {
+                ApiError::with_status(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
             other => {
                 let kind = other.kind();
                 if kind == ErrorKind::Internal {
                     tracing::error!(error = %other.chain(), "control error");
                 }
-                ApiError::new(kind, other.chain())
+                let problems = other.problems();
+                ApiError::new(kind, other.detail()).problems(problems)
             }
         }
     }

@@ -4,9 +4,14 @@
 //! the exit code; this library owns the tasks. Tests start the same server in-process.
 
 mod api;
+mod apps;
 pub mod auth;
-mod deploy;
+mod containers;
+mod deployments;
 mod error;
+mod events;
+mod extract;
+mod guard;
 mod metrics;
 mod state;
 mod swarm;
@@ -24,8 +29,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::{ApiError, Error};
+pub use racer_control::service::swarm::{swarm_command, SwarmCommand};
 pub use state::{ServerFile, SERVER_FILE, TOKEN_FILE};
-pub use swarm::{swarm_command, SwarmCommand};
 
 use state::{AppState, Shared};
 
@@ -121,7 +126,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
     let lock = state::DataDirLock::acquire(&config.data_dir)?;
     if config.control.cluster == racer_control::Cluster::Swarm {
-        let s = swarm::require_manager().await?;
+        let s = racer_control::service::swarm::require_manager().await?;
         tracing::info!(node = ?s.node_id, nodes = ?s.nodes, "apps run as services of the swarm this engine manages");
     }
     let (token, token_created) = auth::load_or_create_admin_token(&config.data_dir)?;
@@ -163,10 +168,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let mut control_settings = config.control.clone();
     control_settings.reserved_ports.push(api_addr.port());
     control_settings.reserved_ports.push(proxy_addr.port());
+    let tracker = TaskTracker::new();
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
         .map(|r| r.for_install(&install));
-    let control = runtime.clone().map(|runtime| racer_control::Ctx {
+    let control = runtime.map(|runtime| racer_control::Ctx {
         store: store.clone(),
         runtime,
         data_dir: config.data_dir.clone(),
@@ -180,21 +186,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         observer: Default::default(),
         probes: Default::default(),
         retiring: Default::default(),
+        tasks: tracker.clone(),
     });
-    let proxy_url = format!("http://{proxy_addr}");
-    let state = AppState(Arc::new(Shared::new(
-        store.clone(),
-        runtime,
-        control.clone(),
-        auth::Auth::new(&config.data_dir, &token, &install, config.session_ttl)?,
-        api_addr,
-        config.data_dir.clone(),
-        state::ProxyInfo {
-            url: proxy_url,
-            domain: config.domain.clone(),
-            port: proxy_addr.port(),
-        },
-    )));
     let proxy = racer_proxy::Proxy::new(
         routes,
         racer_proxy::Config {
@@ -204,8 +197,29 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             ..Default::default()
         },
     );
-    let _ = state.0.traffic.set(proxy.clone());
-    let tracker = TaskTracker::new();
+    let proxy_url = format!("http://{proxy_addr}");
+    let services = racer_control::service::Services::new(
+        store.clone(),
+        control.clone(),
+        Some(proxy.clone()),
+        racer_control::service::ProxyUrls {
+            url: proxy_url.clone(),
+            domain: config.domain.clone(),
+            port: proxy_addr.port(),
+        },
+    );
+    let state = AppState(Arc::new(Shared {
+        services,
+        store: store.clone(),
+        control: control.clone(),
+        auth: auth::Auth::new(&config.data_dir, &token, &install, config.session_ttl)?,
+        ready: std::sync::atomic::AtomicBool::new(false),
+        started_at: chrono::Utc::now(),
+        api_addr,
+        data_dir: config.data_dir.clone(),
+        proxy_url,
+        traffic: proxy.clone(),
+    }));
     let proxy_threads = match config.proxy_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

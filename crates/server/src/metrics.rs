@@ -50,12 +50,7 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &HistogramSnapshot) 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let apps = state.0.store.apps().all().await?;
     let outcomes = state.0.store.deployments().outcomes().await?;
-    let traffic = state
-        .0
-        .traffic
-        .get()
-        .map(|p| p.snapshot())
-        .unwrap_or_default();
+    let traffic = state.0.traffic.snapshot();
     let live: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
     let mut out = String::new();
 

@@ -5,14 +5,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use racer_control::service::Services;
 pub use racer_core::api::ServerFile;
-use racer_runtime::Runtime;
 use racer_store::Store;
 
 use crate::Error;
 
-/// The admin token's file name in the data directory (mode 0600).
-pub const TOKEN_FILE: &str = "admin.token";
+pub use crate::auth::TOKEN_FILE;
 /// The running server's description in the data directory; removed on a clean stop.
 pub const SERVER_FILE: &str = "server.json";
 const LOCK_FILE: &str = "server.lock";
@@ -21,58 +20,35 @@ const LOCK_FILE: &str = "server.lock";
 #[derive(Clone)]
 pub(crate) struct AppState(pub(crate) Arc<Shared>);
 
+impl AppState {
+    /// The application services every handler calls.
+    pub(crate) fn services(&self) -> &Services {
+        &self.0.services
+    }
+}
+
 pub(crate) struct Shared {
+    /// The use cases (deploy, scale, …).
+    pub(crate) services: Services,
+    /// The records only the auth endpoints and metrics read directly (users, tokens, counts).
     pub(crate) store: Store,
-    pub(crate) runtime: Option<Runtime>,
+    /// The loops' context, for their own measurements in `/metrics`.
     pub(crate) control: Option<racer_control::Ctx>,
     pub(crate) auth: crate::auth::Auth,
     pub(crate) ready: AtomicBool,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) api_addr: SocketAddr,
     pub(crate) data_dir: PathBuf,
-    pub(crate) proxy: ProxyInfo,
-    pub(crate) traffic: std::sync::OnceLock<Arc<racer_proxy::Proxy>>,
-}
-
-/// Where the proxy answers.
-pub(crate) struct ProxyInfo {
-    pub(crate) url: String,
-    pub(crate) domain: String,
-    pub(crate) port: u16,
-}
-
-impl ProxyInfo {
-    /// `http://web.localhost:8080/` and `http://127.0.0.1:8080/apps/web/`.
-    pub(crate) fn urls(&self, app: &str) -> Vec<String> {
-        vec![
-            format!("http://{app}.{}:{}/", self.domain, self.port),
-            format!("{}/apps/{app}/", self.url),
-        ]
-    }
+    /// Where the proxy answers.
+    pub(crate) proxy_url: String,
+    /// The proxy, for its traffic counters in `/metrics`.
+    pub(crate) traffic: Arc<racer_proxy::Proxy>,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        store: Store,
-        runtime: Option<Runtime>,
-        control: Option<racer_control::Ctx>,
-        auth: crate::auth::Auth,
-        api_addr: SocketAddr,
-        data_dir: PathBuf,
-        proxy: ProxyInfo,
-    ) -> Shared {
-        Shared {
-            store,
-            runtime,
-            control,
-            auth,
-            ready: AtomicBool::new(false),
-            started_at: Utc::now(),
-            api_addr,
-            data_dir,
-            proxy,
-            traffic: std::sync::OnceLock::new(),
-        }
+    /// The store.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 }
 

@@ -1,73 +1,14 @@
-//! Swarm: the endpoints that show, tail and remove an app's Swarm service, the start-up check of
-//! `--cluster swarm`, and the local engine's swarm membership for `racer-server swarm ...`
-//! (which `racerctl swarm ...` runs).
+//! Swarm endpoints: show, tail and remove an app's Swarm service.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::Extension;
-use futures_util::StreamExt;
-use racer_control::{Cluster, Ctx};
-use racer_core::api::swarm::{SwarmNode, SwarmRemoved, SwarmService, SwarmStatus, SwarmTask};
+use racer_core::api::swarm::{SwarmRemoved, SwarmStatus};
 use racer_core::api::ErrorBody;
-use racer_core::{AppRef, ErrorKind};
-use racer_runtime::{Runtime, SwarmState};
 use serde::Deserialize;
 
-use crate::api::{Json, Query};
-use crate::auth::Actor;
-use crate::auth::Principal;
-use crate::deploy::{control, find_app, text_response, wake_reconcile};
+use crate::extract::{text, Json, Query, Who};
 use crate::state::AppState;
-use crate::{ApiError, Error};
-
-/// What to tell people whose engine is not a swarm manager.
-const NOT_A_MANAGER: &str = "this Docker engine is not a Swarm manager; run `racerctl swarm init` first (it makes this engine a single-node swarm)";
-
-/// Fails unless the local engine is a swarm manager: the check of `racer-server --cluster swarm`.
-pub(crate) async fn require_manager() -> Result<SwarmState, Error> {
-    let runtime = Runtime::connect_local().map_err(|source| Error::Engine { source })?;
-    let state = runtime
-        .swarm_state()
-        .await
-        .map_err(|source| Error::Engine { source })?;
-    if state.is_manager() {
-        Ok(state)
-    } else {
-        Err(Error::NotSwarmManager {
-            state: describe(&state),
-        })
-    }
-}
-
-fn describe(s: &SwarmState) -> String {
-    match (&s.error, s.state.as_str(), s.manager) {
-        (Some(e), state, _) => format!("swarm state {state}: {e}"),
-        (None, "active", false) => "it is a worker node of a swarm".to_owned(),
-        (None, state, _) => format!("swarm state {state}"),
-    }
-}
-
-/// The loops' context when this server runs apps on Swarm and the engine is still a manager.
-async fn swarm_ctx<'a>(state: &'a AppState, app: &str) -> Result<&'a Ctx, ApiError> {
-    let ctx = control(state)?;
-    if ctx.settings.cluster != Cluster::Swarm {
-        return Err(ApiError::new(
-            ErrorKind::Conflict,
-            format!(
-                "app {app} runs on the local engine (containers), not on Swarm: this server was started with --cluster local; run `racerctl swarm init`, then restart it with `racerctl server start --cluster swarm`"
-            ),
-        ));
-    }
-    let s = ctx.runtime.swarm_state().await?;
-    if !s.is_manager() {
-        return Err(ApiError::new(
-            ErrorKind::Conflict,
-            format!("{NOT_A_MANAGER} ({})", describe(&s)),
-        ));
-    }
-    Ok(ctx)
-}
+use crate::ApiError;
 
 /// An app's Swarm service (version, image, replicas desired and running) and its tasks.
 #[utoipa::path(get, path = "/api/v1/apps/{app}/swarm", params(("app" = String, Path, description = "app name or UUID")),
@@ -75,77 +16,10 @@ async fn swarm_ctx<'a>(state: &'a AppState, app: &str) -> Result<&'a Ctx, ApiErr
         (status = 409, body = ErrorBody, description = "the server does not run apps on Swarm, or the engine is not a swarm manager")))]
 pub(crate) async fn swarm_status(
     State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
+    Who(who): Who,
     Path(app): Path<String>,
 ) -> Result<Json<SwarmStatus>, ApiError> {
-    let app = find_app(&state, &who, &app).await?;
-    let ctx = swarm_ctx(&state, &app.name).await?;
-    let service = ctx
-        .runtime
-        .services(Some(app.id))
-        .await?
-        .into_iter()
-        .max_by_key(|s| s.version);
-    let tasks = match &service {
-        Some(s) => ctx.runtime.tasks(&s.id).await?,
-        None => Vec::new(),
-    };
-    let running = tasks.iter().filter(|t| t.running()).count() as u64;
-    // The reconciler's view of each running task (thresholds applied), not a probe of our own.
-    let health: std::collections::HashMap<String, bool> = match &service {
-        Some(s) => {
-            let prefix = format!("swarm:{}:", s.id);
-            ctx.health
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter_map(|(k, (h, _))| {
-                    k.strip_prefix(&prefix).map(|t| (t.to_owned(), h.healthy))
-                })
-                .collect()
-        }
-        None => Default::default(),
-    };
-    Ok(Json(SwarmStatus {
-        app: app.name.clone(),
-        app_id: app.id,
-        instances: app.instances,
-        release: app.release,
-        service: service.map(|s| SwarmService {
-            id: s.id,
-            name: s.name,
-            version: s.version,
-            image: s.image,
-            release: s.release,
-            replicas_desired: s.replicas,
-            replicas_running: running,
-            update_state: s.update_state,
-            update_message: s.update_message,
-        }),
-        tasks: tasks
-            .into_iter()
-            .map(|t| SwarmTask {
-                health: t.running().then(|| {
-                    match health.get(&t.id) {
-                        Some(true) => "healthy",
-                        Some(false) => "unhealthy",
-                        None => "starting",
-                    }
-                    .to_owned()
-                }),
-                id: t.id,
-                slot: t.slot,
-                node: t.node_id,
-                release: t.release,
-                state: t.state,
-                desired_state: t.desired_state,
-                message: t.message,
-                error: t.error,
-                container_id: t.container_id,
-            })
-            .collect(),
-        urls: state.0.proxy.urls(&app.name),
-    }))
+    Ok(Json(state.services().swarm_status(&who, &app).await?))
 }
 
 /// Options of the service log.
@@ -165,40 +39,15 @@ pub(crate) struct SwarmLogParams {
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn swarm_logs(
     State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
+    Who(who): Who,
     Path(app): Path<String>,
     Query(p): Query<SwarmLogParams>,
 ) -> Result<Response, ApiError> {
-    let app = find_app(&state, &who, &app).await?;
-    let ctx = swarm_ctx(&state, &app.name).await?;
-    let tail = p.tail.unwrap_or_else(|| "50".into());
-    if tail != "all" && tail.parse::<u32>().is_err() {
-        return Err(ApiError::new(
-            ErrorKind::Invalid,
-            format!("tail must be a number of lines or `all`, not {tail:?}"),
-        )
-        .field("tail"));
-    }
-    let Some(service) = ctx
-        .runtime
-        .services(Some(app.id))
-        .await?
-        .into_iter()
-        .max_by_key(|s| s.version)
-    else {
-        return Err(ApiError::new(
-            ErrorKind::NotFound,
-            format!(
-                "app {} has no swarm service (not deployed yet, or removed); `racer up --project-name {}` starts it again",
-                app.name, app.name
-            ),
-        ));
-    };
-    let stream = ctx
-        .runtime
-        .service_logs(&service.id, &tail, p.follow)
-        .map(|r| Ok::<_, std::io::Error>(r.unwrap_or_else(|e| format!("[{e}]\n"))));
-    Ok(text_response(Body::from_stream(stream)))
+    let logs = state
+        .services()
+        .swarm_logs(&who, &app, p.tail, p.follow)
+        .await?;
+    Ok(text(logs))
 }
 
 /// Removes an app's Swarm service and sets the app down (0 instances), keeping its spec and
@@ -208,135 +57,8 @@ pub(crate) async fn swarm_logs(
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn swarm_remove(
     State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Extension(actor): Extension<Actor>,
+    Who(who): Who,
     Path(app): Path<String>,
 ) -> Result<Json<SwarmRemoved>, ApiError> {
-    let found = find_app(&state, &who, &app).await?;
-    let ctx = swarm_ctx(&state, &found.name).await?;
-    // Desired state first: with 0 instances the reconciler creates no service again.
-    let app = if found.instances > 0 {
-        state
-            .0
-            .store
-            .apps()
-            .set_running(&AppRef::Id(found.id), false, &actor.0)
-            .await?
-    } else {
-        found
-    };
-    // Removing a live object is an operator action, like removing a container.
-    let mut removed = Vec::new();
-    for s in ctx.runtime.services(Some(app.id)).await? {
-        ctx.runtime.remove_service(&s.id).await?;
-        removed.push(s.id);
-    }
-    ctx.routes.set(&app.name, Vec::new());
-    wake_reconcile(&state);
-    let message = if removed.is_empty() {
-        format!(
-            "app {} had no swarm service; it is down (racer up starts it)",
-            app.name
-        )
-    } else {
-        format!(
-            "removed the swarm service of {}; the app is down, its spec and releases are kept (racer up starts it)",
-            app.name
-        )
-    };
-    let event = racer_store::NewEvent {
-        actor: actor.0.clone(),
-        kind: "swarm.service.removed".to_owned(),
-        app_id: Some(app.id),
-        app_name: Some(app.name.clone()),
-        message: message.clone(),
-        org: Some(app.org.clone()),
-    };
-    if let Err(e) = state.0.store.events().append(&event).await {
-        tracing::error!(error = %e, "cannot record event");
-    }
-    Ok(Json(SwarmRemoved {
-        app,
-        services: removed,
-        message,
-    }))
-}
-
-fn node(s: SwarmState, action: Option<String>) -> SwarmNode {
-    SwarmNode {
-        state: s.state,
-        manager: s.manager,
-        node_id: s.node_id,
-        node_addr: s.node_addr,
-        nodes: s.nodes,
-        managers: s.managers,
-        error: s.error,
-        action,
-    }
-}
-
-/// What `racer-server swarm ...` does with the local engine.
-#[derive(Debug, Clone)]
-pub enum SwarmCommand {
-    /// Make the engine a single-node swarm (if it is in none).
-    Init {
-        /// The address other nodes would reach it on.
-        advertise_addr: String,
-        /// Where it listens for other nodes.
-        listen_addr: String,
-    },
-    /// Leave the swarm (its services go with it when this is the last manager).
-    Leave {
-        /// Needed for the last manager.
-        force: bool,
-    },
-    /// Show the engine's swarm membership.
-    Status,
-}
-
-/// Runs a swarm command against the local engine (`DOCKER_HOST` or the default socket) and
-/// returns the engine's membership afterwards, with what was done.
-pub async fn swarm_command(cmd: SwarmCommand) -> Result<SwarmNode, Error> {
-    let runtime = Runtime::connect_local().map_err(|source| Error::Engine { source })?;
-    let engine = |source| Error::Engine { source };
-    let before = runtime.swarm_state().await.map_err(engine)?;
-    let action = match cmd {
-        SwarmCommand::Status => None,
-        SwarmCommand::Init { .. } if before.state == "active" => Some(if before.manager {
-            "already a swarm manager; nothing to do".to_owned()
-        } else {
-            "already a worker of a swarm; nothing to do (racer needs a manager)".to_owned()
-        }),
-        SwarmCommand::Init {
-            advertise_addr,
-            listen_addr,
-        } => {
-            let id = runtime
-                .swarm_init(&advertise_addr, &listen_addr)
-                .await
-                .map_err(engine)?;
-            Some(format!(
-                "initialised a single-node swarm (node {id}, advertising {advertise_addr}, listening on {listen_addr})"
-            ))
-        }
-        SwarmCommand::Leave { .. } if before.state == "inactive" => {
-            Some("not in a swarm; nothing to do".to_owned())
-        }
-        SwarmCommand::Leave { force } => {
-            runtime
-                .swarm_leave(force)
-                .await
-                .map_err(|source| match &source {
-                    racer_runtime::Error::Engine { .. } | racer_runtime::Error::Conflict { .. }
-                        if !force =>
-                    {
-                        Error::SwarmLeave { source }
-                    }
-                    _ => Error::Engine { source },
-                })?;
-            Some("left the swarm".to_owned())
-        }
-    };
-    let after = runtime.swarm_state().await.map_err(engine)?;
-    Ok(node(after, action))
+    Ok(Json(state.services().swarm_remove(&who, &app).await?))
 }

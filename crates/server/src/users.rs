@@ -15,8 +15,8 @@ use racer_core::{AppName, ErrorKind};
 use racer_store::{NewEvent, NewInvite, NewToken, NewUser};
 use uuid::Uuid;
 
-use crate::api::Json;
 use crate::auth::{digest_hex, random_secret, Actor, Principal, API_TOKEN_PREFIX, INVITE_PREFIX};
+use crate::extract::Json;
 use crate::state::AppState;
 use crate::ApiError;
 
