@@ -13,8 +13,9 @@ use crate::Error;
 
 /// The base image used unless [`Options::base_image`] says otherwise.
 pub const DEFAULT_BASE_IMAGE: &str = "mambaorg/micromamba:1.5.8";
-/// The port exposed unless [`Options::app_port`] says otherwise.
-pub const DEFAULT_APP_PORT: u16 = 8000;
+/// The app port when the run config sets none (racer's one default, from `core`).
+pub use racer_core::api::DEFAULT_APP_PORT;
+
 /// Where environment and lock files are staged before the environment is created.
 const STAGE: &str = "/tmp/racer-env";
 

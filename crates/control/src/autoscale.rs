@@ -112,7 +112,7 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
             };
             let _ = ctx.store.events().append(&event).await;
             ctx.metrics.scaled(&app.name, verb);
-            ctx.reconcile_wake.notify_one();
+            ctx.reconcile_wake.app(app.id);
         }
     }
 }

@@ -75,7 +75,7 @@ async fn build_one(ctx: &Ctx, d: Deployment) {
             Ok(r) => {
                 tracing::info!(app = %d.app_name, release = r.number, took = ?started.elapsed(), "release recorded");
                 cleanup(ctx, &d, &workdir).await;
-                ctx.reconcile_wake.notify_one();
+                ctx.reconcile_wake.app(d.app_id);
             }
             Err(e) => fail(ctx, &d, &format!("cannot record the release: {e}")).await,
         },
@@ -310,9 +310,7 @@ pub fn generate_dockerfile(
         base_image: base_image.to_owned(),
         environment: None,
         command: config.command.clone(),
-        app_port: config
-            .app_port
-            .unwrap_or(racer_build::dockerfile::DEFAULT_APP_PORT),
+        app_port: config.app_port.unwrap_or(racer_core::api::DEFAULT_APP_PORT),
     };
     Ok(racer_build::dockerfile::generate(project, &opts)?)
 }
@@ -326,7 +324,7 @@ pub fn resolve_port(mut config: RunConfig, exposed: &[String]) -> RunConfig {
             .collect();
         config.app_port = Some(match tcp.as_slice() {
             [only] => *only,
-            _ => racer_build::dockerfile::DEFAULT_APP_PORT,
+            _ => racer_core::api::DEFAULT_APP_PORT,
         });
     }
     config

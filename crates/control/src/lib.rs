@@ -18,12 +18,14 @@
 
 pub mod autoscale;
 pub mod builder;
+pub mod cluster;
 mod error;
 pub mod metrics;
 pub mod observe;
 pub mod ports;
 pub mod probe;
 pub mod reconcile;
+mod replica;
 pub mod service;
 pub mod swarm;
 pub mod tracking;
@@ -36,7 +38,10 @@ use std::time::Duration;
 use racer_runtime::Runtime;
 use racer_store::Store;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+pub use cluster::Cluster;
 pub use error::Error;
 
 /// What a reconcile says about the future, as in kube-runtime.
@@ -55,7 +60,7 @@ impl Action {
 
 /// Where apps run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Cluster {
+pub enum ClusterKind {
     /// The local engine: one container per replica, published on 127.0.0.1.
     #[default]
     Local,
@@ -63,23 +68,23 @@ pub enum Cluster {
     Swarm,
 }
 
-impl Cluster {
+impl ClusterKind {
     /// `local` or `swarm`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Cluster::Local => "local",
-            Cluster::Swarm => "swarm",
+            ClusterKind::Local => "local",
+            ClusterKind::Swarm => "swarm",
         }
     }
 }
 
-impl std::str::FromStr for Cluster {
+impl std::str::FromStr for ClusterKind {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Cluster, String> {
+    fn from_str(s: &str) -> Result<ClusterKind, String> {
         match s {
-            "local" => Ok(Cluster::Local),
-            "swarm" => Ok(Cluster::Swarm),
+            "local" => Ok(ClusterKind::Local),
+            "swarm" => Ok(ClusterKind::Swarm),
             other => Err(format!("unknown cluster {other:?}: want local or swarm")),
         }
     }
@@ -111,7 +116,7 @@ pub struct Settings {
     /// Builds that may run at once (never two of one app).
     pub max_parallel_builds: usize,
     /// Where apps run: local containers, or Swarm services.
-    pub cluster: Cluster,
+    pub cluster: ClusterKind,
 }
 
 impl Default for Settings {
@@ -128,7 +133,7 @@ impl Default for Settings {
             resync: Duration::from_secs(1),
             observer_resync: observe::FULL_RESYNC,
             max_parallel_builds: 2,
-            cluster: Cluster::Local,
+            cluster: ClusterKind::Local,
         }
     }
 }
@@ -146,8 +151,8 @@ pub struct Ctx {
     pub settings: Arc<Settings>,
     /// Wakes the builder.
     pub build_wake: Arc<Notify>,
-    /// Wakes the reconciler.
-    pub reconcile_wake: Arc<Notify>,
+    /// Wakes the reconciler, for one app or all.
+    pub reconcile_wake: Arc<tracking::Wakes>,
     /// The proxy's route table, rebuilt from the replicas that answer.
     pub routes: racer_proxy::Routes,
     /// Replicas taken out of the routes and waiting out their drain time.
@@ -164,6 +169,32 @@ pub struct Ctx {
     pub retiring: Arc<tracking::Retiring>,
     /// Background work the loops start (retiring a drained replica): shutdown waits for it.
     pub tasks: tokio_util::task::TaskTracker,
+}
+
+/// Starts every loop of the control plane for the cluster kind the settings name: the
+/// cluster's helpers, the reconcile runner, the autoscaler and the builder.
+pub fn start(ctx: Ctx, shutdown: CancellationToken, tracker: &TaskTracker) {
+    match ctx.settings.cluster {
+        ClusterKind::Local => start_on(reconcile::LocalEngine, ctx, shutdown, tracker),
+        ClusterKind::Swarm => start_on(swarm::SwarmCluster, ctx, shutdown, tracker),
+    }
+}
+
+fn start_on<C: cluster::Cluster>(
+    cluster: C,
+    ctx: Ctx,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    tracing::info!(cluster = cluster.name(), "starting the control loops");
+    cluster.spawn_helpers(&ctx, &shutdown, tracker);
+    tracker.spawn(crate::autoscale::run(ctx.clone(), shutdown.clone()));
+    tracker.spawn(crate::builder::run(
+        ctx.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    tracker.spawn(crate::cluster::run(cluster, ctx, shutdown));
 }
 
 impl Ctx {

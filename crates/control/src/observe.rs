@@ -206,7 +206,7 @@ pub async fn follow(ctx: Ctx, shutdown: CancellationToken) {
         let from = since.unwrap_or_else(|| chrono::Utc::now().timestamp()) - 1;
         let mut events = ctx.runtime.container_events(Some(from));
         ctx.observer.following(true);
-        ctx.reconcile_wake.notify_one();
+        ctx.reconcile_wake.all();
         let mut resync = tokio::time::interval_at(
             tokio::time::Instant::now() + ctx.settings.observer_resync,
             ctx.settings.observer_resync,
@@ -231,7 +231,7 @@ pub async fn follow(ctx: Ctx, shutdown: CancellationToken) {
                     }
                     ctx.metrics.observer_events.fetch_add(1, Ordering::Relaxed);
                     ctx.observer.mark(&e.id);
-                    ctx.reconcile_wake.notify_one();
+                    ctx.reconcile_wake.all();
                 }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "engine event stream failed; listing containers every pass until it is back");

@@ -25,6 +25,8 @@ use crate::Ctx;
 /// One replica to check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// The app it runs, to wake its reconcile when its health flips.
+    pub app: uuid::Uuid,
     /// The container's name, for the log.
     pub name: String,
     /// Where to probe: its address on the engine's network and the check's port.
@@ -155,7 +157,7 @@ fn record(ctx: &Ctx, id: &str, passed: bool) {
         if previous.is_some() {
             tracing::info!(container = %t.name, healthy = next.healthy, "replica health changed");
         }
-        ctx.reconcile_wake.notify_one();
+        ctx.reconcile_wake.app(t.app);
     }
 }
 

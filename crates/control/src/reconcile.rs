@@ -1,9 +1,11 @@
-//! The reconciler: brings every app's containers to its current release and replica count.
+//! The local cluster's reconciler: brings each app's containers on this engine to its current
+//! release and replica count.
 //!
-//! One pass lists the apps (desired state) and the containers racer labelled (observed state),
-//! then converges each app with [`reconcile`]. Handlers wake it; a periodic resync makes it
-//! correct when a wake-up is lost or something changes behind racer's back. On start it simply
-//! finds the containers it already runs and adopts them: no duplicates.
+//! The runner ([`crate::cluster::run`]) calls [`LocalEngine`]'s pass with the apps that are due
+//! (woken, or their requeue time came); the pass reads what the engine runs once and converges
+//! each due app with [`reconcile`], which asks the pure plan ([`racer_core::plan::replicas`])
+//! what to do and does it. On start it simply finds the containers it already runs and adopts
+//! them: no duplicates.
 //!
 //! A pass with nothing to change costs two store queries however many apps there are (the apps,
 //! the rollouts in progress) and no engine call: what the engine runs comes from
@@ -16,67 +18,53 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use racer_core::api::{App, Deployment, DeploymentStatus, Release};
-use racer_core::rollout;
+use racer_core::api::{App, Deployment, DeploymentStatus, Release, DEFAULT_APP_PORT};
+use racer_core::plan::{self, Drain, Run};
+use racer_core::rollout::{self, Verdict};
 use racer_runtime::{ContainerSpec, Observed};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::cluster::{error_policy, Cluster};
+use crate::replica::{remove, RunParts};
 use crate::{ports, Action, Ctx, Error};
 
-/// Runs the reconciler until `shutdown`.
-pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
-    let mut state = PassState::default();
-    loop {
-        let started = Instant::now();
-        let mut next = ctx.settings.resync;
-        match pass(&ctx, &mut state).await {
-            Ok(a) => next = next.min(a.requeue_after),
-            Err(e) => {
-                next = error_policy(&e);
-                ctx.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e.chain(), "reconcile pass failed");
-            }
-        }
-        let elapsed = started.elapsed();
-        ctx.metrics.reconcile_pass.observe(elapsed);
-        tracing::debug!(?elapsed, "reconcile pass");
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ctx.reconcile_wake.notified() => {}
-            _ = tokio::time::sleep(next) => {}
-        }
-    }
-}
+/// Apps as containers on one Docker engine, published on 127.0.0.1.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalEngine;
 
-/// What to do after a failed pass: back off, never retry inline.
-pub fn error_policy(e: &Error) -> Duration {
-    match e.kind() {
-        racer_core::ErrorKind::Unavailable => Duration::from_secs(5),
-        _ => Duration::from_secs(2),
+impl Cluster for LocalEngine {
+    type State = PassState;
+
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn spawn_helpers(&self, ctx: &Ctx, shutdown: &CancellationToken, tracker: &TaskTracker) {
+        tracker.spawn(crate::observe::follow(ctx.clone(), shutdown.clone()));
+        tracker.spawn(crate::probe::run(ctx.clone(), shutdown.clone()));
+        tracker.spawn(housekeep(ctx.clone(), shutdown.clone()));
+    }
+
+    async fn pass(
+        &self,
+        ctx: &Ctx,
+        state: &mut PassState,
+        apps: &[App],
+        due: &HashSet<Uuid>,
+    ) -> Result<Vec<(Uuid, Action)>, Error> {
+        pass(ctx, state, apps, due).await
     }
 }
 
 /// What the reconciler keeps from one pass to the next.
+#[derive(Default)]
 pub struct PassState {
-    /// When images of deleted apps were last looked for.
-    last_image_sweep: Instant,
     /// Releases already read.
     releases: Releases,
     /// Why an app's last replica start failed, until one succeeds (for the rollback reason).
     start_errors: HashMap<Uuid, String>,
-}
-
-impl Default for PassState {
-    fn default() -> PassState {
-        PassState {
-            last_image_sweep: Instant::now()
-                .checked_sub(Duration::from_secs(3600))
-                .unwrap_or_else(Instant::now),
-            releases: Releases::default(),
-            start_errors: HashMap::new(),
-        }
-    }
 }
 
 /// Releases by app and number. A release never changes once recorded, so each is read from the
@@ -101,15 +89,27 @@ impl Releases {
     }
 }
 
-/// One pass over every app, then the orphans.
-pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
-    if ctx.settings.cluster == crate::Cluster::Swarm {
-        let apps = ctx.store.apps().all().await?;
-        let action = crate::swarm::pass(ctx, &apps).await?;
-        sweep_images(ctx, &apps, &mut state.last_image_sweep).await?;
-        return Ok(action);
-    }
-    let apps = ctx.store.apps().all().await?;
+/// What one pass shares between the apps it reconciles.
+pub struct Pass<'a> {
+    ctx: &'a Ctx,
+    state: &'a mut PassState,
+    /// What the engine runs, by app (taken out by each app's reconcile).
+    observed: HashMap<Option<Uuid>, Vec<Observed>>,
+    /// The newest deployment of each app that is rolling out.
+    rolling: HashMap<Uuid, Deployment>,
+    /// Host ports in use or reserved.
+    taken: HashSet<u16>,
+    /// Replicas to start once every due app was looked at.
+    starts: Vec<Start>,
+}
+
+/// One pass: the due apps, then what no app owns any more.
+pub async fn pass(
+    ctx: &Ctx,
+    state: &mut PassState,
+    apps: &[App],
+    due: &HashSet<Uuid>,
+) -> Result<Vec<(Uuid, Action)>, Error> {
     // Replicas only: a build's intermediate containers carry the install's labels too (the
     // image's labels), and are the builder's to remove.
     let observed: Vec<Observed> = ctx
@@ -119,7 +119,7 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
         .into_iter()
         .filter(|c| c.replica.is_some())
         .collect();
-    let mut rolling: HashMap<Uuid, Deployment> = ctx
+    let rolling: HashMap<Uuid, Deployment> = ctx
         .store
         .deployments()
         .latest_rolling_out()
@@ -129,6 +129,7 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
         .collect();
     let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
     state.releases.0.retain(|(app, _), _| live.contains(app));
+    state.start_errors.retain(|app, _| live.contains(app));
     let mut taken: HashSet<u16> = observed.iter().filter_map(|c| c.host_port).collect();
     taken.extend(ctx.settings.reserved_ports.iter().copied());
     let all_ids: HashSet<String> = observed.iter().map(|c| c.id.clone()).collect();
@@ -141,41 +142,42 @@ pub async fn pass(ctx: &Ctx, state: &mut PassState) -> Result<Action, Error> {
         .store(apps.len() as u64, Ordering::Relaxed);
     let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
     ctx.routes.retain(&names);
-    publish_targets(ctx, &apps, &by_app, &mut state.releases).await;
-    let mut action = Action::requeue(ctx.settings.resync);
-    let mut starts = Vec::new();
-    state.start_errors.retain(|app, _| live.contains(app));
-    for app in &apps {
-        let mine = by_app.remove(&Some(app.id)).unwrap_or_default();
-        let latest = rolling.remove(&app.id);
-        match reconcile(
-            app,
-            mine,
-            ctx,
-            &mut taken,
-            &mut state.releases,
-            latest.as_ref(),
-            &mut starts,
-            state.start_errors.get(&app.id).map(String::as_str),
-        )
-        .await
-        {
-            Ok(a) => action.requeue_after = action.requeue_after.min(a.requeue_after),
-            Err(e) => tracing::warn!(app = %app.name, error = %e.chain(), "reconcile failed"),
-        }
+    publish_targets(ctx, apps, &by_app, &mut state.releases).await;
+    // Containers racer labelled whose app no longer exists.
+    let orphans: Vec<Observed> = by_app
+        .iter()
+        .filter(|(app, _)| !app.is_some_and(|a| live.contains(&a)))
+        .flat_map(|(_, cs)| cs.iter().cloned())
+        .collect();
+    let mut pass = Pass {
+        ctx,
+        state,
+        observed: by_app,
+        rolling,
+        taken,
+        starts: Vec::new(),
+    };
+    let mut actions = Vec::new();
+    for app in apps.iter().filter(|a| due.contains(&a.id)) {
+        let action = match reconcile(app, &mut pass).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(app = %app.name, error = %e.chain(), "reconcile failed");
+                Action::requeue(error_policy(&e))
+            }
+        };
+        actions.push((app.id, action));
     }
+    let Pass { starts, state, .. } = pass;
     start_all(ctx, starts, &mut state.start_errors).await;
     // Forget the health and drain state of containers that are gone.
     ctx.health.retain(|id| all_ids.contains(id));
     ctx.draining.retain(|id| all_ids.contains(id));
-    // Containers racer labelled whose app no longer exists: remove them.
-    for (app, containers) in by_app {
-        for c in containers {
-            tracing::info!(container = %c.name, app = ?app, "removing orphaned container");
-            remove(ctx, &c).await?;
-        }
+    for c in orphans {
+        tracing::info!(container = %c.name, app = ?c.app_id, "removing orphaned container");
+        remove(ctx, &c).await?;
     }
-    Ok(action)
+    Ok(actions)
 }
 
 /// Housekeeping off the reconcile passes (local cluster): removes the images of deleted apps
@@ -187,7 +189,7 @@ pub async fn housekeep(ctx: Ctx, shutdown: CancellationToken) {
     loop {
         let swept = async {
             let apps = ctx.store.apps().all().await?;
-            sweep_images(&ctx, &apps, &mut last).await
+            crate::replica::sweep_images(&ctx, &apps, &mut last).await
         };
         if let Err(e) = swept.await {
             tracing::debug!(error = %e.chain(), "image sweep failed");
@@ -197,44 +199,6 @@ pub async fn housekeep(ctx: Ctx, shutdown: CancellationToken) {
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
     }
-}
-
-/// Removes the images of deleted apps, now and then (image listing is not free).
-async fn sweep_images(
-    ctx: &Ctx,
-    apps: &[App],
-    last_image_sweep: &mut Instant,
-) -> Result<(), Error> {
-    if last_image_sweep.elapsed() > Duration::from_secs(10) {
-        *last_image_sweep = Instant::now();
-        let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
-        for (id, tags, app) in ctx.runtime.images_of(None).await? {
-            if app.is_some_and(|a| !live.contains(&a)) {
-                tracing::info!(image = %id, tags = ?tags, "removing image of a deleted app");
-                // An image still used by a container (e.g. another app's `--image`) stays.
-                for t in &tags {
-                    if let Err(e) = ctx.runtime.remove_image(t).await {
-                        tracing::debug!(image = %t, error = %e, "image kept");
-                    }
-                }
-                if let Err(e) = ctx.runtime.remove_image(&id).await {
-                    tracing::debug!(image = %id, error = %e, "image kept");
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
-    ctx.observer.mark(&c.id);
-    if c.running() {
-        ctx.runtime
-            .stop(&c.id, ctx.settings.stop_grace_secs)
-            .await?;
-    }
-    ctx.runtime.remove(&c.id).await?;
-    Ok(())
 }
 
 /// Publishes what the health checker checks: every running replica of an app with a release,
@@ -260,11 +224,12 @@ async fn publish_targets(
             let Ok(release) = releases.get(ctx, app.id, number).await else {
                 continue;
             };
-            let port = release.config.app_port.unwrap_or(8000);
+            let port = release.config.app_port_or_default();
             let check = release.config.health.clone().unwrap_or_default();
             targets.insert(
                 c.id.clone(),
                 crate::probe::Target {
+                    app: app.id,
                     name: c.name.clone(),
                     addr: SocketAddr::new(ip, check.port.unwrap_or(port)),
                     check,
@@ -290,20 +255,12 @@ fn health_of(ctx: &Ctx, c: &Observed, app_port: u16) -> Option<SocketAddr> {
 /// the routes, and an old one leaves them, drains, and is stopped. A rollout whose replicas do
 /// not pass in time is rolled back to the release still serving.
 ///
-/// `latest` is the app's newest deployment if it is rolling out; `releases` caches releases
-/// across passes. Replicas to start are added to `starts` (the pass starts them);
-/// `last_start_error` is why the app's last start failed, if it did.
-#[allow(clippy::too_many_arguments)]
-pub async fn reconcile(
-    app: &App,
-    observed: Vec<Observed>,
-    ctx: &Ctx,
-    taken: &mut HashSet<u16>,
-    releases: &mut Releases,
-    latest: Option<&Deployment>,
-    starts: &mut Vec<Start>,
-    last_start_error: Option<&str>,
-) -> Result<Action, Error> {
+/// What to do is [`plan::replicas`]'s to decide; this reads the inputs and carries it out.
+/// Replicas to start are added to the pass (it starts them after every due app was looked at).
+pub async fn reconcile(app: &App, pass: &mut Pass<'_>) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let observed = pass.observed.remove(&Some(app.id)).unwrap_or_default();
+    let latest = pass.rolling.remove(&app.id);
     let Some(number) = app.release else {
         ctx.routes.set(&app.name, Vec::new());
         for c in &observed {
@@ -312,138 +269,102 @@ pub async fn reconcile(
         return Ok(Action::requeue(ctx.settings.resync));
     };
     let deployments = ctx.store.deployments();
-    let release = releases.get(ctx, app.id, number).await?;
-    let app_port = release.config.app_port.unwrap_or(8000);
+    let release = pass.state.releases.get(ctx, app.id, number).await?;
+    let app_port = release.config.app_port_or_default();
     let drain = release
         .config
         .drain_seconds
         .map(|s| Duration::from_secs(u64::from(s)))
         .unwrap_or(ctx.settings.drain);
     let want = app.instances as usize;
-    let (current, old): (Vec<_>, Vec<_>) = observed
-        .into_iter()
-        .partition(|c| c.release == Some(number));
-
-    // One container per replica index; prefer a running one; everything else goes.
-    let mut slots: Vec<Option<Observed>> = vec![None; want];
-    let mut extra = Vec::new();
-    for c in current {
-        match c.replica.map(|i| i as usize) {
-            Some(i) if i < want => match &slots[i] {
-                None => slots[i] = Some(c),
-                Some(existing) if !existing.running() && c.running() => {
-                    extra.push(slots[i].replace(c));
-                }
-                Some(_) => extra.push(Some(c)),
+    let draining = ctx.draining.snapshot();
+    let replicas: Vec<plan::Replica> = observed
+        .iter()
+        .map(|c| plan::Replica {
+            id: c.id.clone(),
+            release: c.release,
+            index: c.replica,
+            run: if c.running() {
+                Run::Running
+            } else if c.state == "restarting" {
+                Run::Restarting
+            } else {
+                Run::Stopped
             },
-            _ => extra.push(Some(c)),
+            healthy: ctx.health.is_healthy(&c.id),
+            drain: match draining.get(&c.id) {
+                None => Drain::No,
+                Some(since) if since.elapsed() >= drain => Drain::Done,
+                Some(_) => Drain::Draining,
+            },
+        })
+        .collect();
+    let plan = plan::replicas(number, app.instances, &replicas, 1);
+    let by_id: HashMap<&str, &Observed> = observed.iter().map(|c| (c.id.as_str(), c)).collect();
+    let of = |id: &String| by_id.get(id.as_str()).copied();
+
+    for c in plan.remove.iter().filter_map(of) {
+        remove(ctx, c).await?;
+    }
+    // Died behind racer's back (or crashed past the restart policy): start it again, keeping
+    // its name, port and log; replace it if it cannot start.
+    for c in plan.restart.iter().filter_map(of) {
+        tracing::info!(app = %app.name, container = %c.name, state = %c.state, "restarting replica");
+        ctx.health.forget(&c.id);
+        ctx.observer.mark(&c.id);
+        if ctx.runtime.start(&c.id).await.is_err() {
+            remove(ctx, c).await?;
         }
     }
-    for c in extra.into_iter().flatten() {
-        remove(ctx, &c).await?;
-    }
-
-    let rolling =
-        latest.filter(|d| d.status == DeploymentStatus::RollingOut && d.release == Some(number));
-
-    // Health of the new release's replicas; dead ones start again.
-    let mut changed = false;
-    let mut views = Vec::new();
-    let mut backends = Vec::new();
-    for (i, slot) in slots.iter().enumerate() {
-        let Some(c) = slot else { continue };
-        if !c.running() && c.state != "restarting" {
-            // Died behind racer's back (or crashed past the restart policy): start it again,
-            // keeping its name, port and log; replace it if it cannot start.
-            tracing::info!(app = %app.name, container = %c.name, state = %c.state, "restarting replica");
-            ctx.health.forget(&c.id);
-            ctx.observer.mark(&c.id);
-            if ctx.runtime.start(&c.id).await.is_err() {
-                remove(ctx, c).await?;
-                continue;
-            }
-            changed = true;
-            views.push(rollout::New {
-                index: i as u32,
-                healthy: false,
-            });
-            continue;
-        }
-        let addr = health_of(ctx, c, app_port);
-        views.push(rollout::New {
-            index: i as u32,
-            healthy: addr.is_some(),
-        });
-        backends.extend(addr.map(|addr| racer_proxy::Backend {
+    let mut backends: Vec<racer_proxy::Backend> = plan
+        .keep
+        .iter()
+        .filter_map(|(_, id)| of(id))
+        .filter_map(|c| health_of(ctx, c, app_port))
+        .map(|addr| racer_proxy::Backend {
             addr,
             concurrency: release.config.concurrency,
-        }));
-    }
+        })
+        .collect();
     let healthy = backends.len();
-
-    // Old replicas: dead ones go now; draining ones go when their time is up; the rest serve.
-    let mut serving: Vec<(Observed, Option<racer_proxy::Backend>)> = Vec::new();
-    // Per old release: its app port and its concurrency limit.
+    for c in plan.drain.iter().filter_map(of) {
+        tracing::info!(app = %app.name, container = %c.name, "taking replica out of rotation to drain");
+        ctx.draining.begin(&c.id);
+    }
+    // Old replicas still serving, each with its own release's port and concurrency limit.
     let mut configs: HashMap<i64, (u16, Option<u32>)> = HashMap::new();
-    let now_draining: HashMap<String, Instant> = ctx.draining.snapshot();
-    let mut drained = Vec::new();
-    for c in old {
-        if !c.running() {
-            remove(ctx, &c).await?;
-            continue;
-        }
-        if let Some(since) = now_draining.get(&c.id) {
-            if since.elapsed() >= drain {
-                drained.push(c);
-            } else {
-                changed = true;
-            }
-            continue;
-        }
+    for c in plan.serving.iter().filter_map(of) {
         let rel = c.release.unwrap_or_default();
         if let std::collections::hash_map::Entry::Vacant(e) = configs.entry(rel) {
-            let cfg = releases
+            let cfg = pass
+                .state
+                .releases
                 .get(ctx, app.id, rel)
                 .await
                 .ok()
-                .map(|r| (r.config.app_port.unwrap_or(8000), r.config.concurrency));
-            e.insert(cfg.unwrap_or((8000, None)));
+                .map(|r| (r.config.app_port_or_default(), r.config.concurrency));
+            e.insert(cfg.unwrap_or((DEFAULT_APP_PORT, None)));
         }
-        let (port, concurrency) = configs.get(&rel).copied().unwrap_or((8000, None));
-        let backend =
-            health_of(ctx, &c, port).map(|addr| racer_proxy::Backend { addr, concurrency });
-        serving.push((c, backend));
+        let (port, concurrency) = configs
+            .get(&rel)
+            .copied()
+            .unwrap_or((DEFAULT_APP_PORT, None));
+        backends
+            .extend(health_of(ctx, c, port).map(|addr| racer_proxy::Backend { addr, concurrency }));
     }
-    // Retire the newest-indexed old replicas first.
-    serving.sort_by_key(|(c, _)| std::cmp::Reverse((c.release, c.replica)));
-
-    let plan = rollout::step(want as u32, &views, serving.len(), 1);
-    for c in serving.iter().take(plan.retire).map(|(c, _)| c) {
-        tracing::info!(app = %app.name, container = %c.name, "taking replica out of rotation to drain");
-        ctx.draining.begin(&c.id);
-        changed = true;
-    }
-    backends.extend(
-        serving
-            .iter()
-            .skip(plan.retire)
-            .filter_map(|(_, b)| b.clone()),
-    );
     ctx.routes.set(&app.name, backends);
     // Stopping takes a while (SIGTERM, then up to the grace period): it runs on its own, so no
     // pass (and no other app's new replica) waits on it.
-    for c in drained {
-        retire(ctx, &app.name, c);
-        changed = true;
+    for c in plan.retire.iter().filter_map(of) {
+        retire(ctx, app, c.clone());
     }
 
-    // Ports are picked here, one app after another; the starts themselves run after every app
-    // was looked at, several at once (see `start_all`).
+    // Ports are picked here, one app after another; the starts themselves run after every due
+    // app was looked at, several at once (see `start_all`).
     let mut start_error: Option<Error> = None;
-    let started_any = !plan.start.is_empty();
-    for i in plan.start {
-        match container_spec(ctx, app, &release, i, app_port, taken) {
-            Ok(spec) => starts.push(Start {
+    for &i in &plan.start {
+        match container_spec(ctx, app, &release, i, app_port, &mut pass.taken) {
+            Ok(spec) => pass.starts.push(Start {
                 app: app.name.clone(),
                 app_id: app.id,
                 spec,
@@ -453,57 +374,58 @@ pub async fn reconcile(
                 break;
             }
         }
-        changed = true;
     }
+    let rolling =
+        latest.filter(|d| d.status == DeploymentStatus::RollingOut && d.release == Some(number));
     // A replica that cannot even be created fails the rollout at once when nothing could fix it
     // (no free port); any other failure is retried until the deadline.
-    if let (Some(e), Some(d)) = (&start_error, rolling) {
-        if matches!(e, Error::PortsExhausted { .. }) {
-            let prev = serving.iter().filter_map(|(c, _)| c.release).max();
-            deployments.point_app_at(app.id, prev).await?;
-            deployments
-                .set_status(d, DeploymentStatus::Failed, Some(&e.chain()))
-                .await?;
-        }
+    if let (Some(e @ Error::PortsExhausted { .. }), Some(d)) = (&start_error, &rolling) {
+        deployments
+            .point_app_at(app.id, plan.previous_release)
+            .await?;
+        deployments
+            .set_status(d, DeploymentStatus::Failed, Some(&e.chain()))
+            .await?;
     }
-
-    let old_left = serving.len() - plan.retire;
-    if healthy == want {
-        if let Some(d) = rolling {
-            if old_left == 0 {
+    // Old replicas still in rotation (draining ones no longer count: the new release serves).
+    let old_left = plan.serving.len();
+    if let Some(d) = &rolling {
+        let age = (chrono::Utc::now() - d.updated_at)
+            .to_std()
+            .unwrap_or_default();
+        match rollout::verdict(healthy, want, old_left, age, ctx.settings.rollout_deadline) {
+            Verdict::Done => {
                 deployments
                     .set_status(d, DeploymentStatus::Running, None)
                     .await?;
             }
-        }
-    } else if let Some(d) = rolling {
-        let age = chrono::Utc::now() - d.updated_at;
-        if age.to_std().unwrap_or_default() > ctx.settings.rollout_deadline {
-            let prev = serving.iter().filter_map(|(c, _)| c.release).max();
-            let mut why = format!(
-                "{healthy} of {want} replicas passed their health check on port {app_port} within {}s",
-                ctx.settings.rollout_deadline.as_secs()
-            );
-            match (&start_error, last_start_error) {
-                (Some(e), _) => why.push_str(&format!(" ({})", e.chain())),
-                (None, Some(e)) => why.push_str(&format!(" ({e})")),
-                (None, None) => {}
-            }
-            match prev {
-                Some(p) => {
-                    deployments.point_app_at(app.id, Some(p)).await?;
-                    deployments
-                        .set_status(
-                            d,
-                            DeploymentStatus::RolledBack,
-                            Some(&format!("{why}; rolled back to release {p}")),
-                        )
-                        .await?;
+            Verdict::Going => {}
+            Verdict::Expired => {
+                let mut why = format!(
+                    "{healthy} of {want} replicas passed their health check on port {app_port} within {}s",
+                    ctx.settings.rollout_deadline.as_secs()
+                );
+                match (&start_error, pass.state.start_errors.get(&app.id)) {
+                    (Some(e), _) => why.push_str(&format!(" ({})", e.chain())),
+                    (None, Some(e)) => why.push_str(&format!(" ({e})")),
+                    (None, None) => {}
                 }
-                None => {
-                    deployments
-                        .set_status(d, DeploymentStatus::Failed, Some(&why))
-                        .await?;
+                match plan.previous_release {
+                    Some(p) => {
+                        deployments.point_app_at(app.id, Some(p)).await?;
+                        deployments
+                            .set_status(
+                                d,
+                                DeploymentStatus::RolledBack,
+                                Some(&format!("{why}; rolled back to release {p}")),
+                            )
+                            .await?;
+                    }
+                    None => {
+                        deployments
+                            .set_status(d, DeploymentStatus::Failed, Some(&why))
+                            .await?;
+                    }
                 }
             }
         }
@@ -514,9 +436,9 @@ pub async fn reconcile(
     // Right after a start, look again at once: that pass reads the new container and hands it to
     // the health checker. Waiting for health is the checker's to end (it wakes the reconciler);
     // meanwhile passes only watch the rollout deadline and the drains.
-    let soon = if started_any {
+    let soon = if !plan.start.is_empty() {
         Duration::from_millis(2)
-    } else if healthy < want || changed || old_left > 0 {
+    } else if healthy < want || plan.changes() || old_left > 0 {
         Duration::from_millis(100)
     } else {
         ctx.settings.resync
@@ -525,14 +447,14 @@ pub async fn reconcile(
 }
 
 /// Stops and removes a drained replica in the background, once (later passes that still see it
-/// leave it be), then wakes the reconciler.
-fn retire(ctx: &Ctx, app: &str, c: Observed) {
+/// leave it be), then wakes the reconciler for its app.
+fn retire(ctx: &Ctx, app: &App, c: Observed) {
     if !ctx.retiring.begin(&c.id) {
         return;
     }
-    tracing::info!(app = %app, container = %c.name, "retiring drained replica");
+    tracing::info!(app = %app.name, container = %c.name, "retiring drained replica");
     let ctx = ctx.clone();
-    let app = app.to_owned();
+    let (app, app_id) = (app.name.clone(), app.id);
     // On the loops' task tracker: shutdown waits for a replica being stopped.
     ctx.tasks.clone().spawn(async move {
         if let Err(e) = remove(&ctx, &c).await {
@@ -540,7 +462,7 @@ fn retire(ctx: &Ctx, app: &str, c: Observed) {
         }
         ctx.draining.end(&c.id);
         ctx.retiring.end(&c.id);
-        ctx.reconcile_wake.notify_one();
+        ctx.reconcile_wake.app(app_id);
     });
 }
 
@@ -632,55 +554,4 @@ fn container_spec(
         memory_bytes: run.memory_bytes,
         nano_cpus: run.nano_cpus,
     })
-}
-
-/// How a release runs, whatever runs it (a container or a Swarm task).
-pub(crate) struct RunParts {
-    /// `K=V`, with `PORT`, `RACER_APP` and `RACER_RELEASE` added.
-    pub(crate) env: Vec<String>,
-    /// The command override as argv.
-    pub(crate) command: Option<Vec<String>>,
-    /// Memory limit, bytes.
-    pub(crate) memory_bytes: i64,
-    /// CPU limit, billionths of a core.
-    pub(crate) nano_cpus: i64,
-}
-
-impl RunParts {
-    pub(crate) fn of(
-        ctx: &Ctx,
-        app: &App,
-        release: &racer_core::api::Release,
-        app_port: u16,
-    ) -> Result<RunParts, Error> {
-        let mut env: Vec<String> = release
-            .config
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        env.push(format!("PORT={app_port}"));
-        env.push(format!("RACER_APP={}", app.name));
-        env.push(format!("RACER_RELEASE={}", release.number));
-        let command = match release.config.command.as_deref() {
-            Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
-                racer_build::Error::Unrepresentable {
-                    what: "command".into(),
-                    reason,
-                }
-            })?),
-            None => None,
-        };
-        let cpus = release.config.cpus.unwrap_or(ctx.settings.default_cpus);
-        let mem = release
-            .config
-            .memory_mb
-            .unwrap_or(ctx.settings.default_memory_mb);
-        Ok(RunParts {
-            env,
-            command,
-            memory_bytes: i64::from(mem) * 1024 * 1024,
-            nano_cpus: (cpus * 1e9) as i64,
-        })
-    }
 }

@@ -11,6 +11,7 @@
 //! Services of deleted apps are removed, and so are replicas of this install left from a run on
 //! the local engine.
 
+use racer_core::api::DEFAULT_APP_PORT;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use racer_core::api::{App, DeploymentStatus, HealthCheck, Release};
 use racer_runtime::{ServiceDef, ServiceObserved, TaskObserved};
 use uuid::Uuid;
 
-use crate::reconcile::RunParts;
+use crate::replica::RunParts;
 use crate::{Action, Ctx, Error};
 
 /// How soon an app whose service is changing is looked at again.
@@ -120,8 +121,62 @@ pub fn service_name(app: &str, install: &str) -> String {
     format!("{app}-{install}")
 }
 
-/// One pass over every app on Swarm, then the services and containers racer no longer wants.
-pub async fn pass(ctx: &Ctx, apps: &[App]) -> Result<Action, Error> {
+/// Apps as Swarm services, on an engine that is a Swarm manager.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SwarmCluster;
+
+/// What the Swarm reconciler keeps between passes.
+pub struct SwarmState {
+    /// When images of deleted apps were last looked for.
+    last_image_sweep: std::time::Instant,
+}
+
+impl Default for SwarmState {
+    fn default() -> SwarmState {
+        SwarmState {
+            last_image_sweep: std::time::Instant::now()
+                .checked_sub(std::time::Duration::from_secs(3600))
+                .unwrap_or_else(std::time::Instant::now),
+        }
+    }
+}
+
+impl crate::cluster::Cluster for SwarmCluster {
+    type State = SwarmState;
+
+    fn name(&self) -> &'static str {
+        "swarm"
+    }
+
+    /// Swarm runs and restarts the tasks, and the reconciler checks their health itself: no
+    /// helper loop.
+    fn spawn_helpers(
+        &self,
+        _: &Ctx,
+        _: &tokio_util::sync::CancellationToken,
+        _: &tokio_util::task::TaskTracker,
+    ) {
+    }
+
+    async fn pass(
+        &self,
+        ctx: &Ctx,
+        state: &mut SwarmState,
+        apps: &[App],
+        due: &HashSet<Uuid>,
+    ) -> Result<Vec<(Uuid, Action)>, Error> {
+        let actions = pass(ctx, apps, due).await?;
+        crate::replica::sweep_images(ctx, apps, &mut state.last_image_sweep).await?;
+        Ok(actions)
+    }
+}
+
+/// One pass over the due apps on Swarm, then the services and containers racer no longer wants.
+pub async fn pass(
+    ctx: &Ctx,
+    apps: &[App],
+    due: &HashSet<Uuid>,
+) -> Result<Vec<(Uuid, Action)>, Error> {
     let services = ctx.runtime.services(None).await?;
     let containers = ctx.runtime.list(None).await?;
     let live_services: HashSet<String> = services.iter().map(|s| health_prefix(&s.id)).collect();
@@ -131,9 +186,12 @@ pub async fn pass(ctx: &Ctx, apps: &[App]) -> Result<Action, Error> {
     }
     let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
     ctx.routes.retain(&names);
-    let mut action = Action::requeue(ctx.settings.resync);
+    let mut actions = Vec::new();
     for app in apps {
         let mut mine = by_app.remove(&Some(app.id)).unwrap_or_default();
+        if !due.contains(&app.id) {
+            continue;
+        }
         // One service per app; a second one (never made by racer) goes.
         mine.sort_by_key(|s| std::cmp::Reverse(s.version));
         let service = if mine.is_empty() {
@@ -145,10 +203,14 @@ pub async fn pass(ctx: &Ctx, apps: &[App]) -> Result<Action, Error> {
             tracing::info!(app = %app.name, service = %extra.name, "removing a second service of the app");
             ctx.runtime.remove_service(&extra.id).await?;
         }
-        match reconcile(app, service, ctx).await {
-            Ok(a) => action.requeue_after = action.requeue_after.min(a.requeue_after),
-            Err(e) => tracing::warn!(app = %app.name, error = %e.chain(), "swarm reconcile failed"),
-        }
+        let action = match reconcile(app, service, ctx).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(app = %app.name, error = %e.chain(), "swarm reconcile failed");
+                Action::requeue(crate::cluster::error_policy(&e))
+            }
+        };
+        actions.push((app.id, action));
     }
     for (app, services) in by_app {
         for s in services {
@@ -160,7 +222,7 @@ pub async fn pass(ctx: &Ctx, apps: &[App]) -> Result<Action, Error> {
     // Swarm the services run every app, so they go. Other labelled containers (a build's) stay.
     for c in containers.iter().filter(|c| c.replica.is_some()) {
         tracing::info!(container = %c.name, "removing a local container: apps run on swarm");
-        crate::reconcile::remove(ctx, c).await?;
+        crate::replica::remove(ctx, c).await?;
     }
     ctx.health.retain(|k| {
         !k.starts_with("swarm:")
@@ -168,7 +230,7 @@ pub async fn pass(ctx: &Ctx, apps: &[App]) -> Result<Action, Error> {
                 .iter()
                 .any(|prefix| k.starts_with(prefix.as_str()))
     });
-    Ok(action)
+    Ok(actions)
 }
 
 /// Task health is kept in `ctx.health` under `swarm:<service>:<task>`.
@@ -182,7 +244,7 @@ fn service_def(
     release: &Release,
     replicas: u64,
 ) -> Result<ServiceDef, Error> {
-    let app_port = release.config.app_port.unwrap_or(8000);
+    let app_port = release.config.app_port_or_default();
     let run = RunParts::of(ctx, app, release, app_port)?;
     Ok(ServiceDef {
         name: service_name(&app.name, ctx.runtime.install()),
@@ -314,7 +376,7 @@ async fn observe(
 ) -> Result<Action, Error> {
     let number = release.number;
     let check = release.config.health.clone().unwrap_or_default();
-    let app_port = release.config.app_port.unwrap_or(8000);
+    let app_port = release.config.app_port_or_default();
     let prefix = health_prefix(&s.id);
     // Tasks of an older release (still serving during a rollout) listen where that release said.
     let mut configs: HashMap<i64, (u16, HealthCheck)> =
@@ -339,7 +401,9 @@ async fn observe(
                 .ok()
                 .map(|r| r.config);
             e.insert((
-                cfg.as_ref().and_then(|c| c.app_port).unwrap_or(8000),
+                cfg.as_ref()
+                    .and_then(|c| c.app_port)
+                    .unwrap_or(DEFAULT_APP_PORT),
                 cfg.and_then(|c| c.health).unwrap_or_default(),
             ));
         }

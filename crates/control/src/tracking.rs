@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use racer_core::health::{self, HealthState};
+use tokio::sync::Notify;
+use uuid::Uuid;
 
 /// Health of each replica (or Swarm task, under `swarm:<service>:<task>`), by container id, with
 /// when it was last checked.
@@ -133,6 +135,58 @@ impl Retiring {
     }
 }
 
+/// Which apps the reconciler was asked to look at since it last took the list.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Woken {
+    /// Every app (something changed that may concern any of them).
+    pub all: bool,
+    /// These apps.
+    pub apps: HashSet<Uuid>,
+}
+
+impl Woken {
+    /// Whether `app` was woken.
+    pub fn includes(&self, app: Uuid) -> bool {
+        self.all || self.apps.contains(&app)
+    }
+}
+
+/// Wake-ups of the reconciler, by app: a service that changed one app's desired state wakes
+/// that app only, so its fast requeue does not make every other app reconcile too.
+#[derive(Debug, Default)]
+pub struct Wakes {
+    woken: Mutex<Woken>,
+    notify: Notify,
+}
+
+impl Wakes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Woken> {
+        self.woken.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the reconciler for one app.
+    pub fn app(&self, app: Uuid) {
+        self.lock().apps.insert(app);
+        self.notify.notify_one();
+    }
+
+    /// Wakes the reconciler for every app.
+    pub fn all(&self) {
+        self.lock().all = true;
+        self.notify.notify_one();
+    }
+
+    /// Takes the wake-ups so far, leaving none.
+    pub fn take(&self) -> Woken {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Resolves at the next wake-up (at once if one came since the last call).
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +221,21 @@ mod tests {
         assert!(!r.begin("c1"), "a replica is retired once");
         r.end("c1");
         assert!(r.begin("c1"));
+    }
+
+    #[tokio::test]
+    async fn wakes_are_taken_by_app() {
+        let w = Wakes::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        w.app(a);
+        // The permit is kept for the next waiter.
+        tokio::time::timeout(std::time::Duration::from_secs(1), w.notified())
+            .await
+            .unwrap();
+        let got = w.take();
+        assert!(got.includes(a) && !got.includes(b));
+        assert_eq!(w.take(), Woken::default(), "taking leaves none");
+        w.all();
+        assert!(w.take().includes(b));
     }
 }

@@ -45,6 +45,39 @@ pub fn step(want: u32, new: &[New], old_serving: usize, max_surge: u32) -> Step 
     }
 }
 
+/// Where a rollout stands after a reconcile step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every wanted replica of the new release is healthy and no old one is left: it is done.
+    Done,
+    /// Still going: replicas starting, or old ones draining.
+    Going,
+    /// Not enough new replicas passed their health check within the deadline: roll back.
+    Expired,
+}
+
+/// Judges a rollout: `healthy` of `want` new replicas pass their check, `old_left` old replicas
+/// still serve or drain, and the rollout started `age` ago with `deadline` to succeed.
+pub fn verdict(
+    healthy: usize,
+    want: usize,
+    old_left: usize,
+    age: std::time::Duration,
+    deadline: std::time::Duration,
+) -> Verdict {
+    if healthy == want {
+        if old_left == 0 {
+            Verdict::Done
+        } else {
+            Verdict::Going
+        }
+    } else if age > deadline {
+        Verdict::Expired
+    } else {
+        Verdict::Going
+    }
+}
+
 /// Why a rollback cannot happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RollbackRefusal {
@@ -215,5 +248,19 @@ mod tests {
             RollbackRefusal::NoRelease.message("web"),
             "app web has no release yet"
         );
+    }
+
+    #[test]
+    fn verdicts() {
+        use std::time::Duration;
+        let (d, s) = (Duration::from_secs(60), Duration::from_secs);
+        assert_eq!(verdict(2, 2, 0, s(1), d), Verdict::Done);
+        assert_eq!(
+            verdict(2, 2, 1, s(100), d),
+            Verdict::Going,
+            "old ones drain"
+        );
+        assert_eq!(verdict(1, 2, 1, s(30), d), Verdict::Going);
+        assert_eq!(verdict(1, 2, 1, s(61), d), Verdict::Expired);
     }
 }

@@ -414,8 +414,11 @@ impl AppDocument {
                     "must not exceed maxReplicas".into(),
                 );
             }
-            if sc.max_replicas > 100 {
-                bad("spec.scaling.maxReplicas", "at most 100".into());
+            if sc.max_replicas > crate::api::MAX_INSTANCES {
+                bad(
+                    "spec.scaling.maxReplicas",
+                    format!("at most {}", crate::api::MAX_INSTANCES),
+                );
             }
         }
         if let Some(h) = &s.health {

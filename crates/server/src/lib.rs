@@ -125,7 +125,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             })?;
     }
     let lock = state::DataDirLock::acquire(&config.data_dir)?;
-    if config.control.cluster == racer_control::Cluster::Swarm {
+    if config.control.cluster == racer_control::ClusterKind::Swarm {
         let s = racer_control::service::swarm::require_manager().await?;
         tracing::info!(node = ?s.node_id, nodes = ?s.nodes, "apps run as services of the swarm this engine manages");
     }
@@ -178,7 +178,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         data_dir: config.data_dir.clone(),
         settings: Arc::new(control_settings),
         build_wake: Arc::new(tokio::sync::Notify::new()),
-        reconcile_wake: Arc::new(tokio::sync::Notify::new()),
+        reconcile_wake: Default::default(),
         routes: routes.clone(),
         draining: Default::default(),
         health: Default::default(),
@@ -253,24 +253,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     // The loops start after migrations: they read and write the new schema.
     if let Some(ctx) = control {
-        if ctx.settings.cluster == racer_control::Cluster::Local {
-            tracker.spawn(racer_control::observe::follow(
-                ctx.clone(),
-                shutdown.clone(),
-            ));
-            tracker.spawn(racer_control::probe::run(ctx.clone(), shutdown.clone()));
-            tracker.spawn(racer_control::reconcile::housekeep(
-                ctx.clone(),
-                shutdown.clone(),
-            ));
-        }
-        tracker.spawn(racer_control::reconcile::run(ctx.clone(), shutdown.clone()));
-        tracker.spawn(racer_control::autoscale::run(ctx.clone(), shutdown.clone()));
-        tracker.spawn(racer_control::builder::run(
-            ctx,
-            shutdown.clone(),
-            tracker.clone(),
-        ));
+        racer_control::start(ctx, shutdown.clone(), &tracker);
     }
     state.0.ready.store(true, Ordering::SeqCst);
     tracing::info!(%api_addr, store = store.backend().as_str(), "racer server ready");

@@ -80,7 +80,7 @@ struct Args {
     /// Where apps run: local (one container per replica on this engine) or swarm (one service
     /// per app; the engine must be a Swarm manager: see `racerctl swarm init`).
     #[arg(long, default_value = "local", env = "RACER_CLUSTER")]
-    cluster: racer_control::Cluster,
+    cluster: racer_control::ClusterKind,
     #[command(subcommand)]
     command: Option<Sub>,
 }

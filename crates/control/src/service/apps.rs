@@ -59,7 +59,7 @@ impl Services {
             .apps()
             .delete(&AppRef::Id(found.id), &who.actor)
             .await?;
-        self.wake_reconcile();
+        self.wake_app(app.id);
         Ok(app)
     }
 
@@ -72,7 +72,7 @@ impl Services {
             .apps()
             .set_running(&AppRef::Id(found.id), up, &who.actor)
             .await?;
-        self.wake_reconcile();
+        self.wake_app(app.id);
         Ok(app)
     }
 
@@ -85,7 +85,7 @@ impl Services {
             .apps()
             .set_instances(&AppRef::Id(found.id), instances, &who.actor)
             .await?;
-        self.wake_reconcile();
+        self.wake_app(app.id);
         Ok(app)
     }
 

@@ -135,7 +135,10 @@ impl Services {
         let c = self.find_container(who, id).await?;
         ctx.runtime.remove(&c.id).await?;
         self.container_event(who, "container.removed", &c).await;
-        self.wake_reconcile();
+        match c.app_id {
+            Some(app) => self.wake_app(app),
+            None => self.wake_all(),
+        }
         Ok(ContainerAction {
             message: format!("removed {}", c.name),
             containers: vec![c.id],
@@ -153,7 +156,7 @@ impl Services {
                 removed.push(c.id);
             }
         }
-        self.wake_reconcile();
+        self.wake_all();
         let message = format!("removed {} stopped container(s)", removed.len());
         Ok(ContainerAction {
             containers: removed,

@@ -136,10 +136,17 @@ impl Services {
         &self.urls
     }
 
-    /// Wakes the reconciler, when there is one.
-    pub fn wake_reconcile(&self) {
+    /// Wakes the reconciler for one app, when there is a reconciler.
+    pub fn wake_app(&self, app: uuid::Uuid) {
         if let Some(ctx) = &self.engine {
-            ctx.reconcile_wake.notify_one();
+            ctx.reconcile_wake.app(app);
+        }
+    }
+
+    /// Wakes the reconciler for every app.
+    pub fn wake_all(&self) {
+        if let Some(ctx) = &self.engine {
+            ctx.reconcile_wake.all();
         }
     }
 

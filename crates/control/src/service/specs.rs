@@ -141,7 +141,7 @@ impl Services {
             .apps()
             .set_spec(&app, &identity, instances, &diff, &who.actor)
             .await?;
-        self.wake_reconcile();
+        self.wake_app(app.id);
         Ok(ApplyResult {
             app,
             changed: true,

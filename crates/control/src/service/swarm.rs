@@ -7,7 +7,7 @@ use racer_core::{AppRef, ErrorKind};
 use racer_runtime::{Runtime, SwarmState};
 
 use super::{Caller, Services, Text};
-use crate::{Cluster, Ctx, Error};
+use crate::{ClusterKind, Ctx, Error};
 
 /// What to tell people whose engine is not a swarm manager.
 const NOT_A_MANAGER: &str = "this Docker engine is not a Swarm manager; run `racerctl swarm init` first (it makes this engine a single-node swarm)";
@@ -37,7 +37,7 @@ impl Services {
     /// The loops' context when this server runs apps on Swarm and the engine is still a manager.
     async fn swarm_ctx(&self, app: &str) -> Result<&Ctx, Error> {
         let ctx = self.engine()?;
-        if ctx.settings.cluster != Cluster::Swarm {
+        if ctx.settings.cluster != ClusterKind::Swarm {
             return Err(Error::refused(
                 ErrorKind::Conflict,
                 format!(
@@ -178,7 +178,7 @@ impl Services {
             removed.push(s.id);
         }
         ctx.routes.set(&app.name, Vec::new());
-        self.wake_reconcile();
+        self.wake_app(app.id);
         let message = if removed.is_empty() {
             format!(
                 "app {} had no swarm service; it is down (racer up starts it)",

@@ -1,0 +1,102 @@
+//! What the local and Swarm clusters share about running a replica: how a release's config
+//! becomes a container's environment, command and limits, and how racer removes a container.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use racer_core::api::App;
+use racer_runtime::Observed;
+use uuid::Uuid;
+
+use crate::{Ctx, Error};
+
+/// Stops (if it runs) and removes a container racer owns, marking it so the observer reads it
+/// again.
+pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
+    ctx.observer.mark(&c.id);
+    if c.running() {
+        ctx.runtime
+            .stop(&c.id, ctx.settings.stop_grace_secs)
+            .await?;
+    }
+    ctx.runtime.remove(&c.id).await?;
+    Ok(())
+}
+
+/// Removes the images of deleted apps, now and then (image listing is not free).
+pub(crate) async fn sweep_images(
+    ctx: &Ctx,
+    apps: &[App],
+    last_image_sweep: &mut Instant,
+) -> Result<(), Error> {
+    if last_image_sweep.elapsed() > Duration::from_secs(10) {
+        *last_image_sweep = Instant::now();
+        let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
+        for (id, tags, app) in ctx.runtime.images_of(None).await? {
+            if app.is_some_and(|a| !live.contains(&a)) {
+                tracing::info!(image = %id, tags = ?tags, "removing image of a deleted app");
+                // An image still used by a container (e.g. another app's `--image`) stays.
+                for t in &tags {
+                    if let Err(e) = ctx.runtime.remove_image(t).await {
+                        tracing::debug!(image = %t, error = %e, "image kept");
+                    }
+                }
+                if let Err(e) = ctx.runtime.remove_image(&id).await {
+                    tracing::debug!(image = %id, error = %e, "image kept");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a release runs, whatever runs it (a container or a Swarm task).
+pub(crate) struct RunParts {
+    /// `K=V`, with `PORT`, `RACER_APP` and `RACER_RELEASE` added.
+    pub(crate) env: Vec<String>,
+    /// The command override as argv.
+    pub(crate) command: Option<Vec<String>>,
+    /// Memory limit, bytes.
+    pub(crate) memory_bytes: i64,
+    /// CPU limit, billionths of a core.
+    pub(crate) nano_cpus: i64,
+}
+
+impl RunParts {
+    pub(crate) fn of(
+        ctx: &Ctx,
+        app: &App,
+        release: &racer_core::api::Release,
+        app_port: u16,
+    ) -> Result<RunParts, Error> {
+        let mut env: Vec<String> = release
+            .config
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        env.push(format!("PORT={app_port}"));
+        env.push(format!("RACER_APP={}", app.name));
+        env.push(format!("RACER_RELEASE={}", release.number));
+        let command = match release.config.command.as_deref() {
+            Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
+                racer_build::Error::Unrepresentable {
+                    what: "command".into(),
+                    reason,
+                }
+            })?),
+            None => None,
+        };
+        let cpus = release.config.cpus.unwrap_or(ctx.settings.default_cpus);
+        let mem = release
+            .config
+            .memory_mb
+            .unwrap_or(ctx.settings.default_memory_mb);
+        Ok(RunParts {
+            env,
+            command,
+            memory_bytes: i64::from(mem) * 1024 * 1024,
+            nano_cpus: (cpus * 1e9) as i64,
+        })
+    }
+}
