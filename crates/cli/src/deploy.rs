@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use racer_core::api::{AppStatus, Deployed, Deployment, DeploymentStatus, RunEvent, Source};
 
-use crate::{output, Client};
+use crate::client::Client;
+use crate::output;
 
 /// Packs `path` (honouring `.dockerignore`) into a temporary tarball and uploads it.
 pub async fn send_folder(client: &Client, path: &Path, quiet: bool) -> anyhow::Result<Source> {

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod client;
+pub mod credentials;
 pub mod deploy;
 pub mod local;
 pub mod output;

@@ -58,7 +58,7 @@ impl Target {
         let url = url.trim_end_matches('/').to_owned();
         let token = token
             .filter(|t| !t.is_empty())
-            .or_else(|| crate::account::saved_token(&url))
+            .or_else(|| crate::credentials::saved_token(&url))
             .or_else(|| read_admin_token(data_dir));
         Target { url, token }
     }
@@ -70,7 +70,7 @@ impl Target {
         let admin = read_admin_token(data_dir);
         let mut t = Target::resolve(url, explicit.clone().or(admin), data_dir);
         if explicit.is_none() && t.token.is_none() {
-            t.token = crate::account::saved_token(&t.url);
+            t.token = crate::credentials::saved_token(&t.url);
         }
         t
     }

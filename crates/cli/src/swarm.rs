@@ -5,8 +5,8 @@
 use racer_core::api::swarm::{SwarmRemoved, SwarmStatus};
 use reqwest::Method;
 
-use crate::client::{path_segment, TextStream};
-use crate::{output, Client, ClientError};
+use crate::client::{path_segment, Client, ClientError, TextStream};
+use crate::output;
 
 impl Client {
     /// `GET /api/v1/apps/{app}/swarm`.

@@ -142,8 +142,11 @@ fn default_org() -> String {
 }
 
 /// Where an app's code comes from.
+///
+/// Decoded leniently (unknown fields ignored) so an older client reads a newer server's answers;
+/// the server refuses unknown fields in requests itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// A folder on the client's machine, sent as a tarball (`POST /api/v1/uploads`).
     Path {
@@ -168,8 +171,10 @@ pub enum Source {
 }
 
 /// How a release runs: recorded with every release, so rollbacks and `--no-rebuild` reuse it.
+///
+/// Decoded leniently (unknown fields ignored), as it is part of answers; the server refuses
+/// unknown fields in requests itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// The port the app listens on inside the container (default: the image's only EXPOSE, else 8000).
     #[serde(default)]
@@ -282,8 +287,10 @@ pub fn check_instances(instances: u32, allow_zero: bool) -> Result<(), crate::Fi
 
 /// A replica's health check. Health flips only after `failure_threshold` consecutive failures
 /// or `success_threshold` consecutive successes.
+///
+/// Decoded leniently, as it is part of answers; the server refuses unknown fields itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     /// HTTP GET this path (2xx/3xx passes); TCP connect when absent.
     #[serde(default)]
