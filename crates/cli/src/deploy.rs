@@ -44,6 +44,15 @@ pub async fn send_folder(client: &Client, path: &Path, quiet: bool) -> anyhow::R
     })
 }
 
+/// A `--git` argument (`URL`, optionally with `#branch`, `#tag` or `#sha`) as a source.
+pub fn git_source(s: &str) -> Source {
+    let (url, reference) = racer_build::git::split_ref(s);
+    Source::Git {
+        url: url.to_owned(),
+        reference: reference.map(str::to_owned),
+    }
+}
+
 /// `12.3 KiB`.
 pub fn human_bytes(n: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB"];

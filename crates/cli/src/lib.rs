@@ -1,9 +1,12 @@
 //! Shared parts of the `racer` and `racerctl` binaries: finding the server, the typed API client,
-//! and output. The CLIs talk to the server only over HTTP.
+//! output, and the commands themselves ([`commands`] for `racer`, [`ctl`] for `racerctl`); the
+//! binaries only parse and dispatch. The CLIs talk to the server only over HTTP.
 
 pub mod account;
 pub mod client;
+pub mod commands;
 pub mod credentials;
+pub mod ctl;
 pub mod deploy;
 pub mod local;
 pub mod output;

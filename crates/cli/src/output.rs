@@ -2,7 +2,10 @@
 
 use std::io::Write;
 
+use futures_util::StreamExt;
 use serde::Serialize;
+
+use crate::client::TextStream;
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -37,6 +40,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     writeln!(out, "{}", line(header.to_vec()))?;
     for row in rows {
         writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// Copies a plain-text stream (logs) to stdout as it arrives, until it ends.
+pub async fn copy_text(mut stream: TextStream) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = stream.next().await {
+        out.write_all(&chunk?)?;
+        out.flush()?;
     }
     Ok(())
 }

@@ -1,0 +1,29 @@
+//! `racer`'s commands, one module per group of subcommands. The binary parses the command line
+//! and hands each subcommand's arguments to its function here; every function returns the exit
+//! code (0 success, 1 failure).
+//!
+//! - [`deploy`]: `run`, `rerun`, `rollback`.
+//! - [`spec`]: `apply`, `validate`, `dockerfile`.
+//! - [`apps`]: `list-projects`, `status`, `releases`, `up`, `down`, `delete`, `apps …`.
+//! - [`scale`]: `scale`, `scale-up`, `scale-down`, `metrics`, `policy`.
+//! - [`logs`]: `logs`, `events`.
+//! - [`swarm`]: `swarm-status`, `swarm-logs`, `swarm-remove`.
+//!
+//! The account commands (`login`, `tokens`, …) are in [`crate::account`].
+
+pub mod apps;
+pub mod deploy;
+pub mod logs;
+pub mod scale;
+pub mod spec;
+pub mod swarm;
+
+use clap::Args;
+
+/// The commands that take only a project.
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The project (name or UUID).
+    #[arg(long)]
+    pub project_name: String,
+}
