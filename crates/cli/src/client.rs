@@ -553,26 +553,114 @@ pub fn path_segment(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use racer_core::api::{DeploymentStatus, Page};
+
     use super::*;
 
+    const URL: &str = "http://127.0.0.1:8001/api/v1/apps/web";
+
+    /// An app as a newer server sends it: every field this CLI knows, and one it does not.
+    const APP: &str = r#"{
+        "id": "0b6f6a3e-8f7c-4c1e-9d2a-5b8e4f1c2d3a",
+        "name": "web",
+        "org": "default",
+        "created_at": "2026-11-26T11:34:28Z",
+        "updated_at": "2026-11-26T11:35:00Z",
+        "instances": 2,
+        "release": 3,
+        "source": {"kind": "image", "image": "web:3"},
+        "future_field": 1
+    }"#;
+
+    /// A deployment as a newer server sends it, with a field this CLI does not know.
+    const DEPLOYMENT: &str = r#"{
+        "id": "5d1f0c2e-3b4a-4f6e-8a9b-0c1d2e3f4a5b",
+        "app_id": "0b6f6a3e-8f7c-4c1e-9d2a-5b8e4f1c2d3a",
+        "app_name": "web",
+        "status": "running",
+        "release": 3,
+        "source": {"kind": "image", "image": "web:3"},
+        "config": {"env": {"A": "1"}},
+        "image_from_release": null,
+        "error": null,
+        "created_by": "admin",
+        "created_at": "2026-11-26T11:34:28Z",
+        "updated_at": "2026-11-26T11:35:00Z",
+        "future_field": {"nested": [1, 2]}
+    }"#;
+
+    fn ok<T: DeserializeOwned>(body: &str) -> T {
+        match decode_bytes::<T>(body.as_bytes(), URL.to_owned(), StatusCode::OK) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     #[test]
-    fn an_answer_with_a_field_this_cli_does_not_know_says_the_server_is_newer() {
-        let url = "http://127.0.0.1:8001/api/v1/apps/web/status".to_owned();
-        // A release's config from a server that knows a setting this CLI does not.
-        let e = decode_bytes::<racer_core::api::RunConfig>(
-            br#"{"env":{},"colour":1}"#,
-            url.clone(),
+    fn an_answer_with_a_field_this_cli_does_not_know_still_decodes() {
+        let app: App = ok(APP);
+        assert_eq!(app.name, "web");
+        assert_eq!(app.instances, 2);
+        assert_eq!(app.release, Some(3));
+        let d: Deployment = ok(DEPLOYMENT);
+        assert_eq!(d.status, DeploymentStatus::Running);
+        assert_eq!(d.config.env.get("A").map(String::as_str), Some("1"));
+        // The same inside a page, and the page itself growing a field.
+        let page: Page<App> = ok(&format!(
+            r#"{{"items": [{APP}], "next_cursor": null, "total": 1}}"#
+        ));
+        assert_eq!(page.items.len(), 1);
+        let deployed: Deployed = ok(&format!(
+            r#"{{"app": {APP}, "deployment": {DEPLOYMENT}, "warnings": []}}"#
+        ));
+        assert_eq!(deployed.deployment.app_name, "web");
+    }
+
+    /// The same deep inside: `Source`, `RunConfig` and `HealthCheck` are request types too, but
+    /// answers carry them (in `App`, `Deployment`, `Release`), so they must not refuse new fields.
+    #[test]
+    fn a_field_this_cli_does_not_know_inside_a_source_or_config_still_decodes() {
+        let d: Deployment = ok(&DEPLOYMENT
+            .replace(r#""image": "web:3"}"#, r#""image": "web:3", "digest": "sha256:0"}"#)
+            .replace(
+                r#""config": {"env": {"A": "1"}}"#,
+                r#""config": {"env": {}, "colour": 1, "health": {"intervalSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 3, "successThreshold": 1, "grpc": true}}"#,
+            ));
+        assert_eq!(d.app_name, "web");
+    }
+
+    #[test]
+    fn an_answer_this_cli_cannot_read_says_why() {
+        // A value this CLI does not know (a deployment state added later): the server is newer.
+        let e = decode_bytes::<Deployment>(
+            DEPLOYMENT
+                .replace(r#""status": "running""#, r#""status": "paused""#)
+                .as_bytes(),
+            URL.to_owned(),
             StatusCode::OK,
         )
         .unwrap_err()
         .to_string();
+        assert!(e.contains("unknown variant `paused`"), "{e}");
+        assert!(e.contains("newer than this racer"), "{e}");
+        // A type that refuses unknown fields names the field, and the same hint.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)] // only decoded, never read
+        struct Strict {
+            env: std::collections::BTreeMap<String, String>,
+        }
+        let e = decode_bytes::<Strict>(br#"{"env":{},"colour":1}"#, URL.to_owned(), StatusCode::OK)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `colour`"), "{e}");
         assert!(e.contains("newer than this racer"), "{e}");
-        let e = decode_bytes::<ErrorBody>(b"<html>", url.clone(), StatusCode::OK)
+        // Not JSON at all, or nothing: maybe not a racer server.
+        let e = decode_bytes::<ErrorBody>(b"<html>", URL.to_owned(), StatusCode::OK)
             .unwrap_err()
             .to_string();
         assert!(e.contains("is that a racer server?"), "{e}");
-        let e = decode_bytes::<ErrorBody>(b"", url, StatusCode::BAD_GATEWAY)
+        let e = decode_bytes::<ErrorBody>(b"", URL.to_owned(), StatusCode::BAD_GATEWAY)
             .unwrap_err()
             .to_string();
         assert!(e.contains("HTTP 502 Bad Gateway): an empty body"), "{e}");
