@@ -193,22 +193,19 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<racer_runtime::Error> for ApiError {
-    fn from(e: racer_runtime::Error) -> ApiError {
-        let kind = e.kind();
-        if matches!(kind, ErrorKind::Internal | ErrorKind::Unavailable) {
-            tracing::error!(error = %chain(&e), "engine error");
-        }
-        ApiError::new(kind, chain(&e))
-    }
-}
-
 impl From<racer_control::Error> for ApiError {
     fn from(e: racer_control::Error) -> ApiError {
         use racer_control::Error as E;
         match e {
             E::Store(e) => e.into(),
-            E::Runtime(e) => e.into(),
+            E::Runtime(e) => {
+                // The engine's error, whole (what it refused and why).
+                let kind = e.kind();
+                if matches!(kind, ErrorKind::Internal | ErrorKind::Unavailable) {
+                    tracing::error!(error = %chain(&e), "engine error");
+                }
+                ApiError::new(kind, chain(&e))
+            }
             E::At { field, source } => ApiError::from(*source).field(field),
             E::Refused {
                 kind,
