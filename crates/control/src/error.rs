@@ -205,7 +205,7 @@ impl Error {
 }
 
 /// Every message of an error and its sources, joined by `: `.
-fn chain_of(e: &dyn std::error::Error) -> String {
+pub fn chain_of(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use cluster::Cluster;
-pub use error::Error;
+pub use error::{chain_of, Error};
 
 /// What a reconcile says about the future, as in kube-runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

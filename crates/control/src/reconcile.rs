@@ -410,23 +410,8 @@ pub async fn reconcile(app: &App, pass: &mut Pass<'_>) -> Result<Action, Error> 
                     (None, Some(e)) => why.push_str(&format!(" ({e})")),
                     (None, None) => {}
                 }
-                match plan.previous_release {
-                    Some(p) => {
-                        deployments.point_app_at(app.id, Some(p)).await?;
-                        deployments
-                            .set_status(
-                                d,
-                                DeploymentStatus::RolledBack,
-                                Some(&format!("{why}; rolled back to release {p}")),
-                            )
-                            .await?;
-                    }
-                    None => {
-                        deployments
-                            .set_status(d, DeploymentStatus::Failed, Some(&why))
-                            .await?;
-                    }
-                }
+                crate::replica::give_up_rollout(ctx, app.id, d, &why, plan.previous_release)
+                    .await?;
             }
         }
     }

@@ -50,6 +50,38 @@ pub(crate) async fn sweep_images(
     Ok(())
 }
 
+/// Ends a rollout that did not pass in time: points the app back at `previous` (the newest
+/// release still serving) and marks the deployment rolled back, or failed when nothing older
+/// serves.
+pub(crate) async fn give_up_rollout(
+    ctx: &Ctx,
+    app: Uuid,
+    d: &racer_core::api::Deployment,
+    why: &str,
+    previous: Option<i64>,
+) -> Result<(), Error> {
+    use racer_core::api::DeploymentStatus;
+    let deployments = ctx.store.deployments();
+    match previous {
+        Some(p) => {
+            deployments.point_app_at(app, Some(p)).await?;
+            deployments
+                .set_status(
+                    d,
+                    DeploymentStatus::RolledBack,
+                    Some(&format!("{why}; rolled back to release {p}")),
+                )
+                .await?;
+        }
+        None => {
+            deployments
+                .set_status(d, DeploymentStatus::Failed, Some(why))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// How a release runs, whatever runs it (a container or a Swarm task).
 pub(crate) struct RunParts {
     /// `K=V`, with `PORT`, `RACER_APP` and `RACER_RELEASE` added.

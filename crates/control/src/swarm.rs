@@ -473,24 +473,7 @@ async fn observe(
                     .filter(|t| t.running() && t.release != Some(number))
                     .filter_map(|t| t.release)
                     .max();
-                let deployments = ctx.store.deployments();
-                match prev {
-                    Some(p) => {
-                        deployments.point_app_at(app.id, Some(p)).await?;
-                        deployments
-                            .set_status(
-                                d,
-                                DeploymentStatus::RolledBack,
-                                Some(&format!("{why}; rolled back to release {p}")),
-                            )
-                            .await?;
-                    }
-                    None => {
-                        deployments
-                            .set_status(d, DeploymentStatus::Failed, Some(&why))
-                            .await?;
-                    }
-                }
+                crate::replica::give_up_rollout(ctx, app.id, d, &why, prev).await?;
             }
         }
     }

@@ -136,16 +136,7 @@ impl ApiError {
 }
 
 /// Formats an error with its whole chain on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub(crate) use racer_control::chain_of as chain;
 
 impl From<racer_store::Error> for ApiError {
     fn from(e: racer_store::Error) -> ApiError {
