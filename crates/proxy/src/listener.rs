@@ -1,0 +1,226 @@
+//! Accepting connections: one accept loop ([`Proxy::serve`]) or one event loop per thread
+//! ([`Proxy::serve_threads`]) with the hand-over of new connections to the least loaded thread.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::headers::peer_ip_value;
+use crate::proxy::Proxy;
+use crate::upstream;
+
+impl Proxy {
+    /// Serves connections from `listener` until `shutdown`; connections are tracked.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        loop {
+            let Some((stream, peer)) = accept(&listener, &shutdown).await else {
+                return;
+            };
+            self.spawn_connection(stream, peer, &shutdown, &tracker, None);
+        }
+    }
+
+    /// Serves one client connection in a task on the current runtime; `load` (counted up by the
+    /// caller when it chose this thread) is counted down when the connection ends.
+    fn spawn_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+        load: Option<Arc<AtomicUsize>>,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let me = self.clone();
+        let header_timeout = self.config.header_timeout;
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            // The client's address, formatted once per connection.
+            let peer_ip = peer_ip_value(peer);
+            let svc = service_fn(move |req| {
+                let me = me.clone();
+                let peer_ip = peer_ip.clone();
+                async move { Ok::<_, Infallible>(me.route(req, &peer_ip).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+                }
+            }
+            if let Some(l) = load {
+                l.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Serves on `threads` threads, each with its own single-threaded runtime, as nginx's
+    /// workers do: a connection lives on one thread with its upstream connections, so a
+    /// request never hops between threads (a multi-threaded runtime moves wake-ups across its
+    /// workers). Every thread accepts from the same listening socket; a thread that accepts a
+    /// connection while another serves fewer hands it over (once, at accept), because a burst
+    /// of new connections otherwise lands on whichever thread woke first. Each thread drains
+    /// its connections on `shutdown`; `tracker` holds one task per thread, done when the
+    /// thread is.
+    pub fn serve_threads(
+        self: Arc<Self>,
+        listener: std::net::TcpListener,
+        threads: usize,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let threads = threads.max(1);
+        self.threads.store(threads, Ordering::Relaxed);
+        let loads: Arc<Vec<Arc<AtomicUsize>>> =
+            Arc::new((0..threads).map(|_| Arc::default()).collect());
+        let mut inboxes = Vec::with_capacity(threads);
+        let mut senders = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
+            senders.push(tx);
+            inboxes.push(rx);
+        }
+        let senders = Arc::new(senders);
+        for (me_index, mut inbox) in inboxes.into_iter().enumerate() {
+            let listener = listener.try_clone()?;
+            let me = self.clone();
+            let stop = shutdown.clone();
+            let (loads, senders) = (loads.clone(), senders.clone());
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            std::thread::Builder::new()
+                .name(format!("racer-proxy-{me_index}"))
+                .spawn(move || {
+                    upstream::use_shard(me_index);
+                    rt.block_on(async move {
+                        let listener = match TcpListener::from_std(listener) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                tracing::error!(error = %e, "proxy thread cannot listen");
+                                return;
+                            }
+                        };
+                        let local = TaskTracker::new();
+                        loop {
+                            tokio::select! {
+                                accepted = accept(&listener, &stop) => {
+                                    let Some((stream, peer)) = accepted else { break };
+                                    // Counted at once, so that the next accept (on any thread)
+                                    // sees it even before the chosen thread takes it.
+                                    let target = least_loaded(&loads, me_index);
+                                    loads[target].fetch_add(1, Ordering::Relaxed);
+                                    if target != me_index {
+                                        let sent = stream
+                                            .into_std()
+                                            .ok()
+                                            .is_some_and(|std| senders[target].send((std, peer)).is_ok());
+                                        if !sent {
+                                            // That thread is stopping: the connection closes.
+                                            loads[target].fetch_sub(1, Ordering::Relaxed);
+                                        }
+                                        continue;
+                                    }
+                                    me.spawn_connection(stream, peer, &stop, &local, Some(loads[me_index].clone()));
+                                }
+                                Some((std, peer)) = inbox.recv() => {
+                                    match TcpStream::from_std(std) {
+                                        Ok(stream) => me.spawn_connection(stream, peer, &stop, &local, Some(loads[me_index].clone())),
+                                        Err(e) => {
+                                            loads[me_index].fetch_sub(1, Ordering::Relaxed);
+                                            tracing::warn!(error = %e, "proxy handoff failed");
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        local.close();
+                        local.wait().await;
+                    });
+                    let _ = done_tx.send(());
+                })?;
+            tracker.spawn(async move {
+                let _ = done_rx.await;
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A connection accepted on one proxy thread and handed to another.
+type Handoff = (std::net::TcpStream, SocketAddr);
+
+/// The next connection, or `None` on `shutdown`. Accept errors (out of file descriptors) are
+/// logged and retried after a pause.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = listener.accept() => match r {
+                Ok(x) => return Some(x),
+                Err(e) => {
+                    tracing::warn!(error = %e, "proxy accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// The thread that should serve a new connection: `me` unless another serves fewer.
+fn least_loaded(loads: &[Arc<AtomicUsize>], me: usize) -> usize {
+    let mine = loads[me].load(Ordering::Relaxed);
+    let (best, load) = loads
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.load(Ordering::Relaxed)))
+        .min_by_key(|(_, l)| *l)
+        .unwrap_or((me, mine));
+    if load < mine {
+        best
+    } else {
+        me
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_connection_goes_to_the_least_loaded_thread_else_stays() {
+        let loads = |v: &[usize]| -> Vec<Arc<AtomicUsize>> {
+            v.iter().map(|n| Arc::new(AtomicUsize::new(*n))).collect()
+        };
+        assert_eq!(least_loaded(&loads(&[0, 0]), 1), 1, "a tie stays");
+        assert_eq!(least_loaded(&loads(&[3, 2]), 0), 1);
+        assert_eq!(least_loaded(&loads(&[2, 3]), 0), 0);
+        assert_eq!(least_loaded(&loads(&[5, 1, 0, 4]), 3), 2);
+    }
+}

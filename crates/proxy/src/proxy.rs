@@ -1,0 +1,46 @@
+//! The proxy itself: the route table it serves, its settings, and what its threads share. Its
+//! methods live with their concern: `listener` (accepting), `forward` (requests), `balance`
+//! (replica choice).
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::headers::RequestIds;
+use crate::metrics::TrafficSnapshot;
+use crate::table::{Epoch, Routes};
+
+/// The proxy: a route table and a pool of keep-alive HTTP/1.1 connections per replica.
+pub struct Proxy {
+    pub(crate) routes: Routes,
+    pub(crate) config: Config,
+    pub(crate) epoch: Epoch,
+    /// Request ids: this process's random prefix, then a counter.
+    pub(crate) ids: RequestIds,
+    /// Upgraded connections (WebSocket) being relayed.
+    pub(crate) upgrades: TaskTracker,
+    /// Threads serving ([`Proxy::serve_threads`]; 1 for [`Proxy::serve`]): each gets an equal
+    /// share of every replica's concurrency limit.
+    pub(crate) threads: AtomicUsize,
+}
+
+impl Proxy {
+    /// A proxy over `routes`.
+    pub fn new(routes: Routes, config: Config) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            routes,
+            epoch: Epoch::default(),
+            ids: RequestIds::new(),
+            upgrades: TaskTracker::new(),
+            threads: AtomicUsize::new(1),
+            config,
+        })
+    }
+
+    /// Traffic of every routed app.
+    pub fn snapshot(&self) -> Vec<TrafficSnapshot> {
+        self.routes.snapshot(&self.epoch)
+    }
+}

@@ -1,0 +1,405 @@
+//! End-to-end tests: a proxy serving on 127.0.0.1 in front of test replicas.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::{Backend, Config, Proxy, Routes};
+
+/// A replica on 127.0.0.1 that counts the connections it accepts: `/chunked` answers with a
+/// chunked body, anything else with a fixed one. Without `keep_alive` it closes each
+/// connection after one response, without saying so (as a replica's idle timeout does).
+async fn replica(conns: Arc<AtomicUsize>, keep_alive: bool) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            conns.fetch_add(1, Ordering::SeqCst);
+            if !keep_alive {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 1024];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 22\r\n\r\nhello from the replica",
+                        )
+                        .await;
+                });
+                continue;
+            }
+            tokio::spawn(async move {
+                let svc = service_fn(|req: Request<Incoming>| async move {
+                    let body = Full::new(Bytes::from_static(b"hello from the replica"));
+                    let resp = if req.uri().path() == "/chunked" {
+                        // no size hint: sent chunked
+                        Response::new(body.map_frame(|f| f).boxed())
+                    } else {
+                        Response::new(body.boxed())
+                    };
+                    Ok::<_, Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A proxy routing `web` to `upstream`, and a keep-alive client connection to it.
+async fn proxy_to(
+    upstream: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    CancellationToken,
+) {
+    let (addr, stop) = start_proxy(upstream, Config::default()).await;
+    (client_to(addr).await, stop)
+}
+
+/// A proxy with `config` routing `web` to `upstream`: its address.
+async fn start_proxy(upstream: SocketAddr, config: Config) -> (SocketAddr, CancellationToken) {
+    let (addr, stop, _) = start_proxy_with(Backend::new(upstream), config).await;
+    (addr, stop)
+}
+
+/// [`start_proxy`] with `backend` as `web`'s replica, and the proxy.
+async fn start_proxy_with(
+    backend: Backend,
+    config: Config,
+) -> (SocketAddr, CancellationToken, Arc<Proxy>) {
+    let routes = Routes::default();
+    routes.set("web", vec![backend]);
+    let proxy = Proxy::new(routes, config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
+    tokio::spawn(proxy.clone().serve(listener, stop.clone(), tracker));
+    (addr, stop, proxy)
+}
+
+/// A keep-alive client connection to `addr`.
+async fn client_to(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// A replica on 127.0.0.1 that answers each request with `head`, then waits for `go` (a
+/// permit per response), then writes `body`: the head and the body in separate writes.
+async fn split_replica(
+    head: &'static [u8],
+    body: &'static [u8],
+    go: Arc<tokio::sync::Semaphore>,
+) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let go = go.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let mut buf = Vec::new();
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 1024];
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream.write_all(head).await;
+                if let Ok(permit) = go.acquire().await {
+                    permit.forget();
+                }
+                let _ = stream.write_all(body).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A replica on 127.0.0.1 that answers every request after `delay`, counting the requests
+/// it holds at once: (now, most ever).
+async fn slow_replica(delay: Duration, seen: Arc<(AtomicUsize, AtomicUsize)>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: Request<Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        let now = seen.0.fetch_add(1, Ordering::SeqCst) + 1;
+                        seen.1.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(delay).await;
+                        seen.0.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"slow"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// `GET /` on `client`: the status and the whole body.
+async fn fetch(
+    mut client: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+) -> (StatusCode, Bytes) {
+    client.ready().await.unwrap();
+    let resp = client.send_request(get("/")).await.unwrap();
+    let status = resp.status();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::builder()
+        .uri(path)
+        .header(header::HOST, "web.localhost")
+        .body(Empty::new())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_replica_closed_is_not_reused() {
+    let conns = Arc::new(AtomicUsize::new(0));
+    let (mut client, stop) = proxy_to(replica(conns.clone(), false).await).await;
+    for i in 0..10 {
+        client.ready().await.unwrap();
+        let resp = client.send_request(get("/")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello from the replica");
+        // the replica's close reaches the proxy before the next request
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 10);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let conns = Arc::new(AtomicUsize::new(0));
+    let (mut client, stop) = proxy_to(replica(conns.clone(), true).await).await;
+    let mut ids = std::collections::HashSet::new();
+    for (i, (method, path)) in std::iter::repeat_n(("GET", "/"), 20)
+        .chain([
+            ("GET", "/chunked"),
+            ("HEAD", "/"),
+            ("GET", "/chunked"),
+            ("GET", "/"),
+        ])
+        .enumerate()
+    {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "web.localhost")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        client.ready().await.unwrap();
+        let resp = client.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 32);
+        assert!(ids.insert(id), "request ids are unique");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let want: &[u8] = if method == "HEAD" {
+            b""
+        } else {
+            b"hello from the replica"
+        };
+        assert_eq!(&body[..], want, "request {i}: {method} {path}");
+    }
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        1,
+        "one upstream connection, reused"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_length_body_written_after_its_head_arrives_whole() {
+    let go = Arc::new(tokio::sync::Semaphore::new(0));
+    let upstream = split_replica(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 22\r\n\r\n",
+        b"hello from the replica",
+        go.clone(),
+    )
+    .await;
+    let (client, stop) = proxy_to(upstream).await;
+    // The proxy waits for the body's first bytes before it answers: the body comes late.
+    let pending = tokio::spawn(fetch(client));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    go.add_permits(1);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(&body[..], b"hello from the replica");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_head_is_not_held_back_for_its_body() {
+    let go = Arc::new(tokio::sync::Semaphore::new(0));
+    let upstream = split_replica(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+        b"5\r\nhello\r\n0\r\n\r\n",
+        go.clone(),
+    )
+    .await;
+    let (mut client, stop) = proxy_to(upstream).await;
+    client.ready().await.unwrap();
+    // The body is only written once the client has the head: held back, this times out.
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.send_request(get("/")))
+        .await
+        .expect("the head of a chunked response arrives before its body")
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    go.add_permits(1);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello");
+    stop.cancel();
+}
+
+/// Six clients at once through a proxy with `config` to one replica with `concurrency`,
+/// where the limit that applies is 2: four wait in the proxy (and the snapshot that feeds
+/// /metrics says so), all six get their answer, and the replica never sees more than two.
+async fn six_clients_two_at_a_time(config: Config, concurrency: Option<u32>) {
+    let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let upstream = slow_replica(Duration::from_millis(100), seen.clone()).await;
+    let backend = Backend {
+        addr: upstream,
+        concurrency,
+    };
+    let (addr, stop, proxy) = start_proxy_with(backend, config).await;
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(tokio::spawn(fetch(client_to(addr).await)));
+    }
+    let queued = || proxy.snapshot().first().map_or(0, |t| t.queued);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while queued() != 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(queued(), 4, "four requests queued behind the limit");
+    for c in clients {
+        let (status, body) = c.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&body[..], b"slow");
+    }
+    assert_eq!(
+        seen.1.load(Ordering::SeqCst),
+        2,
+        "six clients at once, two requests at the replica at most (and at least)"
+    );
+    assert_eq!(queued(), 0, "nothing left waiting");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_a_replicas_concurrency_limit_wait_their_turn() {
+    let config = Config {
+        replica_concurrency: 2,
+        ..Config::default()
+    };
+    six_clients_two_at_a_time(config, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_own_concurrency_limit_overrides_the_proxys() {
+    // The proxy's default (80) would let all six through at once; the replica's release
+    // asks for 2.
+    six_clients_two_at_a_time(Config::default(), Some(2)).await;
+    // And a release may lift a proxy-wide limit: 0 is none.
+    let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let upstream = slow_replica(Duration::from_millis(400), seen.clone()).await;
+    let config = Config {
+        replica_concurrency: 1,
+        ..Config::default()
+    };
+    let backend = Backend {
+        addr: upstream,
+        concurrency: Some(0),
+    };
+    let (addr, stop, _) = start_proxy_with(backend, config).await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(tokio::spawn(fetch(client_to(addr).await)));
+    }
+    for c in clients {
+        assert_eq!(c.await.unwrap().0, StatusCode::OK);
+    }
+    assert_eq!(
+        seen.1.load(Ordering::SeqCst),
+        4,
+        "no limit: all four at once"
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_queued_past_the_timeout_gets_503_with_retry_after() {
+    let seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let upstream = slow_replica(Duration::from_millis(1500), seen.clone()).await;
+    let config = Config {
+        replica_concurrency: 1,
+        queue_timeout: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let (addr, stop) = start_proxy(upstream, config).await;
+    let mut first = client_to(addr).await;
+    let first = tokio::spawn(async move {
+        first.ready().await.unwrap();
+        first.send_request(get("/")).await.unwrap().status()
+    });
+    // The first request holds the replica's only slot.
+    while seen.0.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut second = client_to(addr).await;
+    second.ready().await.unwrap();
+    let resp = second.send_request(get("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("concurrency limit"));
+    assert_eq!(first.await.unwrap(), StatusCode::OK);
+    assert_eq!(seen.1.load(Ordering::SeqCst), 1);
+    stop.cancel();
+}
