@@ -24,7 +24,7 @@ struct AppState {
     /// Per container: CPU ns at the last reading and when.
     cpu: HashMap<String, (u64, Instant)>,
     /// The proxy's counters at the last reading and when.
-    traffic: Option<(u64, [u64; 13], Instant)>,
+    traffic: Option<(u64, [u64; racer_proxy::LATENCY_BUCKETS], Instant)>,
 }
 
 /// Runs the autoscaler until `shutdown`.
