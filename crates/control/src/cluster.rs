@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use racer_core::api::App;
 use tokio_util::sync::CancellationToken;
@@ -56,31 +56,63 @@ pub fn error_policy(e: &Error) -> std::time::Duration {
 }
 
 /// When each app is due next.
-#[derive(Debug, Default)]
-pub struct Schedule(HashMap<Uuid, Instant>);
+///
+/// Requeues of a resync or longer are put on one grid (multiples of `grid` from the runner's
+/// start), so apps at rest come due together, one pass per resync as with a single loop, instead
+/// of each at its own moment (a thousand passes a second for a thousand apps). Shorter requeues
+/// (right after a start, while a rollout waits) keep their own time.
+#[derive(Debug)]
+pub struct Schedule {
+    due: HashMap<Uuid, Instant>,
+    epoch: Instant,
+    grid: Duration,
+}
 
 impl Schedule {
+    /// An empty schedule whose resync grid is `grid`, starting now.
+    pub fn new(grid: Duration) -> Schedule {
+        Schedule {
+            due: HashMap::new(),
+            epoch: Instant::now(),
+            grid: grid.max(Duration::from_millis(1)),
+        }
+    }
+
+    /// When an app requeued `after` at `now` is due: on the grid for a resync or longer.
+    fn at(&self, now: Instant, after: Duration) -> Instant {
+        let t = now + after;
+        if after < self.grid {
+            return t;
+        }
+        let since = t.saturating_duration_since(self.epoch).as_nanos();
+        let grid = self.grid.as_nanos();
+        let ticks = since.div_ceil(grid);
+        let nanos = u64::try_from(ticks.saturating_mul(grid)).unwrap_or(u64::MAX);
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
     /// The apps due at `now`: woken ones, new ones, and those whose requeue time came.
     pub fn due(&self, apps: &[App], woken: &crate::tracking::Woken, now: Instant) -> HashSet<Uuid> {
         apps.iter()
-            .filter(|a| woken.includes(a.id) || self.0.get(&a.id).is_none_or(|t| *t <= now))
+            .filter(|a| woken.includes(a.id) || self.due.get(&a.id).is_none_or(|t| *t <= now))
             .map(|a| a.id)
             .collect()
     }
 
-    /// Records when to look at `app` again.
-    pub fn requeue(&mut self, app: Uuid, at: Instant) {
-        self.0.insert(app, at);
+    /// Records when to look at `app` again: `after` from `now`.
+    pub fn requeue(&mut self, app: Uuid, now: Instant, after: Duration) {
+        let at = self.at(now, after);
+        self.due.insert(app, at);
     }
 
     /// Forgets apps that no longer exist.
     pub fn retain(&mut self, live: &HashSet<Uuid>) {
-        self.0.retain(|id, _| live.contains(id));
+        self.due.retain(|id, _| live.contains(id));
     }
 
     /// How long until the first app is due, at most `cap`.
-    pub fn sleep(&self, now: Instant, cap: std::time::Duration) -> std::time::Duration {
-        self.0
+    pub fn sleep(&self, now: Instant, cap: Duration) -> Duration {
+        self.due
             .values()
             .map(|t| t.saturating_duration_since(now))
             .min()
@@ -93,7 +125,7 @@ impl Schedule {
 /// apps, converges the due ones and sleeps until the next is due (or a wake-up comes).
 pub async fn run<C: Cluster>(cluster: C, ctx: Ctx, shutdown: CancellationToken) {
     let mut state = C::State::default();
-    let mut schedule = Schedule::default();
+    let mut schedule = Schedule::new(ctx.settings.resync);
     loop {
         let started = Instant::now();
         let woken = ctx.reconcile_wake.take();
@@ -110,13 +142,13 @@ pub async fn run<C: Cluster>(cluster: C, ctx: Ctx, shutdown: CancellationToken) 
                     Ok(actions) => {
                         let now = Instant::now();
                         for (app, a) in actions {
-                            schedule.requeue(app, now + a.requeue_after);
+                            schedule.requeue(app, now, a.requeue_after);
                         }
                     }
                     Err(e) => {
-                        let retry = Instant::now() + error_policy(&e);
+                        let (now, retry) = (Instant::now(), error_policy(&e));
                         for app in &due {
-                            schedule.requeue(*app, retry);
+                            schedule.requeue(*app, now, retry);
                         }
                         ctx.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(error = %e.chain(), "reconcile pass failed");
@@ -157,14 +189,14 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let apps = [app(a), app(b)];
         let now = Instant::now();
-        let mut s = Schedule::default();
+        let mut s = Schedule::new(Duration::from_secs(1));
         assert_eq!(
             s.due(&apps, &Woken::default(), now).len(),
             2,
             "new apps are due"
         );
-        s.requeue(a, now + Duration::from_millis(2));
-        s.requeue(b, now + Duration::from_secs(1));
+        s.requeue(a, now, Duration::from_millis(2));
+        s.requeue(b, now, Duration::from_secs(1));
         let soon = now + Duration::from_millis(3);
         assert_eq!(
             s.due(&apps, &Woken::default(), soon),
@@ -185,5 +217,27 @@ mod tests {
             s.sleep(now, Duration::from_millis(500)),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn apps_at_rest_come_due_together() {
+        let grid = Duration::from_millis(1000);
+        let mut s = Schedule::new(grid);
+        let start = s.epoch;
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        // Two apps reconciled 300 ms apart, both at rest: due at the same grid point.
+        s.requeue(a, start + Duration::from_millis(100), grid);
+        s.requeue(b, start + Duration::from_millis(400), grid);
+        assert_eq!(s.due[&a], s.due[&b]);
+        assert_eq!(s.due[&a], start + Duration::from_millis(2000));
+        // Never earlier than asked.
+        assert!(s.due[&a] >= start + Duration::from_millis(1400));
+        // A fast requeue keeps its own time.
+        s.requeue(
+            a,
+            start + Duration::from_millis(100),
+            Duration::from_millis(2),
+        );
+        assert_eq!(s.due[&a], start + Duration::from_millis(102));
     }
 }
