@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use racer_core::api::{App, AppStatus, Deployed, Deployment, DeploymentStatus, Health, Page};
+use racer_core::api::{
+    App, AppStatus, Deployed, Deployment, DeploymentStatus, ErrorBody, Health, Page,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::util::{eventually, TestServer};
+use crate::util::{engine_containers, eventually, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_info_and_the_openapi_document() {
@@ -37,6 +39,8 @@ async fn probes_info_and_the_openapi_document() {
     let r = s.http.get(s.url("/api/v1/apps")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().contains_key("www-authenticate"));
+    let err: ErrorBody = r.json().await.unwrap();
+    assert_eq!(err.error.code, "unauthenticated", "{err:?}");
     let r = s
         .http
         .get(s.url("/api/v1/apps"))
@@ -80,6 +84,7 @@ async fn bad_input_is_a_4xx_naming_the_field_and_records_nothing() {
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {err:?}");
         assert_eq!(err.error.field.as_deref(), Some(field), "{body}: {err:?}");
+        assert_eq!(err.error.code, "invalid", "{body}: {err:?}");
         assert!(!err.error.message.is_empty());
     }
     let apps: Page<App> = s.get("/api/v1/apps").await;
@@ -100,6 +105,31 @@ async fn bad_input_is_a_4xx_naming_the_field_and_records_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Scaling an app that exists past the cap is a 422 naming `instances`, and changes nothing.
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/apps",
+            Some(json!({"name": "srv-capped"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, err) = s
+        .refused(
+            Method::POST,
+            "/api/v1/apps/srv-capped/scale",
+            Some(json!({"instances": 1000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err:?}");
+    assert_eq!(err.error.field.as_deref(), Some("instances"), "{err:?}");
+    let capped: App = s.get("/api/v1/apps/srv-capped").await;
+    assert_ne!(capped.instances, 1000);
     // Broken JSON is 400; no JSON content type is 415.
     let r = s
         .http
@@ -149,6 +179,18 @@ async fn an_image_deploys_answers_through_the_proxy_scales_and_is_deleted() {
         d.status == DeploymentStatus::Running
     })
     .await;
+    let app_id = deployed.app.id;
+    let st: AppStatus = s.get("/api/v1/apps/srv-web/status").await;
+    assert_eq!(st.app.id, app_id);
+    assert_eq!(st.containers.len(), 1, "{:?}", st.containers);
+    assert!(
+        st.containers
+            .iter()
+            .all(|c| c.app_id == Some(app_id) && c.state == "running"),
+        "{:?}",
+        st.containers
+    );
+    assert_eq!(engine_containers(app_id).len(), 1);
     // The proxy routes to it.
     let via_proxy = format!("{}/apps/srv-web/", s.proxy);
     eventually(30, "the proxy to answer for srv-web", || async {
@@ -186,6 +228,7 @@ async fn an_image_deploys_answers_through_the_proxy_scales_and_is_deleted() {
         page.items.is_empty()
     })
     .await;
+    assert!(engine_containers(app_id).is_empty());
     s.stop().await;
 }
 

@@ -166,3 +166,21 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The engine's containers of one app, by its `racer.app` label, stopped ones included.
+pub fn engine_containers(app: uuid::Uuid) -> Vec<String> {
+    let filter = format!("label=racer.app={app}");
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker ps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
