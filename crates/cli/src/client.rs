@@ -233,6 +233,8 @@ impl Client {
     pub async fn create_app(&self, name: &str) -> Result<App, ClientError> {
         let body = CreateApp {
             name: name.to_owned(),
+            repo_url: None,
+            branch: None,
         };
         self.call(Method::POST, "/api/v1/apps", Some(&body)).await
     }

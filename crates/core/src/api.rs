@@ -111,6 +111,14 @@ pub struct ServerInfo {
 pub struct CreateApp {
     /// A DNS label: 1-63 of `a-z0-9-`, not starting or ending with `-`.
     pub name: String,
+    /// A git repository to deploy at once (the PaaS seed's flow): the app and its first
+    /// deployment are created together, as `POST /api/v1/deployments` with a git source does, and
+    /// the answer is `202` with the app and its deployment (`Deployed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    /// The branch, tag or commit of `repo_url` (default: the repository's default branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// An app: a named thing users deploy.
@@ -226,7 +234,8 @@ pub struct AppStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleRequest {
-    /// Desired replicas.
+    /// Desired replicas (`replicas` in the AutoServe seed's body is the same field).
+    #[serde(alias = "replicas")]
     pub instances: u32,
 }
 

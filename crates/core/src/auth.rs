@@ -19,7 +19,9 @@ use uuid::Uuid;
 pub enum Role {
     /// Reads status, metrics and events of the organisation's apps.
     Viewer,
-    /// Creates, deploys, scales and rolls back the organisation's apps and reads their logs.
+    /// Creates, deploys, scales and rolls back the organisation's apps and reads their logs
+    /// (`dev` in the PaaS seed is the same role).
+    #[serde(alias = "dev")]
     Developer,
     /// Everything in the organisation: users, invites, tokens, any app.
     Admin,
@@ -52,7 +54,7 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "viewer" => Ok(Role::Viewer),
-            "developer" => Ok(Role::Developer),
+            "developer" | "dev" => Ok(Role::Developer),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
                 "unknown role {other:?}: expected viewer, developer or admin"
@@ -293,7 +295,8 @@ pub struct CreatedInvite {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// The invite code.
+    /// The invite code (`invite_code` in the PaaS seed's body is the same field).
+    #[serde(alias = "invite_code")]
     pub invite: String,
     /// The email the invite was made for.
     pub email: String,

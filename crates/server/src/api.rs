@@ -36,6 +36,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps/{app}", get(apps::get_app))
         .route("/api/v1/events", get(events::list_events))
         .route("/api/v1/events/stream", get(events::stream_events))
+        .route("/api/v1/deployments", get(deployments::list_deployments))
         .route("/api/v1/deployments/{id}", get(deployments::get_deployment))
         .route("/api/v1/apps/{app}/status", get(apps::app_status))
         .route("/api/v1/apps/{app}/releases", get(apps::releases))
@@ -67,7 +68,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps/{app}/spec", put(apps::put_spec))
         .route("/api/v1/apps/{app}/up", post(apps::up))
         .route("/api/v1/apps/{app}/down", post(apps::down))
-        .route("/api/v1/apps/{app}/policy", put(apps::put_policy))
+        // PUT replaces the policy; POST is the AutoServe seed's verb for the same.
+        .route(
+            "/api/v1/apps/{app}/policy",
+            put(apps::put_policy).post(apps::put_policy),
+        )
         .route("/api/v1/apps/{app}/logs", get(apps::app_logs))
         .route(
             "/api/v1/apps/{app}/swarm",
@@ -173,7 +178,7 @@ async fn method_not_allowed() -> ApiError {
         apps::app_deployments, apps::register, apps::put_spec, apps::up, apps::down, apps::app_metrics,
         apps::put_policy, apps::scale, apps::app_logs,
         deployments::upload, deployments::validate, deployments::dockerfile, deployments::deploy,
-        deployments::get_deployment, deployments::deployment_log, deployments::rerun, deployments::rollback,
+        deployments::list_deployments, deployments::get_deployment, deployments::deployment_log, deployments::rerun, deployments::rollback,
         containers::list_containers, containers::get_container, containers::container_logs,
         containers::stop_container, containers::remove_container, containers::cleanup,
         events::list_events, events::stream_events,
@@ -204,6 +209,17 @@ impl utoipa::Modify for BearerAuth {
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    // The seeds' routes: the same operations under the alias path.
+    for (alias, route) in crate::aliases::ALIASES {
+        if let Some(item) = doc.paths.paths.get(*route).cloned() {
+            let mut item = item;
+            item.summary = Some(format!("Alias of {route}"));
+            item.description = Some(format!(
+                "The seeds' route without the /api/v1 prefix: exactly {route} (same handler, role and authentication)."
+            ));
+            doc.paths.paths.insert((*alias).to_owned(), item);
+        }
+    }
     doc
 }
 

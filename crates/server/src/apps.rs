@@ -4,10 +4,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use racer_core::api::{
-    App, AppMetrics, AppStatus, ApplyResult, CreateApp, Deployment, ErrorBody, Page, Release,
-    ScaleRequest,
+    App, AppMetrics, AppStatus, ApplyResult, CreateApp, Deployed, Deployment, ErrorBody, Page,
+    Release, ScaleRequest,
 };
 
 use crate::extract::{text, Json, LogParams, PageParams, Query, Who};
@@ -29,17 +29,30 @@ pub(crate) async fn list_apps(
     Ok(Json(page))
 }
 
-/// Creates an app.
+/// Creates an app; with a `repo_url`, also its first deployment from that repository (202).
 #[utoipa::path(post, path = "/api/v1/apps", request_body = CreateApp, responses(
-    (status = 201, body = App), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 201, body = App, description = "created, no deployment"),
+    (status = 202, body = Deployed, description = "created, and its first deployment from repo_url is pending"),
+    (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
     (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_app(
     State(state): State<AppState>,
     Who(who): Who,
     Json(req): Json<CreateApp>,
-) -> Result<(StatusCode, Json<App>), ApiError> {
-    let app = state.services().create_app(&who, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(app)))
+) -> Result<Response, ApiError> {
+    let services = state.services();
+    Ok(match &req.repo_url {
+        Some(url) => {
+            let deployed = services
+                .create_app_from_repo(&who, &req.name, url, req.branch.as_deref())
+                .await?;
+            (StatusCode::ACCEPTED, Json(deployed)).into_response()
+        }
+        None => {
+            let app = services.create_app(&who, &req.name).await?;
+            (StatusCode::CREATED, Json(app)).into_response()
+        }
+    })
 }
 
 /// Shows one app, by name or UUID.

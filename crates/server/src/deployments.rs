@@ -1,16 +1,16 @@
 //! Deployment endpoints: uploads, validate, the generated Dockerfile, deploy, one deployment and
-//! its build log, rerun and rollback.
+//! its build log, every deployment across apps, rerun and rollback.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use racer_core::api::{
-    DeployRequest, Deployed, Deployment, DockerfileReport, ErrorBody, InspectRequest, RerunRequest,
-    RollbackRequest, Upload, ValidateReport,
+    DeployRequest, Deployed, Deployment, DockerfileReport, ErrorBody, InspectRequest, Page,
+    RerunRequest, RollbackRequest, Upload, ValidateReport,
 };
 
-use crate::extract::{text, Json, LogParams, Query, Who};
+use crate::extract::{text, Json, LogParams, PageParams, Query, Who};
 use crate::state::AppState;
 use crate::ApiError;
 
@@ -55,6 +55,21 @@ pub(crate) async fn deploy(
 ) -> Result<(StatusCode, Json<Deployed>), ApiError> {
     let deployed = state.services().deploy(&who, &req).await?;
     Ok((StatusCode::ACCEPTED, Json(deployed)))
+}
+
+/// Deployments of every app the caller may see, newest first, one page at a time.
+#[utoipa::path(get, path = "/api/v1/deployments", params(PageParams),
+    responses((status = 200, body = Page<Deployment>)))]
+pub(crate) async fn list_deployments(
+    State(state): State<AppState>,
+    Who(who): Who,
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<Deployment>>, ApiError> {
+    let page = state
+        .services()
+        .list_deployments(&who, p.limit, p.cursor.as_deref())
+        .await?;
+    Ok(Json(page))
 }
 
 /// One deployment.

@@ -3,6 +3,7 @@
 //! The binary (`racer-server`, which `racerctl server start` runs) owns signals, the pidfile and
 //! the exit code; this library owns the tasks. Tests start the same server in-process.
 
+mod aliases;
 mod api;
 mod apps;
 pub mod auth;
@@ -27,6 +28,7 @@ use racer_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Layer;
 
 pub use error::{ApiError, Error};
 pub use racer_control::service::swarm::{swarm_command, SwarmCommand};
@@ -235,9 +237,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let serve_shutdown = shutdown.clone();
     let drain = config.drain_timeout;
     tracker.spawn(async move {
+        // The seeds' routes are rewritten onto racer's before routing (see `aliases`).
+        let app = tower::util::MapRequestLayer::new(aliases::rewrite_request).layer(router);
         let server = axum::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
         )
         .with_graceful_shutdown(serve_shutdown.clone().cancelled_owned());
         // Graceful shutdown waits for in-flight requests, up to the drain timeout.

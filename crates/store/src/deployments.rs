@@ -286,6 +286,59 @@ impl Deployments<'_> {
         Ok(Page { items, next_cursor })
     }
 
+    /// Deployments of every app (of organisation `org`, or of all when `None`), newest first.
+    pub async fn list_all(
+        &self,
+        org: Option<&str>,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Page<Deployment>, Error> {
+        let before: i64 = match after {
+            Some(c) => cursor::decode("dep", c)?
+                .parse()
+                .map_err(|_| Error::BadCursor)?,
+            None => i64::MAX,
+        };
+        let rows = match org {
+            Some(org) => {
+                sqlx::query(&format!(
+                    "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE created_at < $1 \
+                     AND app_id IN (SELECT id FROM apps WHERE org = $2) \
+                     ORDER BY created_at DESC LIMIT $3"
+                ))
+                .bind(before)
+                .bind(org.to_owned())
+                .bind(limit + 1)
+                .fetch_all(&self.store.pool)
+                .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE created_at < $1 \
+                     ORDER BY created_at DESC LIMIT $2"
+                ))
+                .bind(before)
+                .bind(limit + 1)
+                .fetch_all(&self.store.pool)
+                .await
+            }
+        }
+        .map_err(Error::query)?;
+        let mut items = rows
+            .iter()
+            .map(deployment_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|d| cursor::encode("dep", &d.created_at.timestamp_millis().to_string()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
     /// Every app's newest deployment when it is rolling out (what [`Deployments::latest`] gives
     /// for each app, kept only if its status is `rolling_out`), in one query: the reconciler
     /// asks this once per pass instead of once per app.

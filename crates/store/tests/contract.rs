@@ -291,3 +291,50 @@ contract!(concurrent_writers_all_succeed, |db| {
     }
     assert_eq!(db.store.apps().all().await.unwrap().len(), 16);
 });
+
+contract!(
+    deployments_across_apps_newest_first_and_by_organisation,
+    |db| {
+        use racer_core::api::{RunConfig, Source};
+        let deployments = db.store.deployments();
+        let source = Source::Image {
+            image: "img:1".into(),
+        };
+        let config = RunConfig::default();
+        let mut made = Vec::new();
+        for (app, org) in [("web", "default"), ("api", "default"), ("other", "org-b")] {
+            let n = name(app);
+            let (_, d) = deployments
+                .create(
+                    &NewDeployment {
+                        org,
+                        ..NewDeployment::of(&n, &source, &config)
+                    },
+                    "admin",
+                )
+                .await
+                .unwrap();
+            made.push(d.id);
+            // Distinct creation times: the cursor is the time of the last item.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        let all = deployments.list_all(None, 50, None).await.unwrap();
+        let ids: Vec<_> = all.items.iter().map(|d| d.id).collect();
+        made.reverse();
+        assert_eq!(ids, made, "every app's, newest first");
+        let mine = deployments
+            .list_all(Some("default"), 50, None)
+            .await
+            .unwrap();
+        assert_eq!(mine.items.len(), 2);
+        assert!(mine.items.iter().all(|d| d.app_name != "other"));
+        // Pages of one.
+        let first = deployments.list_all(None, 1, None).await.unwrap();
+        assert_eq!(first.items[0].id, made[0]);
+        let second = deployments
+            .list_all(None, 1, first.next_cursor.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(second.items[0].id, made[1]);
+    }
+);

@@ -39,6 +39,65 @@ impl Services {
         .await
     }
 
+    /// Creates an app and its first deployment from a git repository (`POST /api/v1/apps` with
+    /// a `repo_url`, the PaaS seed's flow). An app of that name is a conflict, as a plain create
+    /// is; fields are named as in that body (`name`, `repo_url`).
+    pub async fn create_app_from_repo(
+        &self,
+        who: &Caller,
+        name: &str,
+        repo_url: &str,
+        branch: Option<&str>,
+    ) -> Result<Deployed, Error> {
+        match self.find_app(who, name).await {
+            Ok(_) => {
+                return Err(Error::refused(
+                    ErrorKind::Conflict,
+                    format!(
+                        "app {name:?} already exists; deploy to it with POST /api/v1/deployments"
+                    ),
+                )
+                .at("name"))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if repo_url.trim().is_empty() {
+            return Err(Error::invalid("repo_url must not be empty").at("repo_url"));
+        }
+        let req = DeployRequest {
+            app: name.to_owned(),
+            source: Source::Git {
+                url: repo_url.to_owned(),
+                reference: branch.map(str::to_owned),
+            },
+            config: Default::default(),
+            instances: None,
+        };
+        self.deploy(who, &req).await.map_err(|e| {
+            let field = e.field().map(str::to_owned);
+            match field.as_deref() {
+                Some("app") => e.at("name"),
+                Some("source.url") => e.at("repo_url"),
+                _ => e,
+            }
+        })
+    }
+
+    /// Deployments of every app `who` may see, newest first, one page at a time.
+    pub async fn list_deployments(
+        &self,
+        who: &Caller,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<racer_core::api::Page<Deployment>, Error> {
+        Ok(self
+            .store
+            .deployments()
+            .list_all(who.org(), racer_store::page_limit(limit), cursor)
+            .await?)
+    }
+
     /// A deployment `who` may see (another organisation's is "not found").
     pub async fn deployment(&self, who: &Caller, id: &str) -> Result<Deployment, Error> {
         let not_found =
