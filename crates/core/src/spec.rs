@@ -38,6 +38,9 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AppSpec {
+    /// The kind of app: `http` (AutoServe's field; the only kind racer runs, and the default).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<String>,
     /// A prebuilt image (or `build`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -251,6 +254,27 @@ pub struct HttpTargets {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_p95_latency_ms: Option<f64>,
+    /// `scaleOutThresholdPct`, where the AutoServe seed nests it (the policy's own wins).
+    #[serde(
+        default,
+        rename = "scaleOutThresholdPct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scale_out_threshold_pct: Option<f64>,
+    /// `scaleInThresholdPct`, where the AutoServe seed nests it (the policy's own wins).
+    #[serde(
+        default,
+        rename = "scaleInThresholdPct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scale_in_threshold_pct: Option<f64>,
+    /// `windowSeconds`, where the AutoServe seed nests it (the policy's own wins).
+    #[serde(
+        default,
+        rename = "windowSeconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub window_seconds: Option<u32>,
 }
 
 impl AppDocument {
@@ -261,13 +285,24 @@ impl AppDocument {
         if p.mode != "auto" {
             return None;
         }
+        let http = p.http.as_ref();
+        let window = p
+            .window_seconds
+            .or(http.and_then(|h| h.window_seconds))
+            .unwrap_or(30);
         Some(crate::autoscale::Policy {
             min_replicas: sc.min_replicas,
             max_replicas: sc.max_replicas,
             cooldown: std::time::Duration::from_secs(u64::from(p.cooldown_seconds.unwrap_or(30))),
-            window: std::time::Duration::from_secs(u64::from(p.window_seconds.unwrap_or(30))),
-            scale_out_pct: p.scale_out_threshold_pct.unwrap_or(100.0),
-            scale_in_pct: p.scale_in_threshold_pct.unwrap_or(50.0),
+            window: std::time::Duration::from_secs(u64::from(window)),
+            scale_out_pct: p
+                .scale_out_threshold_pct
+                .or(http.and_then(|h| h.scale_out_threshold_pct))
+                .unwrap_or(100.0),
+            scale_in_pct: p
+                .scale_in_threshold_pct
+                .or(http.and_then(|h| h.scale_in_threshold_pct))
+                .unwrap_or(50.0),
             cpu_target_pct: p.cpu.as_ref().map(|c| c.target_pct),
             memory_target_pct: p.memory.as_ref().map(|c| c.target_pct),
             rps_per_replica: p.http.as_ref().and_then(|h| h.target_rps_per_replica),
@@ -339,6 +374,12 @@ impl AppDocument {
         }
         if self.kind != "App" {
             bad("kind", format!("{:?} is not App", self.kind));
+        }
+        if let Some(t) = self.spec.app_type.as_deref().filter(|t| *t != "http") {
+            bad(
+                "spec.type",
+                format!("{t:?} is not supported: racer runs `http` apps (the default)"),
+            );
         }
         if let Err(e) = AppName::parse(&self.metadata.name) {
             bad("metadata.name", e.to_string());
@@ -681,5 +722,41 @@ mod tests {
             ["~ spec.image: \"w:1\" -> \"w:2\""]
         );
         assert!(diff(&a.identity(), &a.identity()).is_empty());
+    }
+
+    #[test]
+    fn autoserve_type_and_nested_http_thresholds() {
+        let d = doc(serde_json::json!({
+            "apiVersion": "v1", "kind": "App", "metadata": {"name": "my-app"},
+            "spec": {"type": "http", "image": "my-app:latest",
+                     "scaling": {"minReplicas": 1, "maxReplicas": 10, "policy": {"mode": "auto",
+                        "cooldownSeconds": 30,
+                        "http": {"targetRPSPerReplica": 50, "maxP95LatencyMs": 200,
+                                 "scaleOutThresholdPct": 80, "scaleInThresholdPct": 30,
+                                 "windowSeconds": 20}}}}
+        }));
+        assert!(d.validate().is_empty(), "{:?}", d.validate());
+        let p = d.autoscale().unwrap();
+        assert_eq!(p.scale_out_pct, 80.0);
+        assert_eq!(p.scale_in_pct, 30.0);
+        assert_eq!(p.window, std::time::Duration::from_secs(20));
+        // The policy's own field wins over the nested one.
+        let d = doc(serde_json::json!({
+            "apiVersion": "v1", "kind": "App", "metadata": {"name": "my-app"},
+            "spec": {"image": "x", "scaling": {"policy": {"mode": "auto", "windowSeconds": 40,
+                "http": {"targetRPSPerReplica": 5, "windowSeconds": 20}}}}
+        }));
+        assert_eq!(
+            d.autoscale().unwrap().window,
+            std::time::Duration::from_secs(40)
+        );
+        let bad = doc(serde_json::json!({
+            "apiVersion": "v1", "kind": "App", "metadata": {"name": "my-app"},
+            "spec": {"type": "grpc", "image": "x"}
+        }));
+        let problems = bad.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "spec.type");
+        assert!(problems[0].message.contains("http"));
     }
 }

@@ -30,7 +30,7 @@ async fn autoserve_and_deployer_curl_examples_work_on_their_alias_routes() {
     let spec = json!({
         "apiVersion": "v1", "kind": "App",
         "metadata": {"name": "my-app"},
-        "spec": {"image": image, "ports": [{"containerPort": 8000}],
+        "spec": {"type": "http", "image": image, "ports": [{"containerPort": 8000}],
                  "scaling": {"minReplicas": 1, "maxReplicas": 10}}
     });
     let applied: ApplyResult = ok(
