@@ -39,6 +39,10 @@ pub enum Error {
     /// A conda project failed validation; every problem found is listed, with its field path.
     #[error("validate conda project: {}", Problems(.0))]
     InvalidProject(Vec<Problem>),
+    /// An app spec or policy document failed validation; every problem found is listed, with
+    /// its field path.
+    #[error("invalid app spec: {}", Problems(.0))]
+    InvalidSpec(Vec<Problem>),
     /// A folder or file of the source could not be read.
     #[error("read {}", path.display())]
     Read {
@@ -150,6 +154,7 @@ impl Error {
         match self {
             Error::NothingToBuild { .. }
             | Error::InvalidProject(_)
+            | Error::InvalidSpec(_)
             | Error::UnknownEnvironment(_)
             | Error::UnknownCommand(_)
             | Error::NoCommand
@@ -172,7 +177,7 @@ impl Error {
     /// The problems of an [`Error::InvalidProject`], or an empty slice for any other error.
     pub fn problems(&self) -> &[Problem] {
         match self {
-            Error::InvalidProject(problems) => problems,
+            Error::InvalidProject(problems) | Error::InvalidSpec(problems) => problems,
             _ => &[],
         }
     }

@@ -12,7 +12,7 @@ pub const MAX_SPEC_BYTES: usize = 256 * 1024;
 /// (`spec.scaling.policy.cooldownSeconds`); an unknown field is a problem at its path.
 pub fn parse(text: &str) -> Result<AppDocument, Error> {
     let invalid =
-        |field: &str, message: String| Error::InvalidProject(vec![Problem::new(field, message)]);
+        |field: &str, message: String| Error::InvalidSpec(vec![Problem::new(field, message)]);
     if text.len() > MAX_SPEC_BYTES {
         return Err(invalid(
             "",
@@ -22,20 +22,17 @@ pub fn parse(text: &str) -> Result<AppDocument, Error> {
     let value: serde_json::Value =
         serde_saphyr::from_str_with_options(text, crate::yaml::options())
             .map_err(|e| invalid("", format!("invalid YAML: {}", one_line(&e.to_string()))))?;
-    let doc: AppDocument = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        invalid(&field, one_line(&e.inner().to_string()))
-    })?;
-    let problems: Vec<Problem> = doc
-        .validate()
-        .into_iter()
-        .map(|p| Problem::new(p.field, p.message))
-        .collect();
+    // Every problem at once: the fields racer does not know, then what validation finds.
+    let (doc, mut problems) = strict::<AppDocument>(value).map_err(Error::InvalidSpec)?;
+    problems.extend(
+        doc.validate()
+            .into_iter()
+            .map(|p| Problem::new(p.field, p.message)),
+    );
     if problems.is_empty() {
         Ok(doc)
     } else {
-        Err(Error::InvalidProject(problems))
+        Err(Error::InvalidSpec(problems))
     }
 }
 
@@ -54,7 +51,7 @@ pub struct PolicyFile {
 /// Parses a policy file (YAML or JSON).
 pub fn parse_policy(text: &str) -> Result<PolicyFile, Error> {
     let invalid =
-        |field: &str, message: String| Error::InvalidProject(vec![Problem::new(field, message)]);
+        |field: &str, message: String| Error::InvalidSpec(vec![Problem::new(field, message)]);
     if text.len() > MAX_SPEC_BYTES {
         return Err(invalid(
             "",
@@ -80,16 +77,66 @@ pub fn parse_policy(text: &str) -> Result<PolicyFile, Error> {
     let min_replicas = bound("minReplicas")?;
     let max_replicas = bound("maxReplicas")?;
     // What is left is `spec.scaling.policy`, unknown fields refused.
-    let policy = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        invalid(&field, one_line(&e.inner().to_string()))
-    })?;
+    let (policy, unknown) = strict(value).map_err(Error::InvalidSpec)?;
+    if !unknown.is_empty() {
+        return Err(Error::InvalidSpec(unknown));
+    }
     Ok(PolicyFile {
         min_replicas,
         max_replicas,
         policy,
     })
+}
+
+/// Decodes `value`, collecting every field `T` does not know as a problem at its path instead of
+/// stopping at the first. A value of the wrong type still ends decoding (with the unknown fields
+/// found before it).
+fn strict<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<(T, Vec<Problem>), Vec<Problem>> {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| {
+        let field = field_path(&path);
+        let key = match &path {
+            serde_ignored::Path::Map { key, .. } => key.to_string(),
+            _ => field.clone(),
+        };
+        unknown.push(Problem::new(
+            field,
+            format!("unknown field `{key}`: racer's spec format has no such field"),
+        ))
+    };
+    let decoded =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
+    match decoded {
+        Ok(v) => Ok((v, unknown)),
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            unknown.push(Problem::new(field, one_line(&e.inner().to_string())));
+            Err(unknown)
+        }
+    }
+}
+
+/// `spec.env[0].valueFrom`, as validation names fields.
+fn field_path(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let head = field_path(parent);
+            if head.is_empty() {
+                key.to_string()
+            } else {
+                format!("{head}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -157,5 +204,24 @@ mod tests {
             ));
         }
         assert!(parse(&bomb).is_err());
+    }
+
+    #[test]
+    fn every_problem_of_a_spec_is_reported_at_once() {
+        let bad = "apiVersion: v1\nkind: App\nmetadata:\n  name: web\nspec:\n  image: web:1\n  imagePullPolicy: Always\n  env:\n    - name: A\n      value: b\n      secret: true\n  resources:\n    memory: lots\n  priority: 9\n";
+        let e = parse(bad).unwrap_err();
+        let mut fields: Vec<&str> = e.problems().iter().map(|p| p.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "spec.env[0].secret",
+                "spec.imagePullPolicy",
+                "spec.priority",
+                "spec.resources.memory",
+            ],
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("invalid app spec"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use crate::AppName;
 
 /// A whole spec document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct AppDocument {
     /// `racer/v1` or `v1`.
     pub api_version: String,
@@ -25,7 +25,6 @@ pub struct AppDocument {
 
 /// `metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Metadata {
     /// The app's name (a DNS label).
     pub name: String,
@@ -36,7 +35,7 @@ pub struct Metadata {
 
 /// `spec`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct AppSpec {
     /// The kind of app: `http` (AutoServe's field; the only kind racer runs, and the default).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
@@ -79,7 +78,6 @@ pub struct AppSpec {
 
 /// `spec.build`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     /// A folder, relative to the spec file (the CLI uploads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,7 +95,7 @@ pub struct BuildSpec {
 
 /// `spec.ports[]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct PortSpec {
     /// The port inside the container.
     pub container_port: u16,
@@ -118,7 +116,6 @@ pub enum CommandSpec {
 
 /// `spec.env[]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EnvVar {
     /// Name.
     pub name: String,
@@ -129,7 +126,7 @@ pub struct EnvVar {
 
 /// `spec.health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HealthSpec {
     /// HTTP check; TCP connect to the app port when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,7 +147,6 @@ pub struct HealthSpec {
 
 /// `spec.health.httpGet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HttpGet {
     /// Path to GET.
     pub path: String,
@@ -161,7 +157,6 @@ pub struct HttpGet {
 
 /// `spec.resources`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Resources {
     /// Cores, e.g. `0.5`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,7 +168,7 @@ pub struct Resources {
 
 /// `spec.scaling`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Scaling {
     /// Fewest replicas (and the count in manual mode).
     #[serde(default = "one")]
@@ -188,7 +183,7 @@ pub struct Scaling {
 
 /// `spec.scaling.policy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ScalingPolicy {
     /// `manual` (default) or `auto`.
     #[serde(default = "manual")]
@@ -230,7 +225,7 @@ fn manual() -> String {
 
 /// `{targetPct: 70}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct PctTarget {
     /// Percent of the limit.
     pub target_pct: f64,
@@ -238,7 +233,6 @@ pub struct PctTarget {
 
 /// `spec.scaling.policy.http`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HttpTargets {
     /// Requests per second per replica.
     #[serde(
@@ -317,7 +311,7 @@ fn one() -> u32 {
 
 /// `spec.termination`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Termination {
     /// Seconds a leaving replica keeps serving in-flight requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
