@@ -255,12 +255,7 @@ impl Deployments<'_> {
         limit: i64,
         after: Option<&str>,
     ) -> Result<Page<Deployment>, Error> {
-        let before: i64 = match after {
-            Some(c) => cursor::decode("dep", c)?
-                .parse()
-                .map_err(|_| Error::BadCursor)?,
-            None => i64::MAX,
-        };
+        let before = page_start(after)?;
         let rows = sqlx::query(&format!(
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app_id = $1 AND created_at < $2 \
              ORDER BY created_at DESC LIMIT $3"
@@ -271,19 +266,7 @@ impl Deployments<'_> {
         .fetch_all(&self.store.pool)
         .await
         .map_err(Error::query)?;
-        let mut items = rows
-            .iter()
-            .map(deployment_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|d| cursor::encode("dep", &d.created_at.timestamp_millis().to_string()))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        deployment_page(&rows, limit)
     }
 
     /// Deployments of every app (of organisation `org`, or of all when `None`), newest first.
@@ -293,12 +276,7 @@ impl Deployments<'_> {
         limit: i64,
         after: Option<&str>,
     ) -> Result<Page<Deployment>, Error> {
-        let before: i64 = match after {
-            Some(c) => cursor::decode("dep", c)?
-                .parse()
-                .map_err(|_| Error::BadCursor)?,
-            None => i64::MAX,
-        };
+        let before = page_start(after)?;
         let rows = match org {
             Some(org) => {
                 sqlx::query(&format!(
@@ -324,19 +302,7 @@ impl Deployments<'_> {
             }
         }
         .map_err(Error::query)?;
-        let mut items = rows
-            .iter()
-            .map(deployment_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|d| cursor::encode("dep", &d.created_at.timestamp_millis().to_string()))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        deployment_page(&rows, limit)
     }
 
     /// Every app's newest deployment when it is rolling out (what [`Deployments::latest`] gives
@@ -660,4 +626,31 @@ fn describe(source: &Source) -> String {
         },
         Source::Image { image } => format!("image {image}"),
     }
+}
+
+/// Where a newest-first page of deployments starts: before the cursor's time, or at the newest.
+fn page_start(after: Option<&str>) -> Result<i64, Error> {
+    match after {
+        Some(c) => cursor::decode("dep", c)?
+            .parse()
+            .map_err(|_| Error::BadCursor),
+        None => Ok(i64::MAX),
+    }
+}
+
+/// A page of deployments from up to `limit + 1` rows: the extra row only says there is more.
+fn deployment_page(rows: &[AnyRow], limit: i64) -> Result<Page<Deployment>, Error> {
+    let mut items = rows
+        .iter()
+        .map(deployment_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|d| cursor::encode("dep", &d.created_at.timestamp_millis().to_string()))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
 }
