@@ -94,6 +94,20 @@ impl TestServer {
         (r.status(), r.bytes().await.unwrap().to_vec())
     }
 
+    /// A request that must answer `want`: its body, decoded (the body is shown when it does not).
+    pub async fn expect<T: DeserializeOwned>(
+        &self,
+        want: StatusCode,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> T {
+        let (status, bytes) = self.send(method, path, body).await;
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&bytes));
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&bytes)))
+    }
+
     /// A request that must fail: its status and error body.
     pub async fn refused(
         &self,
