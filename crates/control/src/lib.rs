@@ -117,6 +117,8 @@ pub struct Settings {
     pub max_parallel_builds: usize,
     /// Where apps run: local containers, or Swarm services.
     pub cluster: ClusterKind,
+    /// Where the proxy answers: each replica gets its app's URL as `RACER_APP_URL`.
+    pub app_urls: Option<service::ProxyUrls>,
 }
 
 impl Default for Settings {
@@ -134,6 +136,7 @@ impl Default for Settings {
             observer_resync: observe::FULL_RESYNC,
             max_parallel_builds: 2,
             cluster: ClusterKind::Local,
+            app_urls: None,
         }
     }
 }

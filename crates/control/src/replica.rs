@@ -107,9 +107,19 @@ impl RunParts {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        // What `valueFrom: sdk` stands for (racer_core::spec::SDK_ENV), set in every replica.
         env.push(format!("PORT={app_port}"));
         env.push(format!("RACER_APP={}", app.name));
+        env.push(format!("RACER_APP_ID={}", app.id));
         env.push(format!("RACER_RELEASE={}", release.number));
+        if let Some(url) = ctx
+            .settings
+            .app_urls
+            .as_ref()
+            .and_then(|u| u.of(&app.name).into_iter().next())
+        {
+            env.push(format!("RACER_APP_URL={url}"));
+        }
         let command = match release.config.command.as_deref() {
             Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
                 racer_build::Error::Unrepresentable {

@@ -103,6 +103,22 @@ pub struct ServerInfo {
     /// The proxy's base URL; apps answer at `<proxy>/apps/<app>/` and `http://<app>.<domain>:<port>/`.
     #[serde(default)]
     pub proxy_url: Option<String>,
+    /// Apps answer at `<app>.<domain>` (`--domain`, `BASE_DOMAIN`).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The Docker engine the server talks to (`DOCKER_HOST`); `None`: the local socket.
+    #[serde(default)]
+    pub docker_host: Option<String>,
+    /// Memory limit of a container whose release sets none, MiB (`RESOURCE_MEMORY_LIMIT`).
+    #[serde(default)]
+    pub container_memory_mb: Option<u32>,
+    /// CPU limit of a container whose release sets none, cores (`RESOURCE_CPU_LIMIT`).
+    #[serde(default)]
+    pub container_cpus: Option<f64>,
+    /// Where the install's admin token comes from: `file` (generated `admin.token`) or
+    /// `operator` (`API_KEY`, never written).
+    #[serde(default)]
+    pub admin_token: Option<String>,
 }
 
 /// `POST /api/v1/apps`: create an app.

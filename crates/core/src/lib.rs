@@ -9,6 +9,7 @@ pub mod health;
 pub mod names;
 pub mod plan;
 pub mod rollout;
+pub mod settings;
 pub mod spec;
 
 pub use names::{AppName, AppRef, NameError};

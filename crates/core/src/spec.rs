@@ -114,15 +114,34 @@ pub enum CommandSpec {
     Args(Vec<String>),
 }
 
-/// `spec.env[]`.
+/// `spec.env[]`: a `value`, or `valueFrom: sdk` for one racer provides (see [`SDK_ENV`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     /// Name.
     pub name: String,
     /// Value.
     #[serde(default)]
     pub value: String,
+    /// `sdk`: the value racer provides for this name (AutoServe's "SDK-provided values").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<String>,
 }
+
+/// The only `spec.env[].valueFrom` racer knows.
+pub const VALUE_FROM_SDK: &str = "sdk";
+
+/// What racer sets in every replica, named or not: the values `valueFrom: sdk` stands for.
+pub const SDK_ENV: &[(&str, &str)] = &[
+    ("PORT", "the port the app listens on inside the container"),
+    ("RACER_APP", "the app's name"),
+    ("RACER_APP_ID", "the app's UUID"),
+    ("RACER_RELEASE", "the release number the replica runs"),
+    (
+        "RACER_APP_URL",
+        "the app's URL through racer's proxy, e.g. http://web.localhost:8080/",
+    ),
+];
 
 /// `spec.health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,25 +348,43 @@ pub enum SpecSource {
     Path(String, Option<String>),
 }
 
-/// Parses `512Mi`, `1Gi`, `256M`, `1G`, `1048576` into MiB.
+/// Parses a memory size into MiB: Kubernetes' `512Mi`, `1Gi`, `256M`, `1G`; byte units
+/// `512MiB`, `4GB`, `4096KB`; Docker's `512m`, `4g` (binary); a bare number is bytes.
 pub fn memory_mib(s: &str) -> Option<u32> {
+    const KIB: f64 = 1024.0;
+    const UNITS: &[(&str, f64)] = &[
+        ("TiB", KIB * KIB * KIB * KIB),
+        ("GiB", KIB * KIB * KIB),
+        ("MiB", KIB * KIB),
+        ("KiB", KIB),
+        ("Ti", KIB * KIB * KIB * KIB),
+        ("Gi", KIB * KIB * KIB),
+        ("Mi", KIB * KIB),
+        ("Ki", KIB),
+        ("TB", 1e12),
+        ("GB", 1e9),
+        ("MB", 1e6),
+        ("KB", 1e3),
+        ("kB", 1e3),
+        ("T", 1e12),
+        ("G", 1e9),
+        ("M", 1e6),
+        ("K", 1e3),
+        ("t", KIB * KIB * KIB * KIB),
+        ("g", KIB * KIB * KIB),
+        ("m", KIB * KIB),
+        ("k", KIB),
+        ("B", 1.0),
+        ("b", 1.0),
+    ];
     let s = s.trim();
-    let (num, mult): (&str, f64) = if let Some(n) = s.strip_suffix("Gi") {
-        (n, 1024.0)
-    } else if let Some(n) = s.strip_suffix("Mi") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix("Ki") {
-        (n, 1.0 / 1024.0)
-    } else if let Some(n) = s.strip_suffix('G') {
-        (n, 1e9 / 1048576.0)
-    } else if let Some(n) = s.strip_suffix('M') {
-        (n, 1e6 / 1048576.0)
-    } else {
-        (s, 1.0 / 1048576.0)
-    };
+    let (num, bytes) = UNITS
+        .iter()
+        .find_map(|(unit, mult)| s.strip_suffix(unit).map(|n| (n, *mult)))
+        .unwrap_or((s, 1.0));
     let v: f64 = num.trim().parse().ok()?;
-    let mib = (v * mult).round();
-    (v > 0.0 && mib >= 1.0 && mib <= f64::from(u32::MAX)).then_some(mib as u32)
+    let mib = (v * bytes / (KIB * KIB)).round();
+    (v.is_finite() && v > 0.0 && mib >= 1.0 && mib <= f64::from(u32::MAX)).then_some(mib as u32)
 }
 
 impl AppDocument {
@@ -425,6 +462,18 @@ impl AppDocument {
                     &format!("spec.env[{i}].name"),
                     format!("{:?} is not a variable name", e.name),
                 );
+            }
+            match e.value_from.as_deref() {
+                None => {}
+                Some(VALUE_FROM_SDK) if e.value.is_empty() => {}
+                Some(VALUE_FROM_SDK) => bad(
+                    &format!("spec.env[{i}].valueFrom"),
+                    "set value or valueFrom, not both".into(),
+                ),
+                Some(other) => bad(
+                    &format!("spec.env[{i}].valueFrom"),
+                    format!("{other:?} is not supported; the supported value is \"sdk\""),
+                ),
             }
         }
         if let Some(r) = &s.resources {
@@ -512,14 +561,37 @@ impl AppDocument {
             .map(|p| SpecSource::Path(p.clone(), b.upload.clone()))
     }
 
+    /// What a user should know about an accepted spec: each `valueFrom: sdk` variable racer
+    /// provides no value for (it is not set in the replicas).
+    pub fn notes(&self) -> Vec<Problem> {
+        self.spec
+            .env
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.value_from.as_deref() == Some(VALUE_FROM_SDK))
+            .filter(|(_, e)| !SDK_ENV.iter().any(|(n, _)| *n == e.name))
+            .map(|(i, e)| Problem {
+                field: format!("spec.env[{i}].valueFrom"),
+                message: format!(
+                    "racer provides no value for {}: it is not set in the replicas (racer's sdk values are {}; give {} a value: to set it)",
+                    e.name,
+                    SDK_ENV.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                    e.name
+                ),
+            })
+            .collect()
+    }
+
     /// The run configuration a release of this spec gets.
     pub fn run_config(&self) -> RunConfig {
         let s = &self.spec;
         RunConfig {
             app_port: s.ports.first().map(|p| p.container_port),
+            // `valueFrom: sdk` variables are set by racer in every replica, not recorded.
             env: s
                 .env
                 .iter()
+                .filter(|e| e.value_from.is_none())
                 .map(|e| (e.name.clone(), e.value.clone()))
                 .collect(),
             command: s.command.as_ref().map(|c| match c {
@@ -641,7 +713,13 @@ mod tests {
         assert_eq!(memory_mib("1Gi"), Some(1024));
         assert_eq!(memory_mib("256M"), Some(244));
         assert_eq!(memory_mib("0.5Gi"), Some(512));
+        assert_eq!(memory_mib("4GB"), Some(3815));
+        assert_eq!(memory_mib("4g"), Some(4096));
+        assert_eq!(memory_mib("512m"), Some(512));
+        assert_eq!(memory_mib("2GiB"), Some(2048));
+        assert_eq!(memory_mib("1048576"), Some(1));
         assert_eq!(memory_mib("lots"), None);
+        assert_eq!(memory_mib("NaNMi"), None);
         assert_eq!(memory_mib("-1Mi"), None);
     }
 

@@ -81,6 +81,7 @@ async fn run(quick: bool) {
     let auth = Auth::new(
         dir.path(),
         &admin_token,
+        None,
         &install,
         Duration::from_secs(3600),
     )

@@ -351,6 +351,18 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
         docker_version,
         install_id: s.services.install_id(),
         proxy_url: Some(s.proxy_url.clone()),
+        domain: Some(s.facts.domain.clone()),
+        docker_host: s.facts.docker_host.clone(),
+        container_memory_mb: Some(s.facts.container_memory_mb),
+        container_cpus: Some(s.facts.container_cpus),
+        admin_token: Some(
+            if s.facts.admin_token_given {
+                "operator"
+            } else {
+                "file"
+            }
+            .into(),
+        ),
     })
 }
 

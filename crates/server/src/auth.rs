@@ -217,6 +217,22 @@ pub(crate) fn load_or_create_admin_token(dir: &Path) -> Result<(String, bool), E
     load_or_create_secret(dir, TOKEN_FILE, ADMIN_PREFIX)
 }
 
+/// Removes a generated `admin.token` left from before the operator chose one (`API_KEY`): it
+/// no longer grants anything, and the CLIs would send it.
+pub(crate) fn forget_admin_token_file(dir: &Path) {
+    let path = dir.join(TOKEN_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::info!(
+            path = %path.display(),
+            "removed the generated admin token: the operator chose one (API_KEY / RACER_ADMIN_TOKEN)"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the generated admin token")
+        }
+    }
+}
+
 /// Constant-time comparison of two digests.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter()
@@ -264,15 +280,19 @@ fn now_ms() -> i64 {
 }
 
 impl Auth {
-    /// Loads (or creates) the JWT secret in `dir`; `admin_token` is the install's admin token,
-    /// `install` its id (the JWT issuer).
+    /// `jwt_secret` if the operator chose one, else the one in `dir` (created on first start);
+    /// `admin_token` is the install's admin token, `install` its id (the JWT issuer).
     pub fn new(
         dir: &Path,
         admin_token: &str,
+        jwt_secret: Option<&str>,
         install: &str,
         session_ttl: Duration,
     ) -> Result<Auth, Error> {
-        let (secret, _) = load_or_create_secret(dir, JWT_SECRET_FILE, "")?;
+        let secret = match jwt_secret {
+            Some(s) => s.to_owned(),
+            None => load_or_create_secret(dir, JWT_SECRET_FILE, "")?.0,
+        };
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.set_issuer(&[install]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
@@ -520,10 +540,12 @@ impl Auth {
         store: &racer_store::Store,
         bearer: &str,
     ) -> Result<Principal, ApiError> {
+        // The admin token: the generated one (with its prefix) or the operator's own
+        // (`API_KEY`), which may look like anything; compared by digest in constant time.
+        if same(&digest(bearer), &self.admin_hash) {
+            return Ok(Principal::superuser());
+        }
         if bearer.starts_with(ADMIN_PREFIX) {
-            if same(&digest(bearer), &self.admin_hash) {
-                return Ok(Principal::superuser());
-            }
             return Err(unauthenticated("invalid or revoked token"));
         }
         if bearer.starts_with(API_TOKEN_PREFIX) {

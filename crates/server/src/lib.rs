@@ -61,6 +61,12 @@ pub struct Config {
     pub proxy_threads: usize,
     /// Requests in flight to one replica at most (0: no limit).
     pub replica_concurrency: usize,
+    /// An admin token the operator chose (`API_KEY`): used instead of the generated
+    /// `admin.token` file, kept only as a digest, never written.
+    pub admin_token: Option<String>,
+    /// A JWT secret the operator chose (`JWT_SECRET_KEY`) instead of the generated `jwt.secret`
+    /// file: servers on one database with the same secret accept each other's sessions.
+    pub jwt_secret: Option<String>,
 }
 
 impl Config {
@@ -78,6 +84,8 @@ impl Config {
             session_ttl: Duration::from_secs(3600),
             proxy_threads: 0,
             replica_concurrency: racer_proxy::DEFAULT_REPLICA_CONCURRENCY,
+            admin_token: None,
+            jwt_secret: None,
         }
     }
 }
@@ -88,8 +96,8 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// The address the proxy actually listens on.
     pub proxy_addr: SocketAddr,
-    /// The admin token's file.
-    pub token_path: PathBuf,
+    /// The admin token's file; `None` when the operator chose the token (`API_KEY`).
+    pub token_path: Option<PathBuf>,
     /// Whether the admin token was created by this start.
     pub token_created: bool,
     /// `sqlite` or `postgres`.
@@ -131,7 +139,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let s = racer_control::service::swarm::require_manager().await?;
         tracing::info!(node = ?s.node_id, nodes = ?s.nodes, "apps run as services of the swarm this engine manages");
     }
-    let (token, token_created) = auth::load_or_create_admin_token(&config.data_dir)?;
+    let (token, token_created) = match &config.admin_token {
+        Some(given) => {
+            auth::forget_admin_token_file(&config.data_dir);
+            (given.clone(), false)
+        }
+        None => auth::load_or_create_admin_token(&config.data_dir)?,
+    };
 
     let store = match &config.database_url {
         Some(url) => Store::connect(url).await,
@@ -170,6 +184,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let mut control_settings = config.control.clone();
     control_settings.reserved_ports.push(api_addr.port());
     control_settings.reserved_ports.push(proxy_addr.port());
+    let proxy_url = format!("http://{proxy_addr}");
+    let urls = racer_control::service::ProxyUrls {
+        url: proxy_url.clone(),
+        domain: config.domain.clone(),
+        port: proxy_addr.port(),
+    };
+    control_settings.app_urls = Some(urls.clone());
     let tracker = TaskTracker::new();
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
@@ -199,28 +220,36 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             ..Default::default()
         },
     );
-    let proxy_url = format!("http://{proxy_addr}");
     let services = racer_control::service::Services::new(
         store.clone(),
         control.clone(),
         Some(proxy.clone()),
-        racer_control::service::ProxyUrls {
-            url: proxy_url.clone(),
-            domain: config.domain.clone(),
-            port: proxy_addr.port(),
-        },
+        urls,
     );
     let state = AppState(Arc::new(Shared {
         services,
         store: store.clone(),
         control: control.clone(),
-        auth: auth::Auth::new(&config.data_dir, &token, &install, config.session_ttl)?,
+        auth: auth::Auth::new(
+            &config.data_dir,
+            &token,
+            config.jwt_secret.as_deref(),
+            &install,
+            config.session_ttl,
+        )?,
         ready: std::sync::atomic::AtomicBool::new(false),
         started_at: chrono::Utc::now(),
         api_addr,
         data_dir: config.data_dir.clone(),
         proxy_url,
         traffic: proxy.clone(),
+        facts: state::Facts {
+            domain: config.domain.clone(),
+            docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
+            container_memory_mb: config.control.default_memory_mb,
+            container_cpus: config.control.default_cpus,
+            admin_token_given: config.admin_token.is_some(),
+        },
     }));
     let proxy_threads = match config.proxy_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -267,7 +296,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     Ok(Running {
         api_addr,
         proxy_addr,
-        token_path: config.data_dir.join(TOKEN_FILE),
+        token_path: config
+            .admin_token
+            .is_none()
+            .then(|| config.data_dir.join(TOKEN_FILE)),
         token_created,
         store_kind: store.backend().as_str(),
         tracker,

@@ -17,10 +17,14 @@ use tokio_util::sync::CancellationToken;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The racer server: HTTP API and every control loop.
+///
+/// Every setting also reads a `RACER_*` variable; the seeds' names (`DATABASE_URL`, `API_PORT`,
+/// `BASE_DOMAIN`, `DOCKER_HOST`, `JWT_SECRET_KEY`, `API_KEY`, `RESOURCE_CPU_LIMIT`,
+/// `RESOURCE_MEMORY_LIMIT`) are read when the `RACER_*` one is unset.
 #[derive(Debug, Parser)]
 #[command(name = "racer-server", version, about)]
 struct Args {
-    /// Port of the API.
+    /// Port of the API (also API_PORT).
     #[arg(long, default_value_t = 8001, env = "RACER_PORT")]
     port: u16,
     /// Address the API binds to. Anything but loopback exposes the API to the network.
@@ -29,7 +33,8 @@ struct Args {
     /// Data directory (SQLite file, admin token, server file). Default: ~/.local/share/racer.
     #[arg(long, env = "RACER_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
+    /// Use PostgreSQL at this URL instead of the SQLite file in the data directory (also
+    /// DATABASE_URL).
     #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Port of the built-in proxy (apps answer at http://<app>.localhost:PORT/).
@@ -38,7 +43,7 @@ struct Args {
     /// Address the proxy binds to.
     #[arg(long, default_value = "127.0.0.1", env = "RACER_PROXY_BIND")]
     proxy_bind: IpAddr,
-    /// Apps answer at <app>.<domain>.
+    /// Apps answer at <app>.<domain> (also BASE_DOMAIN).
     #[arg(long, default_value = "localhost", env = "RACER_DOMAIN")]
     domain: String,
     /// How the proxy picks a replica: round-robin or least-connections (power of two choices).
@@ -81,6 +86,31 @@ struct Args {
     /// per app; the engine must be a Swarm manager: see `racerctl swarm init`).
     #[arg(long, default_value = "local", env = "RACER_CLUSTER")]
     cluster: racer_control::ClusterKind,
+    /// The Docker engine to use, e.g. unix:///var/run/docker.sock or tcp://10.0.0.2:2375
+    /// (also DOCKER_HOST). Default: the local socket.
+    #[arg(long, env = "RACER_DOCKER_HOST")]
+    docker_host: Option<String>,
+    /// CPU limit of a container whose release sets none, in cores (also RESOURCE_CPU_LIMIT).
+    #[arg(long, default_value_t = 1.0, env = "RACER_CONTAINER_CPUS")]
+    container_cpus: f64,
+    /// Memory limit of a container whose release sets none: 512Mi, 4GB, 4g (also
+    /// RESOURCE_MEMORY_LIMIT).
+    #[arg(long, default_value = "512Mi", env = "RACER_CONTAINER_MEMORY")]
+    container_memory: String,
+    /// Use this admin token instead of generating admin.token (also API_KEY): at least 16
+    /// characters, kept only as a digest, never written. Prefer the variable to the flag (ps
+    /// shows flags).
+    #[arg(long, env = "RACER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Sign login sessions with this secret instead of the generated jwt.secret (also
+    /// JWT_SECRET_KEY): servers on one database with the same secret accept each other's
+    /// sessions. At least 32 bytes.
+    #[arg(long, env = "RACER_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// What the log shows: error, warn, info, debug, trace, or a filter such as
+    /// info,racer_proxy=debug. Default: RUST_LOG if set, else info.
+    #[arg(long, env = "RACER_LOG_LEVEL")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -123,20 +153,56 @@ enum SwarmSub {
     },
 }
 
+/// Sets each `RACER_*` variable the seeds' name for it gives (`DATABASE_URL` for
+/// `RACER_DATABASE_URL`, …) when it is unset, before the options are read.
+fn apply_seed_env() {
+    for (name, value) in racer_core::settings::seed_fallbacks(|k| std::env::var(k).ok()) {
+        std::env::set_var(name, value);
+    }
+}
+
+/// Removes the secrets from the environment once they are read, so that nothing the server
+/// runs (git, builds) inherits them.
+fn forget_secret_env() {
+    for s in racer_core::settings::SEED_ENV.iter().filter(|s| s.secret) {
+        std::env::remove_var(s.seed);
+        std::env::remove_var(s.racer);
+    }
+}
+
 fn main() -> ExitCode {
+    // Before any thread starts: setting variables is only sound while there is one.
+    apply_seed_env();
     let args = Args::parse();
+    forget_secret_env();
+    if let Some(host) = args.docker_host.as_deref().filter(|h| !h.is_empty()) {
+        // The engine client reads DOCKER_HOST, as the docker CLI does.
+        std::env::set_var("DOCKER_HOST", host);
+    }
     if args.detach {
         if let Err(e) = rustix::process::setsid() {
             // Already a session or process group leader: it keeps running where it is.
             eprintln!("racer-server: cannot start a session of its own (setsid: {e}); staying in the caller's");
         }
     }
+    let filter = match args.log_level.as_deref().filter(|l| !l.is_empty()) {
+        Some(level) => match tracing_subscriber::EnvFilter::try_new(level) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!(
+                    "racer-server: invalid --log-level {level:?}: {e}; use error, warn, info, debug, trace or a filter such as info,racer_proxy=debug"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "info,sqlx=warn".into()),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: server.log stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -234,6 +300,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.control.rollout_deadline = std::time::Duration::from_secs(args.rollout_deadline);
     config.control.observer_resync = std::time::Duration::from_secs(args.observer_resync.max(1));
     config.control.cluster = args.cluster;
+    if !(args.container_cpus > 0.0 && args.container_cpus <= 256.0) {
+        anyhow::bail!(
+            "invalid --container-cpus (RESOURCE_CPU_LIMIT) {}: cores must be more than 0 and at most 256",
+            args.container_cpus
+        );
+    }
+    config.control.default_cpus = args.container_cpus;
+    config.control.default_memory_mb = match racer_core::spec::memory_mib(&args.container_memory) {
+        Some(m) if m >= 6 => m,
+        _ => anyhow::bail!(
+            "invalid --container-memory (RESOURCE_MEMORY_LIMIT) {:?}: give a size of at least 6Mi, e.g. 512Mi, 4GB or 4g",
+            args.container_memory
+        ),
+    };
+    if let Some(t) = args.admin_token.filter(|t| !t.is_empty()) {
+        racer_core::settings::check_admin_token(&t)
+            .map_err(|e| anyhow::anyhow!("the admin token (--admin-token, API_KEY) {e}"))?;
+        config.admin_token = Some(t);
+    }
+    if let Some(s) = args.jwt_secret.filter(|s| !s.is_empty()) {
+        racer_core::settings::check_jwt_secret(&s)
+            .map_err(|e| anyhow::anyhow!("the JWT secret (--jwt-secret, JWT_SECRET_KEY) {e}"))?;
+        config.jwt_secret = Some(s);
+    }
     let ttl = racer_core::auth::parse_lifetime(&args.session_ttl)
         .map_err(|e| anyhow::anyhow!("invalid --session-ttl: {e}"))?;
     config.session_ttl = std::time::Duration::from_secs(ttl.unsigned_abs());
@@ -262,15 +352,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("  data dir:    {}", data_dir.display());
     println!("  store:       {}", running.store_kind);
     println!("  cluster:     {}", args.cluster.as_str());
-    println!(
-        "  admin token: {}{}",
-        running.token_path.display(),
-        if running.token_created {
-            " (created now, mode 0600)"
-        } else {
-            ""
-        }
-    );
+    match &running.token_path {
+        Some(path) => println!(
+            "  admin token: {}{}",
+            path.display(),
+            if running.token_created {
+                " (created now, mode 0600)"
+            } else {
+                ""
+            }
+        ),
+        None => println!("  admin token: the one the operator chose (API_KEY), not written"),
+    }
 
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),

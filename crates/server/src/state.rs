@@ -43,6 +43,17 @@ pub(crate) struct Shared {
     pub(crate) proxy_url: String,
     /// The proxy, for its traffic counters in `/metrics`.
     pub(crate) traffic: Arc<racer_proxy::Proxy>,
+    /// The settings `/api/v1/info` reports.
+    pub(crate) facts: Facts,
+}
+
+/// Settings of this server that `/api/v1/info` reports.
+pub(crate) struct Facts {
+    pub(crate) domain: String,
+    pub(crate) docker_host: Option<String>,
+    pub(crate) container_memory_mb: u32,
+    pub(crate) container_cpus: f64,
+    pub(crate) admin_token_given: bool,
 }
 
 impl Shared {

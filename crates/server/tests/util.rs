@@ -30,7 +30,7 @@ impl TestServer {
         config.control.rollout_deadline = Duration::from_secs(30);
         let shutdown = CancellationToken::new();
         let running = racer_server::start(config, shutdown.clone()).await.unwrap();
-        let token = std::fs::read_to_string(&running.token_path)
+        let token = std::fs::read_to_string(running.token_path.as_ref().unwrap())
             .unwrap()
             .trim()
             .to_owned();

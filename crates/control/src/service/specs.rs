@@ -103,6 +103,7 @@ impl Services {
                 changed: false,
                 diff: vec![],
                 deployment: None,
+                notes: doc.notes(),
             });
         }
         let previous_doc: Option<AppDocument> = previous
@@ -147,6 +148,7 @@ impl Services {
             changed: true,
             diff,
             deployment,
+            notes: doc.notes(),
         })
     }
 

@@ -273,4 +273,8 @@ pub struct ApplyResult {
     /// The deployment the change started, when it needs a new release.
     #[serde(default)]
     pub deployment: Option<Deployment>,
+    /// What the spec asks that racer accepted but does not do, each with its field (e.g. a
+    /// `valueFrom: sdk` variable racer has no value for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Problem>,
 }
