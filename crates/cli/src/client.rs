@@ -1,6 +1,7 @@
 //! The typed API client: the same `racer_core::api` types the server uses.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use racer_core::api::{
     ApiInfo, App, AppStatus, ContainerAction, ContainerInfo, CreateApp, DeployRequest, Deployed,
@@ -120,11 +121,21 @@ impl ClientError {
     }
 }
 
+/// Whether clients made from now on trace their requests ([`set_verbose`]).
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// `--verbose`: every [`Client`] made after this prints each request it sends on stderr as
+/// `> METHOD URL` and its answer as `< STATUS in N ms`, never the token. Set once, by `main`.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
 /// A client for one racer server.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
     target: Target,
+    verbose: bool,
 }
 
 impl Client {
@@ -135,7 +146,35 @@ impl Client {
             .user_agent(concat!("racer-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Client { http, target }
+        Client {
+            http,
+            target,
+            verbose: VERBOSE.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends a request: the one place every call goes through, so `--verbose` sees them all.
+    async fn execute(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let req = req.build()?;
+        if !self.verbose {
+            return self.http.execute(req).await;
+        }
+        let mut url = req.url().clone();
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+        }
+        eprintln!("> {} {url}", req.method());
+        let start = Instant::now();
+        let answer = self.http.execute(req).await;
+        let ms = start.elapsed().as_millis();
+        match &answer {
+            Ok(resp) => eprintln!("< {} in {ms} ms", resp.status()),
+            Err(e) => eprintln!("< no answer in {ms} ms: {e}"),
+        }
+        answer
     }
 
     /// The base URL.
@@ -174,7 +213,7 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|source| {
+        let resp = self.execute(req).await.map_err(|source| {
             if source.is_connect() || source.is_timeout() {
                 ClientError::Unreachable {
                     url: self.target.url.clone(),
@@ -202,15 +241,13 @@ impl Client {
     /// `GET /health`. A 503 still carries a health report; it is returned as `Ok`.
     pub async fn health(&self) -> Result<Health, ClientError> {
         let url = format!("{}/health", self.target.url);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.target.url.clone(),
-                source,
-            })?;
+        let resp =
+            self.execute(self.http.get(&url))
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    url: self.target.url.clone(),
+                    source,
+                })?;
         decode(resp).await
     }
 
@@ -378,8 +415,8 @@ impl Client {
         if let Some(t) = &self.target.token {
             req = req.bearer_auth(t);
         }
-        let resp = req
-            .send()
+        let resp = self
+            .execute(req)
             .await
             .map_err(|source| self.transport(&url, source))?;
         let resp = Self::check(resp).await?;

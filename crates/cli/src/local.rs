@@ -37,6 +37,14 @@ pub fn server_alive(pid: u32) -> bool {
     state != 'Z' && state != 'X' && comm.starts_with("racer-server")
 }
 
+/// The admin token an operator chose for the server (`RACER_ADMIN_TOKEN`, else the seeds'
+/// `API_KEY`): such a server writes no admin.token, so the shell that started it holds it.
+fn operator_token() -> Option<String> {
+    ["RACER_ADMIN_TOKEN", "API_KEY"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
 /// Where the CLIs send requests and with which token.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -49,7 +57,7 @@ pub struct Target {
 impl Target {
     /// `--url`/`RACER_URL`, else the local server's file, else `http://127.0.0.1:8001`;
     /// `--token`/`RACER_TOKEN`, else the saved login for that URL (`racer login`), else the
-    /// local admin token.
+    /// local admin token, else the operator's chosen one (`RACER_ADMIN_TOKEN`, `API_KEY`).
     pub fn resolve(url: Option<String>, token: Option<String>, data_dir: &Path) -> Target {
         let url = url
             .filter(|u| !u.is_empty())
@@ -59,7 +67,8 @@ impl Target {
         let token = token
             .filter(|t| !t.is_empty())
             .or_else(|| crate::credentials::saved_token(&url))
-            .or_else(|| read_admin_token(data_dir));
+            .or_else(|| read_admin_token(data_dir))
+            .or_else(operator_token);
         Target { url, token }
     }
 

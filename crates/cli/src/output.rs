@@ -17,6 +17,11 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// Prints rows under a header, columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    table_to(&mut std::io::stdout().lock(), header, rows)
+}
+
+/// [`table`] onto `out` (stderr, when the table explains an error).
+pub fn table_to(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -25,7 +30,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
             }
         }
     }
-    let mut out = std::io::stdout().lock();
     let line = |cells: Vec<&str>| -> String {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {

@@ -7,6 +7,8 @@ mod accounts;
 mod api;
 mod deploy;
 mod rbac;
+mod seedcli;
+mod seedenv;
 mod server;
 mod spec;
 mod swarm;

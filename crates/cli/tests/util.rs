@@ -43,11 +43,21 @@ impl Env {
 
     fn cmd(&self, program: &str, args: &[&str]) -> Command {
         let mut c = Command::new(bin(program));
+        // Nothing of the caller's racer settings, nor the seeds' names for them (but the engine
+        // the suite uses, DOCKER_HOST), reaches the binaries unless a test sets it.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("RACER_") {
+                c.env_remove(&*k);
+            }
+        }
+        for s in racer_core::settings::SEED_ENV {
+            if s.seed != "DOCKER_HOST" {
+                c.env_remove(s.seed);
+            }
+        }
         c.args(args)
             .env("RACER_DATA_DIR", &self.data_dir)
-            .env_remove("RACER_URL")
-            .env_remove("RACER_TOKEN")
-            .env_remove("RACER_DATABASE_URL")
             .env("RACER_SERVER_BIN", bin("racer-server"))
             .env("RACER_CONFIG_DIR", self.dir.path().join("config"))
             .current_dir(self.dir.path());

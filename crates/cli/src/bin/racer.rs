@@ -10,7 +10,7 @@ use racer_cli::account::{self, InvitesCmd, LoginArgs, RegisterArgs, TokensCmd};
 use racer_cli::commands::apps::{self, AppsCmd, StatusArgs};
 use racer_cli::commands::deploy::{self, RerunArgs, RollbackArgs, RunArgs};
 use racer_cli::commands::logs::{self, EventsArgs, LogsArgs};
-use racer_cli::commands::scale::{self, PolicyArgs, ScaleArgs};
+use racer_cli::commands::scale::{self, Direction, PolicyArgs, ScaleArgs, ScaleStepArgs};
 use racer_cli::commands::spec::{self, ApplyArgs, DockerfileArgs, SourceArgs};
 use racer_cli::commands::swarm::{self, SwarmLogsArgs};
 use racer_cli::commands::NameArg;
@@ -19,7 +19,7 @@ use racer_cli::Client;
 
 /// racer: deploy and run apps on your own Docker hosts.
 #[derive(Debug, Parser)]
-#[command(name = "racer", version, about, long_about = None)]
+#[command(name = "racer", version, long_about = None)]
 struct Cli {
     #[command(flatten)]
     global: racer_cli::Global,
@@ -37,11 +37,13 @@ enum Cmd {
     Dockerfile(DockerfileArgs),
     /// List projects (apps) with their release and instances.
     ListProjects,
-    /// Show a project's status and containers (or every project with --list).
+    /// Show a project's status and containers (the only project if none is named; every project
+    /// with --list).
     Status(StatusArgs),
-    /// Show a project's container logs.
+    /// Show a project's container logs (--json: one object a line).
     Logs(LogsArgs),
-    /// Make a new release from the recorded source (rebuilt unless --no-rebuild).
+    /// Make a new release from the recorded source (rebuilt unless --no-rebuild); --list shows
+    /// the projects that can be.
     Rerun(RerunArgs),
     /// Roll back to the previous release (or --to N): its image and config, no rebuild.
     Rollback(RollbackArgs),
@@ -55,12 +57,12 @@ enum Cmd {
     Up(NameArg),
     /// Stop every container of a project, keeping its spec and releases.
     Down(NameArg),
-    /// Set how many instances of a project run.
+    /// Set how many instances of a project run; with --path, --git or --image, deploy it first.
     Scale(ScaleArgs),
-    /// Scale a project up to --instances N.
-    ScaleUp(ScaleArgs),
-    /// Scale a project down to --instances N.
-    ScaleDown(ScaleArgs),
+    /// Scale a project up to --instances N (refused if it runs more).
+    ScaleUp(ScaleStepArgs),
+    /// Scale a project down to --instances N (refused if it runs fewer).
+    ScaleDown(ScaleStepArgs),
     /// List a project's releases.
     Releases(NameArg),
     /// Delete a project: its record, containers and images.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = cli.global;
+    racer_cli::client::set_verbose(g.verbose);
     let data_dir = g.data_dir.clone().unwrap_or_else(local::default_data_dir);
     let client = Client::new(Target::resolve(g.url, g.token, &data_dir));
     let c = &client;
@@ -133,10 +136,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Down(n) => apps::set_running(c, n, false, json).await,
         Cmd::Delete(n) => apps::delete(c, n, json).await,
         Cmd::Apps(cmd) => apps::apps(c, cmd, json).await,
-        Cmd::Scale(a) | Cmd::ScaleUp(a) | Cmd::ScaleDown(a) => scale::scale(c, a, json).await,
+        Cmd::Scale(a) => scale::scale(c, a, json).await,
+        Cmd::ScaleUp(a) => scale::scale_step(c, a, Direction::Up, json).await,
+        Cmd::ScaleDown(a) => scale::scale_step(c, a, Direction::Down, json).await,
         Cmd::Metrics(n) => scale::metrics(c, n, json).await,
         Cmd::Policy(a) => scale::policy(c, a, json).await,
-        Cmd::Logs(a) => logs::logs(c, a).await,
+        Cmd::Logs(a) => logs::logs(c, a, json).await,
         Cmd::Events(a) => logs::events(c, a, json).await,
         Cmd::SwarmStatus(n) => swarm::status(c, n, json).await,
         Cmd::SwarmLogs(a) => swarm::logs(c, a).await,

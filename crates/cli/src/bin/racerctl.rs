@@ -15,9 +15,10 @@ use racer_cli::ctl::swarm::{self, SwarmCmd};
 use racer_cli::local::{self, Target};
 use racer_cli::Client;
 
-/// racerctl: operate a racer server.
+/// racerctl: operate a racer server: start and stop it, check its health, manage its containers,
+/// users and organisations.
 #[derive(Debug, Parser)]
-#[command(name = "racerctl", version, about, long_about = None)]
+#[command(name = "racerctl", version, long_about = None)]
 struct Cli {
     #[command(flatten)]
     global: racer_cli::Global,
@@ -53,6 +54,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    racer_cli::apply_seed_env();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = cli.global;
+    racer_cli::client::set_verbose(g.verbose);
     let data_dir = g.data_dir.clone().unwrap_or_else(local::default_data_dir);
     let target = || Target::resolve_operator(g.url.clone(), g.token.clone(), &data_dir);
     let json = g.json;

@@ -12,7 +12,7 @@ use super::NameArg;
 use crate::client::Client;
 use crate::{deploy, output};
 
-/// `racer status`.
+/// `racer status`. Without a selector: the only project, if there is one.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// By project name.
@@ -61,7 +61,8 @@ pub enum AppsCmd {
     },
 }
 
-async fn all_apps(client: &Client) -> anyhow::Result<Vec<App>> {
+/// Every project, all pages.
+pub async fn all_apps(client: &Client) -> anyhow::Result<Vec<App>> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -93,6 +94,12 @@ fn print_app(a: &App) {
     println!("updated:  {}", output::time(&a.updated_at));
 }
 
+/// How to make a first project, for the messages that find none.
+const DEPLOY_ONE: &str = "deploy one with `racer run --project-name NAME --path DIR`";
+
+/// What `racer rerun` says when no project has a source to rebuild from.
+const NONE_RERUNNABLE: &str = "no project can be rerun yet (none has a recorded source)";
+
 /// `racer list-projects` (and `racer status --list`): every project with its release,
 /// instances and source.
 pub async fn list_projects(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
@@ -100,28 +107,103 @@ pub async fn list_projects(client: &Client, json: bool) -> anyhow::Result<ExitCo
     if json {
         output::json(&apps)?;
     } else if apps.is_empty() {
-        println!("no projects yet; deploy one with `racer run --project-name NAME --path DIR`");
+        println!("no projects yet; {DEPLOY_ONE}");
     } else {
-        let rows: Vec<Vec<String>> = apps
-            .iter()
-            .map(|a| {
-                vec![
-                    a.name.clone(),
-                    a.id.to_string(),
-                    a.release
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    a.instances.to_string(),
-                    a.source
-                        .as_ref()
-                        .map(deploy::describe_source)
-                        .unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        output::table(&["NAME", "ID", "RELEASE", "INSTANCES", "SOURCE"], &rows)?;
+        projects_table(&mut std::io::stdout().lock(), &apps)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `racer rerun --list`: the projects that can be rerun (those with a recorded source), as
+/// `list-projects` shows them.
+pub async fn list_rerunnable(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
+    let apps: Vec<App> = all_apps(client)
+        .await?
+        .into_iter()
+        .filter(rerunnable)
+        .collect();
+    if json {
+        output::json(&apps)?;
+    } else if apps.is_empty() {
+        println!("{NONE_RERUNNABLE}; {DEPLOY_ONE}");
+    } else {
+        projects_table(&mut std::io::stdout().lock(), &apps)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `racer rerun` can make a new release of `app`: it has a recorded source.
+pub fn rerunnable(app: &App) -> bool {
+    app.source.is_some()
+}
+
+/// Projects as `list-projects` prints them: name, id, release, instances, source.
+fn projects_table(out: &mut impl std::io::Write, apps: &[App]) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                a.id.to_string(),
+                a.release
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                a.instances.to_string(),
+                a.source
+                    .as_ref()
+                    .map(deploy::describe_source)
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    output::table_to(
+        out,
+        &["NAME", "ID", "RELEASE", "INSTANCES", "SOURCE"],
+        rows.as_slice(),
+    )
+}
+
+/// What a command given no project acts on.
+#[derive(Debug)]
+pub enum Chosen {
+    /// The only project there is.
+    App(Box<App>),
+    /// No single project: the choices were printed; exit with this code (2, a usage error).
+    Exit(ExitCode),
+}
+
+/// Which projects a command given none may pick from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Among {
+    /// Every project (`racer status`).
+    All,
+    /// Those with a recorded source (`racer rerun`).
+    Rerunnable,
+}
+
+/// The project `racer <command>` acts on when it is given none: the only one there is `among`.
+/// None is an error saying how to deploy one; several print the list on stderr with a line
+/// saying to pick one, and exit 2 (a usage error).
+pub async fn choose(client: &Client, command: &str, among: Among) -> anyhow::Result<Chosen> {
+    let all = all_apps(client).await?;
+    let any = !all.is_empty();
+    let mut apps: Vec<App> = all
+        .into_iter()
+        .filter(|a| among == Among::All || rerunnable(a))
+        .collect();
+    if apps.len() > 1 {
+        projects_table(&mut std::io::stderr().lock(), &apps)?;
+        eprintln!(
+            "racer: {} projects; pick one with `racer {command} --project-name NAME`",
+            apps.len()
+        );
+        return Ok(Chosen::Exit(ExitCode::from(2)));
+    }
+    match apps.pop() {
+        Some(app) => Ok(Chosen::App(Box::new(app))),
+        None if any => bail!("{NONE_RERUNNABLE}; {DEPLOY_ONE}"),
+        None => bail!("there are no projects yet; {DEPLOY_ONE}"),
+    }
 }
 
 /// `racer status`: a project's status and containers, one container, or (`--list`) every
@@ -142,8 +224,12 @@ pub async fn status(client: &Client, s: StatusArgs, json: bool) -> anyhow::Resul
             deploy::container_table(std::slice::from_ref(&info))?;
         }
     } else {
-        let Some(app) = s.project_name.or(s.project_id) else {
-            bail!("say which project: --project-name, --project-id, --container-id or --list");
+        let app = match s.project_name.or(s.project_id) {
+            Some(app) => app,
+            None => match choose(client, "status", Among::All).await? {
+                Chosen::App(app) => app.id.to_string(),
+                Chosen::Exit(code) => return Ok(code),
+            },
         };
         let status = client.app_status(&app).await?;
         if json {

@@ -9,8 +9,12 @@ use anyhow::bail;
 use clap::Args;
 use racer_core::api::{DeployRequest, HealthCheck, RerunRequest, RunConfig, Source};
 
+use super::apps::{self, Among, Chosen};
 use crate::client::Client;
 use crate::deploy::{self, parse_env};
+
+/// How long `run`, `rerun` and `rollback` wait for a deployment by default, in seconds.
+pub const WAIT_SECONDS: u64 = 600;
 
 /// `racer run`.
 #[derive(Debug, Args)]
@@ -31,7 +35,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub app_port: Option<u16>,
     /// Environment variables (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    #[arg(long = "env", visible_alias = "environment", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Override the command.
     #[arg(long)]
@@ -52,16 +56,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub health_path: Option<String>,
     /// Seconds between health checks.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = HealthCheck::default().interval_seconds)]
     pub health_interval: u32,
     /// Seconds one health check may take.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = HealthCheck::default().timeout_seconds)]
     pub health_timeout: u32,
     /// Consecutive failures that take a replica out of rotation.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = HealthCheck::default().failure_threshold)]
     pub health_failures: u32,
     /// Consecutive successes that put a replica in rotation.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = HealthCheck::default().success_threshold)]
     pub health_successes: u32,
     /// Seconds a replica leaving rotation keeps serving in-flight requests before it stops.
     #[arg(long)]
@@ -74,21 +78,54 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// Seconds to wait for the deployment.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = WAIT_SECONDS)]
     pub timeout: u64,
 }
 
-/// `racer rerun`.
+impl RunArgs {
+    /// A `racer run` of `project_name` from no source yet, every option at its default: what
+    /// `racer scale` with a source fills in.
+    pub fn defaults(project_name: String) -> RunArgs {
+        let health = HealthCheck::default();
+        RunArgs {
+            project_name,
+            path: None,
+            git: None,
+            image: None,
+            app_port: None,
+            env: Vec::new(),
+            command: None,
+            instances: None,
+            memory_mb: None,
+            cpus: None,
+            base_image: None,
+            health_path: health.path,
+            health_interval: health.interval_seconds,
+            health_timeout: health.timeout_seconds,
+            health_failures: health.failure_threshold,
+            health_successes: health.success_threshold,
+            drain_seconds: None,
+            concurrency: None,
+            no_wait: false,
+            timeout: WAIT_SECONDS,
+        }
+    }
+}
+
+/// `racer rerun`. Without --project-name: the only project that can be rerun, if there is one.
 #[derive(Debug, Args)]
 pub struct RerunArgs {
     /// The project (name or UUID).
     #[arg(long)]
-    pub project_name: String,
+    pub project_name: Option<String>,
+    /// List the projects that can be rerun (those with a recorded source) instead.
+    #[arg(long, conflicts_with_all = ["project_name", "no_rebuild", "env", "path", "no_wait"])]
+    pub list: bool,
     /// Reuse the current image: a new release with the new environment, no build.
     #[arg(long)]
     pub no_rebuild: bool,
     /// Environment variables to set (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    #[arg(long = "env", visible_alias = "environment", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// For folder projects: send this folder instead of the recorded one.
     #[arg(long)]
@@ -97,7 +134,7 @@ pub struct RerunArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// Seconds to wait for the deployment.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = WAIT_SECONDS)]
     pub timeout: u64,
 }
 
@@ -114,7 +151,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// Seconds to wait for the rollback.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = WAIT_SECONDS)]
     pub timeout: u64,
 }
 
@@ -162,7 +199,16 @@ pub async fn run(client: &Client, a: RunArgs, json: bool) -> anyhow::Result<Exit
 
 /// `racer rerun`: a new release from the recorded source, rebuilt unless `--no-rebuild`.
 pub async fn rerun(client: &Client, r: RerunArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let app = client.get_app(&r.project_name).await?;
+    if r.list {
+        return apps::list_rerunnable(client, json).await;
+    }
+    let app = match &r.project_name {
+        Some(name) => client.get_app(name).await?,
+        None => match apps::choose(client, "rerun", Among::Rerunnable).await? {
+            Chosen::App(app) => *app,
+            Chosen::Exit(code) => return Ok(code),
+        },
+    };
     let env = parse_env(&r.env)?;
     let source = match (&app.source, r.no_rebuild) {
         (Some(recorded), false) => match deploy::rerun_path(r.path.clone(), recorded) {

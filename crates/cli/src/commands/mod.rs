@@ -5,7 +5,8 @@
 //! - [`deploy`]: `run`, `rerun`, `rollback`.
 //! - [`spec`]: `apply`, `validate`, `dockerfile`.
 //! - [`apps`]: `list-projects`, `status`, `releases`, `up`, `down`, `delete`, `apps …`.
-//! - [`scale`]: `scale`, `scale-up`, `scale-down`, `metrics`, `policy`.
+//! - [`scale`]: `scale` (with a source: deploy, then scale), `scale-up`, `scale-down`, `metrics`,
+//!   `policy`.
 //! - [`logs`]: `logs`, `events`.
 //! - [`swarm`]: `swarm-status`, `swarm-logs`, `swarm-remove`.
 //!

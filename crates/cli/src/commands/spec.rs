@@ -23,7 +23,7 @@ pub struct SourceArgs {
     #[arg(long)]
     pub git: Option<String>,
     /// Environment variables the project needs (KEY=VALUE), for validation of required ones.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    #[arg(long = "env", visible_alias = "environment", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 }
 
@@ -178,6 +178,11 @@ pub async fn apply(client: &Client, a: ApplyArgs, json: bool) -> anyhow::Result<
         println!("{}: applied", result.app.name);
         for line in &result.diff {
             println!("  {line}");
+        }
+    }
+    if !json {
+        for n in &result.notes {
+            eprintln!("note: {}: {}", n.field, n.message);
         }
     }
     if let Some(d) = result.deployment.clone() {

@@ -26,47 +26,196 @@ pub enum ServerCmd {
     Restart(StartArgs),
 }
 
-/// `racerctl server start` and `restart`; recorded (but `--foreground` and `--wait`) in the
-/// data directory, so a bare `restart` starts the server with the same settings.
+/// `racerctl server start` and `restart`: every setting `racer-server` takes, under the same
+/// flag and `RACER_*` variable (the seeds' names too: `DATABASE_URL`, `API_PORT`, …). Recorded
+/// (but `--foreground`, `--wait` and the secrets) in the data directory, so `restart` starts the
+/// server with the same settings. Values are checked by `racer-server`, whose message is shown.
 #[derive(Debug, Args, Clone, Serialize, Deserialize, Default)]
 pub struct StartArgs {
     /// Run in this terminal instead of in the background.
     #[arg(long)]
     #[serde(skip)]
     pub foreground: bool,
-    /// Port of the API (0 picks a free one). Default: 8001.
-    #[arg(long)]
+    /// Port of the API (0 picks a free one; also API_PORT). Default: 8001.
+    #[arg(long, env = "RACER_PORT")]
     pub port: Option<u16>,
     /// Address the API binds to. Default: 127.0.0.1.
-    #[arg(long)]
+    #[arg(long, env = "RACER_BIND")]
     pub bind: Option<String>,
-    /// Use PostgreSQL at this URL instead of the SQLite file in the data directory.
+    /// Use PostgreSQL at this URL instead of the SQLite file in the data directory (also
+    /// DATABASE_URL).
     #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Port of the built-in proxy (0 picks a free one). Default: 8080.
-    #[arg(long)]
+    #[arg(long, env = "RACER_PROXY_PORT")]
     pub proxy_port: Option<u16>,
-    /// Apps answer at <app>.<domain>. Default: localhost.
-    #[arg(long)]
+    /// Address the proxy binds to. Default: 127.0.0.1.
+    #[arg(long, env = "RACER_PROXY_BIND")]
+    #[serde(default)]
+    pub proxy_bind: Option<String>,
+    /// Apps answer at <app>.<domain> (also BASE_DOMAIN). Default: localhost.
+    #[arg(long, env = "RACER_DOMAIN")]
     pub domain: Option<String>,
-    /// Host ports replicas are published on, e.g. 8000-8999,9000-9999.
-    #[arg(long)]
+    /// How the proxy picks a replica: round-robin (default) or least-connections.
+    #[arg(long, env = "RACER_BALANCE")]
+    #[serde(default)]
+    pub balance: Option<String>,
+    /// Host ports replicas are published on. Default: 8000-8999,9000-9999.
+    #[arg(long, env = "RACER_HOST_PORTS")]
     pub host_ports: Option<String>,
     /// Base image of Dockerfiles generated for conda-projects.
-    #[arg(long)]
+    #[arg(long, env = "RACER_CONDA_BASE_IMAGE")]
     pub base_image: Option<String>,
-    /// Seconds new replicas get to answer before a rollout is rolled back (default 60).
-    #[arg(long)]
+    /// Seconds new replicas get to answer before a rollout is rolled back. Default: 60.
+    #[arg(long, env = "RACER_ROLLOUT_DEADLINE")]
     pub rollout_deadline: Option<u64>,
+    /// Threads serving the proxy (0: one per core). Default: 0.
+    #[arg(long, env = "RACER_PROXY_THREADS")]
+    #[serde(default)]
+    pub proxy_threads: Option<String>,
+    /// Requests the proxy sends one replica at once (0: no limit).
+    #[arg(long, env = "RACER_REPLICA_CONCURRENCY")]
+    #[serde(default)]
+    pub replica_concurrency: Option<String>,
+    /// Seconds between full lists of the engine's containers. Default: 30.
+    #[arg(long, env = "RACER_OBSERVER_RESYNC")]
+    #[serde(default)]
+    pub observer_resync: Option<String>,
+    /// How long a login session lasts, e.g. 1h, 8h, 1d. Default: 1h.
+    #[arg(long, env = "RACER_SESSION_TTL")]
+    #[serde(default)]
+    pub session_ttl: Option<String>,
     /// Where apps run: local (containers, the default) or swarm (services; the engine must be
     /// a Swarm manager, see `racerctl swarm init`).
-    #[arg(long)]
+    #[arg(long, env = "RACER_CLUSTER")]
     #[serde(default)]
     pub cluster: Option<String>,
+    /// The Docker engine to use, e.g. unix:///var/run/docker.sock (also DOCKER_HOST).
+    #[arg(long, env = "RACER_DOCKER_HOST")]
+    #[serde(default)]
+    pub docker_host: Option<String>,
+    /// CPU limit of a container whose release sets none, in cores (also RESOURCE_CPU_LIMIT).
+    /// Default: 1.
+    #[arg(long, env = "RACER_CONTAINER_CPUS")]
+    #[serde(default)]
+    pub container_cpus: Option<String>,
+    /// Memory limit of a container whose release sets none, e.g. 512Mi, 4GB (also
+    /// RESOURCE_MEMORY_LIMIT). Default: 512Mi.
+    #[arg(long, env = "RACER_CONTAINER_MEMORY")]
+    #[serde(default)]
+    pub container_memory: Option<String>,
+    /// Use this admin token instead of generating admin.token (also API_KEY); at least 16
+    /// characters. Passed to the server in its environment, never recorded: give it again to
+    /// `restart`.
+    #[arg(long, env = "RACER_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+    /// Sign login sessions with this secret instead of the generated jwt.secret (also
+    /// JWT_SECRET_KEY); at least 32 bytes. Passed in the environment, never recorded.
+    #[arg(long, env = "RACER_JWT_SECRET", hide_env_values = true)]
+    #[serde(skip)]
+    pub jwt_secret: Option<String>,
+    /// What the log shows: error, warn, info, debug, trace, or a filter. Default: info.
+    #[arg(long, env = "RACER_LOG_LEVEL")]
+    #[serde(default)]
+    pub log_level: Option<String>,
     /// Seconds to wait for the server to become ready.
     #[arg(long, default_value_t = 30)]
     #[serde(skip)]
     pub wait: u64,
+    /// Recorded: the last start had an operator-chosen admin token (its value is not).
+    #[arg(skip)]
+    #[serde(default)]
+    pub admin_token_given: bool,
+    /// Recorded: the last start had an operator-chosen JWT secret (its value is not).
+    #[arg(skip)]
+    #[serde(default)]
+    pub jwt_secret_given: bool,
+}
+
+impl StartArgs {
+    /// The settings passed to `racer-server` as flags: (flag, value) for each one given.
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        let num = |v: Option<u64>| v.map(|n| n.to_string());
+        [
+            ("--port", num(self.port.map(u64::from))),
+            ("--bind", self.bind.clone()),
+            ("--proxy-port", num(self.proxy_port.map(u64::from))),
+            ("--proxy-bind", self.proxy_bind.clone()),
+            ("--domain", self.domain.clone()),
+            ("--balance", self.balance.clone()),
+            ("--host-ports", self.host_ports.clone()),
+            ("--base-image", self.base_image.clone()),
+            ("--rollout-deadline", num(self.rollout_deadline)),
+            ("--proxy-threads", self.proxy_threads.clone()),
+            ("--replica-concurrency", self.replica_concurrency.clone()),
+            ("--observer-resync", self.observer_resync.clone()),
+            ("--session-ttl", self.session_ttl.clone()),
+            ("--cluster", self.cluster.clone()),
+            ("--docker-host", self.docker_host.clone()),
+            ("--container-cpus", self.container_cpus.clone()),
+            ("--container-memory", self.container_memory.clone()),
+            ("--log-level", self.log_level.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
+        .collect()
+    }
+
+    /// The secret settings, passed to `racer-server` in its environment (never on argv, where
+    /// `ps` shows them): (variable, value, whether it was given).
+    fn secrets(&self) -> [(&'static str, Option<&str>); 3] {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| !v.is_empty())
+        }
+        [
+            ("RACER_DATABASE_URL", given(&self.database_url)),
+            ("RACER_ADMIN_TOKEN", given(&self.admin_token)),
+            ("RACER_JWT_SECRET", given(&self.jwt_secret)),
+        ]
+    }
+
+    /// These settings over those of the last start: each one given here wins, the others are
+    /// the last start's. A secret the last start had must be given again (it is not recorded).
+    fn over(self, prev: StartArgs) -> anyhow::Result<StartArgs> {
+        macro_rules! or_prev {
+            ($($f:ident),*) => { StartArgs { $($f: self.$f.or(prev.$f),)* ..self } };
+        }
+        let merged = or_prev!(
+            port,
+            bind,
+            database_url,
+            proxy_port,
+            proxy_bind,
+            domain,
+            balance,
+            host_ports,
+            base_image,
+            rollout_deadline,
+            proxy_threads,
+            replica_concurrency,
+            observer_resync,
+            session_ttl,
+            cluster,
+            docker_host,
+            container_cpus,
+            container_memory,
+            log_level
+        );
+        if prev.admin_token_given && merged.admin_token.is_none() {
+            bail!(
+                "the last start used an admin token of your choosing, which racer does not record; \
+                 give it again (RACER_ADMIN_TOKEN or API_KEY in the environment, or --admin-token)"
+            );
+        }
+        if prev.jwt_secret_given && merged.jwt_secret.is_none() {
+            bail!(
+                "the last start used a JWT secret of your choosing, which racer does not record; \
+                 give it again (RACER_JWT_SECRET or JWT_SECRET_KEY in the environment, or --jwt-secret)"
+            );
+        }
+        Ok(merged)
+    }
 }
 
 /// `racerctl server stop`.
@@ -80,33 +229,18 @@ pub struct StopArgs {
     pub timeout: u64,
 }
 
-/// `racerctl server restart`: stops the server, then starts it again; without settings, with
-/// those of the last start.
-pub async fn restart(data_dir: &Path, mut a: StartArgs, json: bool) -> anyhow::Result<ExitCode> {
+/// `racerctl server restart`: stops the server, then starts it again with the settings of the
+/// last start, over which the ones given here win.
+pub async fn restart(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let a = match read_start_args(data_dir) {
+        Some(prev) => a.over(prev)?,
+        None => a,
+    };
     let graceful = StopArgs {
         force: false,
         timeout: 40,
     };
     stop(data_dir, &graceful, false).await?;
-    if a.port.is_none()
-        && a.bind.is_none()
-        && a.database_url.is_none()
-        && a.host_ports.is_none()
-        && a.proxy_port.is_none()
-        && a.domain.is_none()
-        && a.rollout_deadline.is_none()
-        && a.base_image.is_none()
-        && a.cluster.is_none()
-    {
-        // Same settings as the last start.
-        if let Some(prev) = read_start_args(data_dir) {
-            a = StartArgs {
-                foreground: a.foreground,
-                wait: a.wait,
-                ..prev
-            };
-        }
-    }
     start(data_dir, a, json).await
 }
 
@@ -149,35 +283,15 @@ pub fn server_binary() -> PathBuf {
 fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     let mut cmd = Command::new(server_binary());
     cmd.arg("--data-dir").arg(data_dir);
-    if let Some(p) = a.port {
-        cmd.arg("--port").arg(p.to_string());
+    for (flag, value) in a.flags() {
+        cmd.arg(flag).arg(value);
     }
-    if let Some(b) = &a.bind {
-        cmd.arg("--bind").arg(b);
+    for (var, value) in a.secrets() {
+        match value {
+            Some(v) => cmd.env(var, v),
+            None => cmd.env_remove(var),
+        };
     }
-    if let Some(p) = a.proxy_port {
-        cmd.arg("--proxy-port").arg(p.to_string());
-    }
-    if let Some(d) = &a.domain {
-        cmd.arg("--domain").arg(d);
-    }
-    if let Some(d) = a.rollout_deadline {
-        cmd.arg("--rollout-deadline").arg(d.to_string());
-    }
-    if let Some(h) = &a.host_ports {
-        cmd.arg("--host-ports").arg(h);
-    }
-    if let Some(b) = &a.base_image {
-        cmd.arg("--base-image").arg(b);
-    }
-    if let Some(c) = &a.cluster {
-        cmd.arg("--cluster").arg(c);
-    }
-    match &a.database_url {
-        // Passed through the environment, not argv, so it never shows in `ps`.
-        Some(u) => cmd.env("RACER_DATABASE_URL", u),
-        None => cmd.env_remove("RACER_DATABASE_URL"),
-    };
     cmd
 }
 
@@ -204,7 +318,12 @@ pub async fn start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Result<
         bail!("cannot run {}: {err}", server_binary().display());
     }
 
-    write_start_args(data_dir, &a)
+    let recorded = StartArgs {
+        admin_token_given: a.admin_token.as_deref().is_some_and(|t| !t.is_empty()),
+        jwt_secret_given: a.jwt_secret.as_deref().is_some_and(|s| !s.is_empty()),
+        ..a.clone()
+    };
+    write_start_args(data_dir, &recorded)
         .with_context(|| format!("cannot write to data directory {}", data_dir.display()))?;
     let log_path = data_dir.join("server.log");
     let log = std::fs::OpenOptions::new()
@@ -239,6 +358,12 @@ pub async fn start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Result<
                 .rev()
                 .find(|l| l.starts_with("racer-server:"))
                 .map(|l| l.trim_start_matches("racer-server: ").to_owned())
+                // A usage error of racer-server's own options (clap's `error: …`).
+                .or_else(|| {
+                    tail.lines()
+                        .find(|l| l.starts_with("error:"))
+                        .map(|l| l.trim_start_matches("error: ").to_owned())
+                })
                 .unwrap_or_else(|| format!("server exited ({status}); see {}", log_path.display()));
             bail!("server failed to start: {msg}");
         }
@@ -259,7 +384,11 @@ pub async fn start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Result<
                     println!("  store:       {}", f.store);
                     println!("  data dir:    {}", data_dir.display());
                     println!("  log:         {}", log_path.display());
-                    println!("  admin token: {}", data_dir.join("admin.token").display());
+                    if recorded.admin_token_given {
+                        println!("  admin token: the one you gave (not written)");
+                    } else {
+                        println!("  admin token: {}", data_dir.join("admin.token").display());
+                    }
                 }
                 return Ok(ExitCode::SUCCESS);
             }
