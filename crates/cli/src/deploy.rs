@@ -265,6 +265,16 @@ pub fn print_status(s: &AppStatus) -> anyhow::Result<()> {
     if let Some(src) = &s.app.source {
         println!("source:     {}", describe_source(src));
     }
+    for (i, u) in s.urls.iter().enumerate() {
+        println!(
+            "{}{u}",
+            if i == 0 {
+                "url:        "
+            } else {
+                "            "
+            }
+        );
+    }
     if s.containers.is_empty() {
         println!("containers: none");
         return Ok(());

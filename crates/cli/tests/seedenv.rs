@@ -450,3 +450,27 @@ fn f18_log_level_is_checked_and_takes_effect() {
     let log = quiet.log();
     assert!(!log.contains(" INFO "), "{log}");
 }
+
+#[test]
+fn f18_apply_lists_every_problem_of_a_spec_with_its_field_path() {
+    let env = Env::new();
+    env.start(&[]);
+    let spec = env.dir.path().join("bad.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: v1\nkind: App\nmetadata:\n  name: four-problems\nspec:\n  type: grpc\n  image: my-app:latest\n  colour: blue\n  env:\n    - name: TOKEN\n      valueFrom: vault\n  scaling:\n    minReplicas: 5\n    maxReplicas: 2\n",
+    )
+    .unwrap();
+    let err = env.racer(&["apply", "-f", spec.to_str().unwrap()]).code(1);
+    for field in [
+        "spec.type",
+        "spec.colour",
+        "spec.env[0].valueFrom",
+        "spec.scaling",
+    ] {
+        assert!(err.contains(field), "{field} named: {err}");
+    }
+    assert!(err.contains("http"), "the supported type is named: {err}");
+    let apps = env.racer(&["list-projects", "--json"]).ok();
+    assert!(!apps.contains("four-problems"), "nothing recorded: {apps}");
+}

@@ -6,6 +6,7 @@ mod util;
 mod accounts;
 mod api;
 mod deploy;
+mod quickstart;
 mod rbac;
 mod seedcli;
 mod seedenv;
