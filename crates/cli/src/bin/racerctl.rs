@@ -76,10 +76,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let target = || Target::resolve_operator(g.url.clone(), g.token.clone(), &data_dir);
     let json = g.json;
     match cli.command {
-        Cmd::Server(ServerCmd::Start(a)) => server::start(&data_dir, a, json).await,
+        Cmd::Server(ServerCmd::Start(a)) => server::start(&data_dir, *a, json).await,
         Cmd::Server(ServerCmd::Stop(a)) => server::stop(&data_dir, &a, json).await,
         Cmd::Server(ServerCmd::Status) => server::status(&data_dir, target(), json).await,
-        Cmd::Server(ServerCmd::Restart(a)) => server::restart(&data_dir, a, json).await,
+        Cmd::Server(ServerCmd::Restart(a)) => server::restart(&data_dir, *a, json).await,
         Cmd::Users(c) => account::users(&Client::new(target()), c, json).await,
         Cmd::Orgs(c) => account::orgs(&Client::new(target()), c, json).await,
         Cmd::Health => health::health(&Client::new(target()), json).await,

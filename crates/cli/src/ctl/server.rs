@@ -17,13 +17,13 @@ use crate::output;
 #[derive(Debug, Subcommand)]
 pub enum ServerCmd {
     /// Start the server (in the background unless --foreground).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Stop the server gracefully (SIGTERM, in-flight requests drain); --force kills it.
     Stop(StopArgs),
     /// Show whether the server runs: pid, uptime, URLs, store (exit 1 if it does not).
     Status,
     /// Stop the server, then start it again with the same settings.
-    Restart(StartArgs),
+    Restart(Box<StartArgs>),
 }
 
 /// `racerctl server start` and `restart`: every setting `racer-server` takes, under the same
