@@ -6,4 +6,5 @@ mod context;
 mod detect;
 mod dockerfile;
 mod git;
+mod reference;
 mod util;
