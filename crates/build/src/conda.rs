@@ -56,6 +56,14 @@ pub struct Project {
     pub project_file: Option<PathBuf>,
     /// The project folder, canonicalized.
     pub dir: PathBuf,
+    /// What a user should know about an accepted project: fields the reference ignores (and so
+    /// does racer), an empty name racer replaced, `.env` lines python-dotenv would skip.
+    #[serde(default)]
+    pub warnings: Vec<Problem>,
+    /// The project's `.env` file (python-dotenv's rules), when it has one: key → value, `None`
+    /// for a key without `=`.
+    #[serde(default)]
+    pub dotenv: BTreeMap<String, Option<String>>,
 }
 
 /// One command of a project.
@@ -70,6 +78,18 @@ pub struct Command {
 }
 
 impl Project {
+    /// The name to show: the project's, or its folder's when the project file's is empty.
+    pub fn display_name(&self) -> String {
+        if self.name.trim().is_empty() {
+            self.dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "project".to_string())
+        } else {
+            self.name.clone()
+        }
+    }
+
     /// The default environment: the first one declared.
     pub fn default_environment(&self) -> Option<&str> {
         self.environment_order.first().map(String::as_str)
@@ -100,9 +120,24 @@ impl Project {
         vars
     }
 
-    /// The variables that have no value (declared `null`) and are not in `supplied_env`: each
-    /// must be supplied at run time (`--env NAME=value`). `command` defaults to the default
-    /// command; an unknown command is itself reported as a problem on the field `command`.
+    /// The variables `conda project run` would set for `command` (the default command when
+    /// `None`), as the reference's `prepare_variables` merges them without the caller's
+    /// environment: the project's, then the command's, then the `.env` file's, each layer
+    /// replacing the one before, a `None` (no value) included.
+    pub fn run_variables(&self, command: Option<&str>) -> BTreeMap<String, Option<String>> {
+        let name = command.or_else(|| self.default_command());
+        let mut vars = self.effective_variables(name);
+        for (k, v) in &self.dotenv {
+            vars.insert(k.clone(), v.clone());
+        }
+        vars
+    }
+
+    /// The variables that have no value (declared `null`, or a `.env` key without `=`) in
+    /// [`Project::run_variables`] and are not in `supplied_env` (`--env`, which comes last, as
+    /// the caller's environment does for the reference): each needs a value at deploy.
+    /// `command` defaults to the default command; an unknown command is itself reported as a
+    /// problem on the field `command`.
     pub fn missing_variables(
         &self,
         command: Option<&str>,
@@ -117,11 +152,12 @@ impl Project {
             None => None,
         };
         let mut problems = Vec::new();
-        for (key, value) in self.effective_variables(name) {
+        for (key, value) in self.run_variables(name) {
             if value.is_some() || supplied_env.contains_key(&key) {
                 continue;
             }
             let field = match cmd {
+                _ if self.dotenv.contains_key(&key) => format!(".env.{key}"),
                 Some((n, c)) if c.variables.contains_key(&key) => {
                     format!("commands.{n}.variables.{key}")
                 }
@@ -129,7 +165,10 @@ impl Project {
             };
             problems.push(Problem::new(
                 field,
-                format!("has no default value; supply it at run time with --env {key}=VALUE"),
+                format!(
+                    "needs a value at deploy: it has none; give it with --env {key}=VALUE, a \
+                     command's variables or the project's .env file"
+                ),
             ));
         }
         problems
@@ -150,6 +189,7 @@ pub fn load(dir: &Path) -> Result<Project, Error> {
     let mut v = Validator {
         root,
         problems: Vec::new(),
+        warnings: Vec::new(),
         pip: BTreeMap::new(),
     };
     let project_files: Vec<&str> = PROJECT_FILES
@@ -188,16 +228,26 @@ pub fn load(dir: &Path) -> Result<Project, Error> {
             )]))
         }
     };
+    let dotenv = v.dotenv();
     match project {
-        Some(p) if v.problems.is_empty() => Ok(p),
+        Some(mut p) if v.problems.is_empty() => {
+            p.dotenv = dotenv;
+            p.warnings = v.warnings;
+            Ok(p)
+        }
         _ => Err(Error::InvalidProject(v.problems)),
     }
 }
+
+/// The file python-dotenv reads for `conda project run`: `.env` in the project folder.
+pub const DOTENV_FILE: &str = ".env";
 
 /// Collects problems while walking a project.
 struct Validator {
     root: PathBuf,
     problems: Vec<Problem>,
+    /// Things the user should know that do not make the project invalid.
+    warnings: Vec<Problem>,
     /// Environment file → its pip entries, collected while validating.
     pip: BTreeMap<String, Vec<String>>,
 }
@@ -207,13 +257,55 @@ impl Validator {
         self.problems.push(Problem::new(field, message));
     }
 
-    /// A project made of one environment file, as the reference does it.
-    fn implied_project(&mut self, env_file: &str) -> Option<Project> {
-        let name = self
-            .root
+    fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem::new(field, message));
+    }
+
+    /// The project's `.env`, if it has one: inside the project, a regular file under the size
+    /// cap (python-dotenv reads any file; a `.env` racer cannot read safely is a problem).
+    fn dotenv(&mut self) -> BTreeMap<String, Option<String>> {
+        let full = self.root.join(DOTENV_FILE);
+        if fs::symlink_metadata(&full).is_err() {
+            return BTreeMap::new();
+        }
+        let text = match self.resolve(DOTENV_FILE).and_then(|p| read_capped(&p)) {
+            Ok(t) => t,
+            Err(msg) => {
+                self.problem(DOTENV_FILE, msg);
+                return BTreeMap::new();
+            }
+        };
+        let env = crate::dotenv::parse(&text);
+        for line in &env.skipped_lines {
+            self.warn(
+                format!("{DOTENV_FILE}:{line}"),
+                "cannot be parsed as KEY=value; skipped, as python-dotenv skips it",
+            );
+        }
+        for name in &env.unresolved {
+            self.warn(
+                DOTENV_FILE,
+                format!(
+                    "${{{name}}} is not defined above it in the file: racer expands it to its \
+                     default or nothing (conda project run would also look in your shell's \
+                     environment)"
+                ),
+            );
+        }
+        env.values.into_iter().collect()
+    }
+
+    /// The project folder's name: the name of a project that gives none.
+    fn folder_name(&self) -> String {
+        self.root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "project".to_string());
+            .unwrap_or_else(|| "project".to_string())
+    }
+
+    /// A project made of one environment file, as the reference does it.
+    fn implied_project(&mut self, env_file: &str) -> Option<Project> {
+        let name = self.folder_name();
         self.check_environment_file("environments.default[0]", env_file);
         let mut environments = BTreeMap::new();
         environments.insert("default".to_string(), vec![env_file.to_string()]);
@@ -230,6 +322,8 @@ impl Validator {
             pip_requirements: std::mem::take(&mut self.pip),
             project_file: None,
             dir: self.root.clone(),
+            warnings: Vec::new(),
+            dotenv: BTreeMap::new(),
         })
     }
 
@@ -263,7 +357,18 @@ impl Validator {
             };
             match key.as_str() {
                 "name" => match value.as_str_coerced() {
-                    Some(s) if s.trim().is_empty() => self.problem("name", "must not be empty"),
+                    Some(s) if s.trim().is_empty() => {
+                        let folder = self.folder_name();
+                        self.warn(
+                            "name",
+                            format!(
+                                "is empty (conda-project accepts that): racer shows the project \
+                                 by its folder's name, {folder:?}; the app's name is the one \
+                                 you deploy it as"
+                            ),
+                        );
+                        name = Some(s);
+                    }
                     Some(s) => name = Some(s),
                     None => self.problem(
                         "name",
@@ -277,7 +382,13 @@ impl Validator {
                     }
                 }
                 "commands" => commands = self.commands(value),
-                _ => self.problem(key, format!("unknown field; allowed: {PROJECT_FIELDS}")),
+                _ => self.warn(
+                    key,
+                    format!(
+                        "unknown field, ignored (as conda-project ignores it); racer reads \
+                         {PROJECT_FIELDS}"
+                    ),
+                ),
             }
         }
         if name.is_none() && !self.problems.iter().any(|p| p.field == "name") {
@@ -286,9 +397,10 @@ impl Validator {
         if envs.is_none() {
             self.problem("environments", "required field is missing");
         }
+        let envs_read = envs.is_some() && !self.problems.iter().any(|p| p.field == "environments");
         let envs = envs.unwrap_or_default();
         let env_names: BTreeSet<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
-        if !env_names.is_empty() {
+        if envs_read {
             for (_, cmd, field) in &commands {
                 if let Some(env) = &cmd.environment {
                     if !env_names.contains(env.as_str()) {
@@ -299,6 +411,23 @@ impl Validator {
                     }
                 }
             }
+        }
+        if envs_read && envs.is_empty() {
+            let fallback = ENVIRONMENT_FILES
+                .into_iter()
+                .find(|f| exists(&self.root.join(f)));
+            self.warn(
+                "environments",
+                match fallback {
+                    Some(f) => format!(
+                        "declares no environment: racer builds the image from {f}, as for a \
+                         project without conda-project.yml"
+                    ),
+                    None => "declares no environment: racer cannot build an image until one is \
+                             declared (e.g. default: [environment.yml])"
+                        .to_string(),
+                },
+            );
         }
         let environment_order: Vec<String> = envs.iter().map(|(n, _)| n.clone()).collect();
         let lock_files = self.lock_files(&environment_order);
@@ -313,6 +442,8 @@ impl Validator {
             pip_requirements: std::mem::take(&mut self.pip),
             project_file: Some(PathBuf::from(file)),
             dir: self.root.clone(),
+            warnings: Vec::new(),
+            dotenv: BTreeMap::new(),
         })
     }
 
@@ -345,15 +476,16 @@ impl Validator {
                 return Vec::new();
             }
         };
-        if entries.is_empty() {
-            self.problem("environments", "at least one environment is required");
-        }
         let mut out = Vec::new();
         for (key, files) in entries {
             let Some(env) = self.key("environments", &key) else {
                 continue;
             };
             let field = format!("environments.{env}");
+            if let Err(msg) = check_environment_name(&env) {
+                self.problem(field, msg);
+                continue;
+            }
             let items = match files {
                 Value::Seq(items) => items,
                 other => {
@@ -429,13 +561,10 @@ impl Validator {
                 Value::Null => {
                     vars.insert(key, None);
                 }
-                Value::Str(s) | Value::Number(s) => {
-                    vars.insert(key, Some(s));
+                Value::Str(_) | Value::Number(_) | Value::Bool(_) => {
+                    // pydantic's `str` takes numbers and booleans as Python prints them.
+                    vars.insert(key, value.as_str_coerced());
                 }
-                Value::Bool(b) => self.problem(
-                    var_field,
-                    format!("expected a string or null, found a boolean; quote it (\"{b}\")"),
-                ),
                 other => self.problem(
                     var_field,
                     format!("expected a string or null, found {}", other.describe()),
@@ -468,7 +597,8 @@ impl Validator {
             };
             let field = format!("commands.{name}");
             match value {
-                Value::Str(cmd) | Value::Number(cmd) => {
+                Value::Str(_) | Value::Number(_) | Value::Bool(_) => {
+                    let cmd = value.as_str_coerced().unwrap_or_default();
                     self.check_command_line(&field, &cmd);
                     out.push((
                         name,
@@ -525,7 +655,9 @@ impl Validator {
                 },
                 "environment" => match value {
                     Value::Null => {}
-                    Value::Str(e) | Value::Number(e) => environment = Some(e),
+                    Value::Str(_) | Value::Number(_) | Value::Bool(_) => {
+                        environment = value.as_str_coerced()
+                    }
                     other => {
                         ok = false;
                         self.problem(
@@ -587,7 +719,11 @@ impl Validator {
                 continue;
             }
             match self.resolve(&name) {
-                Ok(_) => {
+                Ok(path) => {
+                    match read_capped(&path).and_then(|t| yaml::parse(&t)) {
+                        Ok(doc) => crate::lockfile::check(&name, &doc, &mut self.problems),
+                        Err(msg) => self.problem(name.clone(), msg),
+                    }
                     out.insert(env.clone(), PathBuf::from(name));
                 }
                 Err(msg) => self.problem(name, msg),
@@ -694,6 +830,16 @@ impl Validator {
                 )
             }
         };
+        if !entries
+            .iter()
+            .any(|(k, _)| k.as_str_coerced().as_deref() == Some("dependencies"))
+        {
+            self.problem(
+                format!("{field}.dependencies"),
+                "required field is missing: conda creates an environment from its dependencies \
+                 (write dependencies: [] for an empty one)",
+            );
+        }
         for (key, value) in entries {
             let Some(key) = self.key(field, &key) else {
                 continue;
@@ -783,8 +929,8 @@ impl Validator {
             let item_field = format!("{field}[{i}]");
             match item {
                 Value::Str(spec) | Value::Number(spec) => {
-                    if let Err(e) = MatchSpec::from_str(&spec, ParseStrictness::Lenient) {
-                        self.problem(item_field, format!("invalid conda MatchSpec {spec:?}: {e}"));
+                    if let Err(msg) = check_matchspec(&spec) {
+                        self.problem(item_field, msg);
                     }
                 }
                 Value::Map(entries) => {
@@ -811,7 +957,15 @@ impl Validator {
                     pip_seen = true;
                     for (_, value) in entries {
                         if let Value::Seq(reqs) = &value {
-                            pip.extend(reqs.iter().filter_map(Value::as_str_coerced));
+                            for (j, req) in reqs.iter().enumerate() {
+                                let Some(req) = req.as_str_coerced() else {
+                                    continue;
+                                };
+                                if let Err(msg) = check_pip_entry(&req) {
+                                    self.problem(format!("{item_field}.pip[{j}]"), msg);
+                                }
+                                pip.push(req);
+                            }
                         }
                         self.string_list(&format!("{item_field}.pip"), value, false);
                     }
@@ -849,6 +1003,64 @@ fn read_capped(path: &Path) -> Result<String, String> {
         return Err(too_big(buf.len() as u64));
     }
     String::from_utf8(buf).map_err(|_| "file is not UTF-8 text".to_string())
+}
+
+/// An environment name becomes a file name (`conda-lock.<name>.yml`) and a directory
+/// (`envs/<name>`): it must be one safe path segment, whatever the reference allows.
+fn check_environment_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control);
+    if bad {
+        return Err(format!(
+            "environment name {name:?} is not allowed: it names a file (conda-lock.<name>.yml) \
+             and a directory, so it must be one path segment, without / or \\, and not . or .."
+        ));
+    }
+    Ok(())
+}
+
+/// A conda dependency, parsed as conda parses it: rattler's lenient parser (conda's own
+/// leniency: `numpy=1.26.*`, `pkg=1.0=*cuda*`), and a build string without `=`, which conda's
+/// `name=version=build` grammar cannot hold (`numpy=1.2=py3=x` has one `=` too many).
+fn check_matchspec(spec: &str) -> Result<(), String> {
+    let m = MatchSpec::from_str(spec, ParseStrictness::Lenient)
+        .map_err(|e| format!("invalid conda MatchSpec {spec:?}: {e}"))?;
+    if let Some(build) = m.build.as_ref().map(|b| b.to_string()) {
+        if build.contains('=') {
+            return Err(format!(
+                "invalid conda MatchSpec {spec:?}: too many '=': conda reads name=version=build, \
+                 and the build string {build:?} cannot contain '='"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `pip:` entry: a pip option (`-e .`, `-r requirements.txt`, `--index-url …`), a path or URL
+/// pip installs from, or else a PEP 508 requirement (checked with `pep508_rs`).
+fn check_pip_entry(entry: &str) -> Result<(), String> {
+    let e = entry.trim();
+    if e.is_empty() {
+        return Err("empty pip requirement".to_string());
+    }
+    let path_or_url = e.starts_with(['.', '/', '~'])
+        || e.contains("://")
+        || e.starts_with("file:")
+        || e.starts_with("git+");
+    if e.starts_with('-') || path_or_url {
+        return Ok(());
+    }
+    match e.parse::<pep508_rs::Requirement>() {
+        Ok(_) => Ok(()),
+        // The first line says what is wrong; the next ones point at it with carets.
+        Err(err) => Err(format!(
+            "not a valid PEP 508 requirement: {}",
+            err.to_string().lines().next().unwrap_or_default().trim()
+        )),
+    }
 }
 
 /// Whether `name` is a portable environment variable name.
@@ -923,6 +1135,8 @@ mod tests {
             pip_requirements: BTreeMap::new(),
             project_file: None,
             dir: PathBuf::from("/p"),
+            warnings: Vec::new(),
+            dotenv: BTreeMap::new(),
         };
         let fields = |ps: Vec<Problem>| ps.into_iter().map(|p| p.field).collect::<Vec<_>>();
         let none = BTreeMap::new();

@@ -17,7 +17,9 @@ pub mod conda;
 pub mod context;
 pub mod dockerfile;
 pub mod dockerignore;
+pub mod dotenv;
 pub mod git;
+mod lockfile;
 pub mod spec;
 mod yaml;
 
@@ -287,6 +289,89 @@ pub fn detect(dir: &Path) -> Result<Detected, Error> {
                      environment.yaml"
             .to_string(),
     })
+}
+
+/// `racer validate`'s verdict on the folder `dir`, the same on the server and in the CLI (with
+/// no server): what it is, every problem with its field path, and, for a valid conda project,
+/// its environments, commands and notes: each variable that needs a value at deploy (given
+/// neither by the project, its `.env`, nor `env`, the `--env` values) and every warning.
+/// `command` is the command a deploy would run (the project's first when `None`). Only an
+/// error that is not the project's fault (an unreadable folder) is an `Err`.
+pub fn validate_report(
+    dir: &Path,
+    command: Option<&str>,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<racer_core::api::ValidateReport, Error> {
+    use racer_core::api::{Problem as WireProblem, ValidateReport};
+    let wire = |ps: &[Problem]| -> Vec<WireProblem> {
+        ps.iter()
+            .map(|p| WireProblem {
+                field: p.field.clone(),
+                message: p.message.clone(),
+            })
+            .collect()
+    };
+    let report = match detect(dir) {
+        Ok(Detected::Dockerfile) => ValidateReport {
+            kind: Some("dockerfile".into()),
+            valid: true,
+            problems: vec![],
+            project_name: None,
+            environments: vec![],
+            commands: vec![],
+            commit: None,
+            notes: vec![],
+        },
+        Ok(Detected::CondaProject(p)) => {
+            let missing = p.missing_variables(command, env);
+            // An unknown command is a problem; variables without a value are for the deploy.
+            let (problems, mut notes): (Vec<Problem>, Vec<Problem>) =
+                missing.into_iter().partition(|m| m.field == "command");
+            notes.extend(p.warnings.iter().cloned());
+            ValidateReport {
+                kind: Some("conda-project".into()),
+                valid: problems.is_empty(),
+                problems: wire(&problems),
+                project_name: Some(p.display_name()),
+                environments: p.environment_order.clone(),
+                commands: p.command_order.clone(),
+                commit: None,
+                notes: wire(&notes),
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::Invalid || e.kind() == ErrorKind::NotFound => {
+            let kind = matches!(e, Error::InvalidProject(_)).then(|| "conda-project".to_owned());
+            let mut problems = wire(e.problems());
+            if problems.is_empty() {
+                let mut msg = e.to_string();
+                let mut cur = std::error::Error::source(&e);
+                while let Some(c) = cur {
+                    let m = c.to_string();
+                    if !msg.ends_with(&m) {
+                        msg.push_str(": ");
+                        msg.push_str(&m);
+                    }
+                    cur = c.source();
+                }
+                problems.push(WireProblem {
+                    field: "source".into(),
+                    message: msg,
+                });
+            }
+            ValidateReport {
+                kind,
+                valid: false,
+                problems,
+                project_name: None,
+                environments: vec![],
+                commands: vec![],
+                commit: None,
+                notes: vec![],
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(report)
 }
 
 /// Whether something (a file, a folder, even a dangling symlink) is at `path`.

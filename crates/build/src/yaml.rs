@@ -40,11 +40,14 @@ impl Value {
         }
     }
 
-    /// The value as a string the way pydantic's `str` coerces it: strings as they are, numbers
-    /// as their text; anything else is `None`.
+    /// The value as a string the way pydantic (v1)'s `str` coerces it: strings as they are,
+    /// numbers as their text, booleans as Python prints them (`True`, `False`: a bool is an
+    /// int there); anything else is `None`.
     pub(crate) fn as_str_coerced(&self) -> Option<String> {
         match self {
             Value::Str(s) | Value::Number(s) => Some(s.clone()),
+            Value::Bool(true) => Some("True".to_string()),
+            Value::Bool(false) => Some("False".to_string()),
             _ => None,
         }
     }
@@ -146,6 +149,9 @@ pub(crate) fn options() -> Options {
     budget.max_merge_keys = 1_000;
     let mut opts = Options::default();
     opts.budget = Some(budget);
+    // YAML 1.2, as the reference's ruamel.yaml reads project files: `yes`, `no`, `on` and `off`
+    // are strings, only true/false are booleans.
+    opts.strict_booleans = true;
     opts.alias_limits.max_total_replayed_events = 100_000;
     opts.alias_limits.max_replay_stack_depth = 32;
     opts.alias_limits.max_alias_expansions_per_anchor = 1_000;

@@ -14,8 +14,16 @@ use crate::util::{conda_corpus, tests_dir, updating};
 struct Expected {
     valid: bool,
     problems: Vec<Problem>,
+    /// What racer tells the user about a valid project (ignored fields, an empty name replaced,
+    /// skipped `.env` lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<Problem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     project: Option<Summary>,
+    /// Why racer's verdict differs from the reference's on purpose (`reference.rs` checks that
+    /// it does differ); kept when the file is rewritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    differs: Option<String>,
 }
 
 /// The parts of a valid project a case pins down.
@@ -28,6 +36,9 @@ struct Summary {
     lock_files: BTreeMap<String, String>,
     #[serde(default)]
     pip_requirements: BTreeMap<String, Vec<String>>,
+    /// The `.env` file's values, when there is one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dotenv: BTreeMap<String, Option<String>>,
 }
 
 fn summarize(p: &conda::Project) -> Summary {
@@ -50,6 +61,7 @@ fn summarize(p: &conda::Project) -> Summary {
             .map(|(k, v)| (k.clone(), v.to_string_lossy().into_owned()))
             .collect(),
         pip_requirements: p.pip_requirements.clone(),
+        dotenv: p.dotenv.clone(),
     }
 }
 
@@ -63,23 +75,32 @@ fn fixture_corpus_matches_expected() {
     );
     let mut failures = Vec::new();
     for (name, dir) in &cases {
-        let actual = match conda::load(dir) {
-            Ok(p) => Expected {
-                valid: true,
-                problems: vec![],
-                project: Some(summarize(&p)),
-            },
-            Err(Error::InvalidProject(problems)) => Expected {
-                valid: false,
-                problems,
-                project: None,
-            },
-            Err(e) => panic!("{name}: unexpected error: {e}"),
-        };
         let expected_path = tests_dir()
             .join("fixtures/conda")
             .join(name)
             .join("expected.json");
+        let differs = fs::read_to_string(&expected_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Expected>(&t).ok())
+            .and_then(|e| e.differs);
+        let mut actual = match conda::load(dir) {
+            Ok(p) => Expected {
+                valid: true,
+                problems: vec![],
+                warnings: p.warnings.clone(),
+                project: Some(summarize(&p)),
+                differs: None,
+            },
+            Err(Error::InvalidProject(problems)) => Expected {
+                valid: false,
+                problems,
+                warnings: vec![],
+                project: None,
+                differs: None,
+            },
+            Err(e) => panic!("{name}: unexpected error: {e}"),
+        };
+        actual.differs = differs;
         if updating() {
             let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
             fs::write(&expected_path, text).unwrap();
@@ -154,4 +175,41 @@ fn a_huge_environment_file_is_refused_before_parsing() {
         "environments.default[0](environment.yml)"
     );
     assert!(err.problems()[0].message.contains("larger than the limit"));
+}
+
+#[test]
+fn a_deploy_needs_only_what_the_project_env_file_and_commands_leave_unset() {
+    let (_tmp, cases) = conda_corpus();
+    let dir = |name: &str| cases.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let fields = |ps: Vec<Problem>| ps.into_iter().map(|p| p.field).collect::<Vec<_>>();
+    let none = BTreeMap::new();
+
+    // .env gives API_KEY and replaces PORT (it comes after the project's variables).
+    let p = conda::load(&dir("dotenv-basic")).unwrap();
+    assert_eq!(
+        fields(p.missing_variables(None, &none)),
+        ["variables.UNRESOLVED"]
+    );
+    let vars = p.run_variables(None);
+    assert_eq!(vars["API_KEY"].as_deref(), Some("secret"));
+    assert_eq!(vars["PORT"].as_deref(), Some("9000"));
+    assert_eq!(vars["EXTRA"].as_deref(), Some("only-in-dotenv"));
+    let mut supplied = BTreeMap::new();
+    supplied.insert("UNRESOLVED".to_string(), "x".to_string());
+    assert!(p.missing_variables(None, &supplied).is_empty());
+
+    // A command's own value resolves a project null; a command's null hides a project value.
+    let p = conda::load(&dir("null-variable-resolved-by-command")).unwrap();
+    assert_eq!(
+        fields(p.missing_variables(Some("serve"), &none)),
+        ["variables.TOKEN"]
+    );
+    assert_eq!(
+        fields(p.missing_variables(Some("quiet"), &none)),
+        [
+            "variables.DB_URL",
+            "commands.quiet.variables.LOG_LEVEL",
+            "variables.TOKEN"
+        ]
+    );
 }

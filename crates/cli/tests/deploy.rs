@@ -520,7 +520,7 @@ fn f4_conda_corpus_through_racer_validate() {
         } else {
             case.clone()
         };
-        // Variables declared null must be supplied at run time: without them, racer says so.
+        // Variables declared null need a value at deploy: valid, with a note naming each.
         let nulls = case.ends_with("null-variable");
         if nulls {
             let without: ValidateReport = serde_json::from_str(
@@ -528,17 +528,16 @@ fn f4_conda_corpus_through_racer_validate() {
                     .stdout(),
             )
             .unwrap();
-            assert!(
-                !without.valid,
-                "null variables must be supplied: {without:?}"
-            );
-            assert!(
-                without
-                    .problems
-                    .iter()
-                    .any(|p| p.field.contains("variables.")),
-                "{without:?}"
-            );
+            assert!(without.valid, "{without:?}");
+            for field in ["variables.API_KEY", "commands.serve.variables.DB_URL"] {
+                assert!(
+                    without
+                        .notes
+                        .iter()
+                        .any(|n| n.field == field && n.message.contains("needs a value at deploy")),
+                    "{field}: {without:?}"
+                );
+            }
         }
         let mut args = vec!["validate", "--path", dir.to_str().unwrap(), "--json"];
         if nulls {
@@ -548,6 +547,25 @@ fn f4_conda_corpus_through_racer_validate() {
         let report: ValidateReport = serde_json::from_str(&run.stdout()).unwrap_or_else(|e| {
             panic!("{}: {e}: {} {}", case.display(), run.stdout(), run.stderr())
         });
+        if nulls {
+            assert!(report.notes.is_empty(), "supplied: {report:?}");
+        }
+        // The same checks in the CLI, with no server: the same report and the same text.
+        let mut local = args.clone();
+        local.push("--local");
+        let here: ValidateReport = serde_json::from_str(&env.racer(&local).stdout()).unwrap();
+        assert_eq!(
+            here,
+            report,
+            "{}: --local and the server agree",
+            case.display()
+        );
+        let text = |extra: &[&str]| {
+            let mut a: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+            a.extend_from_slice(extra);
+            env.racer(&a).stdout()
+        };
+        assert_eq!(text(&["--local"]), text(&[]), "{}", case.display());
         let valid = expected["valid"].as_bool().unwrap();
         assert_eq!(report.valid, valid, "{}: {report:?}", case.display());
         if let Some(problems) = expected["problems"].as_array() {
@@ -636,4 +654,47 @@ fn f4_failed_build_is_reported_and_the_old_release_keeps_running() {
     assert_eq!(s.containers.len(), 1);
     assert_eq!(s.containers[0].health, "healthy");
     assert!(get_ok(&url).contains("\"release\":\"1\""));
+}
+
+#[test]
+fn f17_validate_needs_no_server_and_says_so() {
+    let env = Env::new(); // no server started
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/tests/fixtures/conda");
+    let run = env.racer(&[
+        "validate",
+        "--path",
+        corpus.join("dotenv-basic").to_str().unwrap(),
+    ]);
+    let out = run.ok();
+    assert!(out.starts_with("valid conda-project"), "{out}");
+    assert!(
+        run.stderr().contains("no server answers") && run.stderr().contains("on this machine"),
+        "{}",
+        run.stderr()
+    );
+    // Invalid: exit 1, every problem with its field path, the same as a server would say.
+    let bad = env.racer(&[
+        "validate",
+        "--path",
+        corpus.join("env-name-slash").to_str().unwrap(),
+    ]);
+    bad.code(1);
+    assert!(
+        bad.stdout().contains("environments.a/b:"),
+        "{}",
+        bad.stdout()
+    );
+    // --local never tries the server.
+    let local = env.racer(&[
+        "validate",
+        "--local",
+        "--path",
+        corpus.join("null-variable").to_str().unwrap(),
+    ]);
+    let text = local.ok();
+    assert!(!local.stderr().contains("no server"), "{}", local.stderr());
+    assert!(
+        text.contains("note: variables.API_KEY: needs a value at deploy"),
+        "{text}"
+    );
 }

@@ -178,7 +178,8 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
             });
         }
         Source::Path { upload, .. } => {
-            let src = workdir.join("src");
+            // Named as the user's folder: a conda-project may be named after it.
+            let src = workdir.join(d.source.folder_name());
             let tar = upload_path(ctx, upload);
             log(ctx, d, "unpacking the uploaded folder\n").await;
             let dest = src.clone();
@@ -203,7 +204,7 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
             (src, None)
         }
         Source::Git { url, reference } => {
-            let src = workdir.join("src");
+            let src = workdir.join(d.source.folder_name());
             log(
                 ctx,
                 d,

@@ -199,6 +199,38 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The name of the folder the server checks this source out into: the client's folder's
+    /// own name for a path, the repository's for git (`https://host/org/web.git` → `web`), so a
+    /// project named after its folder (conda-project's `environment.yml` alone, or an empty
+    /// `name`) gets the same name on the server as on the user's machine. `src` when there is
+    /// no safe one-segment name.
+    pub fn folder_name(&self) -> String {
+        let raw = match self {
+            Source::Path { path, .. } => path.trim_end_matches('/').rsplit('/').next(),
+            Source::Git { url, .. } => url
+                .trim_end_matches('/')
+                .rsplit(['/', ':'])
+                .next()
+                .map(|n| n.strip_suffix(".git").unwrap_or(n)),
+            Source::Image { .. } => None,
+        };
+        match raw {
+            Some(n)
+                if !n.is_empty()
+                    && n != "."
+                    && n != ".."
+                    && n.len() <= 255
+                    && !n.contains(['/', '\\'])
+                    && !n.chars().any(char::is_control) =>
+            {
+                n.to_owned()
+            }
+            _ => "src".to_owned(),
+        }
+    }
+}
+
 /// One replica, as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContainerInfo {

@@ -11,7 +11,7 @@ use racer_cli::commands::apps::{self, AppsCmd, StatusArgs};
 use racer_cli::commands::deploy::{self, RerunArgs, RollbackArgs, RunArgs};
 use racer_cli::commands::logs::{self, EventsArgs, LogsArgs};
 use racer_cli::commands::scale::{self, Direction, PolicyArgs, ScaleArgs, ScaleStepArgs};
-use racer_cli::commands::spec::{self, ApplyArgs, DockerfileArgs, SourceArgs};
+use racer_cli::commands::spec::{self, ApplyArgs, DockerfileArgs, ValidateArgs};
 use racer_cli::commands::swarm::{self, SwarmLogsArgs};
 use racer_cli::commands::NameArg;
 use racer_cli::local::{self, Target};
@@ -32,7 +32,7 @@ enum Cmd {
     /// Build (unless --image) and run a project: from a folder, a git repository or an image.
     Run(RunArgs),
     /// Check a project: what racer would build, and every problem with its field path.
-    Validate(SourceArgs),
+    Validate(ValidateArgs),
     /// Print (or write) the Dockerfile a deploy of the project would build.
     Dockerfile(DockerfileArgs),
     /// List projects (apps) with their release and instances.

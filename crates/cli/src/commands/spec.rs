@@ -27,6 +27,21 @@ pub struct SourceArgs {
     pub env: Vec<String>,
 }
 
+/// `racer validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The project.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The conda-project command a deploy would run (default: the project's first).
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Validate on this machine, without the server (the same checks; done anyway for --path
+    /// when no server answers).
+    #[arg(long)]
+    pub local: bool,
+}
+
 /// `racer dockerfile`.
 #[derive(Debug, Args)]
 pub struct DockerfileArgs {
@@ -70,16 +85,44 @@ async fn inspect_source(client: &Client, a: &SourceArgs, quiet: bool) -> anyhow:
 }
 
 /// `racer validate`: what racer would build, and every problem with its field path. Exit 1 if
-/// the project is invalid.
-pub async fn validate(client: &Client, a: SourceArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let req = InspectRequest {
-        source: inspect_source(client, &a, json).await?,
-        config: RunConfig {
-            env: parse_env(&a.env)?,
-            ..Default::default()
-        },
+/// the project is invalid. On the server, or (`--local`, or `--path` with no server answering)
+/// with the same code here: the output is the same.
+pub async fn validate(client: &Client, a: ValidateArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let env = parse_env(&a.source.env)?;
+    let report = if a.local {
+        local_validate(&a, &env)?
+    } else {
+        let remote = async {
+            let req = InspectRequest {
+                source: inspect_source(client, &a.source, json).await?,
+                config: RunConfig {
+                    env: env.clone(),
+                    command: a.command.clone(),
+                    ..Default::default()
+                },
+            };
+            Ok::<_, anyhow::Error>(client.validate(&req).await?)
+        };
+        match remote.await {
+            Ok(r) => r,
+            Err(e)
+                if a.source.path.is_some()
+                    && e.chain().any(|c| {
+                        matches!(
+                            c.downcast_ref::<crate::ClientError>(),
+                            Some(crate::ClientError::Unreachable { .. })
+                        )
+                    }) =>
+            {
+                eprintln!(
+                    "racer: no server answers at {}; validating on this machine (--local)",
+                    client.url()
+                );
+                local_validate(&a, &env)?
+            }
+            Err(e) => return Err(e),
+        }
     };
-    let report = client.validate(&req).await?;
     if json {
         output::json(&report)?;
     } else if report.valid {
@@ -98,6 +141,9 @@ pub async fn validate(client: &Client, a: SourceArgs, json: bool) -> anyhow::Res
         if !report.commands.is_empty() {
             println!("  commands:     {}", report.commands.join(", "));
         }
+        for n in &report.notes {
+            println!("  note: {}: {}", n.field, n.message);
+        }
     } else {
         println!("invalid {}:", report.kind.as_deref().unwrap_or("project"));
         for p in &report.problems {
@@ -109,6 +155,34 @@ pub async fn validate(client: &Client, a: SourceArgs, json: bool) -> anyhow::Res
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `racer validate --local`: the server's checks ([`racer_build::validate_report`]) on this
+/// machine; a `--git` source is cloned into a temporary folder first, as the server would.
+fn local_validate(
+    a: &ValidateArgs,
+    env: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<racer_core::api::ValidateReport> {
+    let command = a.command.as_deref();
+    match (&a.source.path, &a.source.git) {
+        (Some(p), _) => Ok(racer_build::validate_report(p, command, env)?),
+        (_, Some(g)) => {
+            let tmp = tempfile::Builder::new()
+                .prefix("racer-validate-")
+                .tempdir()?;
+            let (url, reference) = racer_build::git::split_ref(g);
+            let source = Source::Git {
+                url: url.to_owned(),
+                reference: reference.map(str::to_owned),
+            };
+            let dest = tmp.path().join(source.folder_name());
+            let commit = racer_build::git::checkout(url, reference, &dest)?;
+            let mut report = racer_build::validate_report(&dest, command, env)?;
+            report.commit = Some(commit);
+            Ok(report)
+        }
+        _ => bail!("give --path or --git"),
+    }
 }
 
 /// `racer dockerfile`: prints (or writes) the Dockerfile a deploy would build.

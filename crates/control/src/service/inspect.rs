@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use futures_util::{Stream, StreamExt};
 use racer_build::Detected;
 use racer_core::api::{
-    DockerfileReport, InspectRequest, Problem, RunConfig, Source, Upload, ValidateReport,
+    DockerfileReport, InspectRequest, RunConfig, Source, Upload, ValidateReport,
 };
-use racer_core::ErrorKind;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
@@ -95,60 +94,14 @@ impl Services {
         let co = checkout(ctx, &req.source).await?;
         let src = co.src.clone();
         let env = req.config.env.clone();
-        let detected = tokio::task::spawn_blocking(move || racer_build::detect(&src)).await?;
+        let command = req.config.command.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            racer_build::validate_report(&src, command.as_deref(), &env)
+        })
+        .await?;
         forget_upload(ctx, &req.source).await;
-        let report = match detected {
-            Ok(Detected::Dockerfile) => ValidateReport {
-                kind: Some("dockerfile".into()),
-                valid: true,
-                problems: vec![],
-                project_name: None,
-                environments: vec![],
-                commands: vec![],
-                commit: co.commit.clone(),
-            },
-            Ok(Detected::CondaProject(p)) => {
-                let missing: Vec<Problem> = p
-                    .missing_variables(req.config.command.as_deref(), &env)
-                    .iter()
-                    .map(|x| Problem {
-                        field: x.field.clone(),
-                        message: x.message.clone(),
-                    })
-                    .collect();
-                ValidateReport {
-                    kind: Some("conda-project".into()),
-                    valid: missing.is_empty(),
-                    problems: missing,
-                    project_name: Some(p.name.clone()),
-                    environments: p.environment_order.clone(),
-                    commands: p.command_order.clone(),
-                    commit: co.commit.clone(),
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Invalid || e.kind() == ErrorKind::NotFound => {
-                let kind = matches!(e, racer_build::Error::InvalidProject(_))
-                    .then(|| "conda-project".to_owned());
-                let e = Error::Build(e);
-                let mut problems = e.problems();
-                if problems.is_empty() {
-                    problems.push(Problem {
-                        field: "source".into(),
-                        message: e.source_chain(),
-                    });
-                }
-                ValidateReport {
-                    kind,
-                    valid: false,
-                    problems,
-                    project_name: None,
-                    environments: vec![],
-                    commands: vec![],
-                    commit: co.commit.clone(),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let mut report = verdict?;
+        report.commit = co.commit.clone();
         Ok(report)
     }
 
@@ -241,7 +194,8 @@ async fn preflight(ctx: &Ctx, source: &Source, config: &RunConfig) -> Result<(),
 /// Unpacks an upload or clones a repository into a scratch directory.
 async fn checkout(ctx: &Ctx, source: &Source) -> Result<Checkout, Error> {
     let dir = ctx.builds_dir().join(format!("inspect-{}", Uuid::new_v4()));
-    let src = dir.join("src");
+    // Named as the user's folder: a conda-project may be named after it.
+    let src = dir.join(source.folder_name());
     let mut co = Checkout {
         dir,
         src: src.clone(),

@@ -209,6 +209,11 @@ pub struct ValidateReport {
     /// The git commit, for git sources.
     #[serde(default)]
     pub commit: Option<String>,
+    /// What the user should know about a valid project, each with its field path: variables
+    /// that need a value at deploy, fields racer ignores (as the reference does), an empty name
+    /// racer replaced, `.env` lines skipped.
+    #[serde(default)]
+    pub notes: Vec<Problem>,
 }
 
 /// The Dockerfile a deploy would build.
