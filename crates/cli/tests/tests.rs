@@ -5,6 +5,7 @@ mod util;
 
 mod accounts;
 mod api;
+mod conda;
 mod deploy;
 mod quickstart;
 mod rbac;
