@@ -136,6 +136,57 @@ fn f17_the_conda_example_runs_the_reference_command_with_the_reference_variables
         "{dockerfile}"
     );
 
+    // --command NAME: that command, with its own variables over the project's.
+    let yml = std::fs::read_to_string(dir.join("conda-project.yml")).unwrap();
+    let yml = yml.replace(
+        "variables:\n",
+        "variables:\n  MODE: project\n",
+    ) + "  listen:\n    cmd: python -m http.server 8000 --bind 0.0.0.0 --directory public\n    variables:\n      MODE: command\n";
+    std::fs::write(dir.join("conda-project.yml"), yml).unwrap();
+    env.racer(&[
+        "run",
+        "--project-name",
+        "conda-listen",
+        "--path",
+        dir.to_str().unwrap(),
+        "--command",
+        "listen",
+    ])
+    .ok();
+    let status: AppStatus = env
+        .racer(&["status", "--project-name", "conda-listen", "--json"])
+        .json();
+    assert!(get_ok(&status.urls[1]).contains("Hello from a conda project"));
+    let container = status
+        .containers
+        .iter()
+        .find(|c| c.state == "running")
+        .expect("a running replica of conda-listen")
+        .id
+        .clone();
+    assert_eq!(
+        proc1(&container, "cmdline"),
+        [
+            "python",
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            "0.0.0.0",
+            "--directory",
+            "public"
+        ]
+    );
+    let vars: BTreeMap<String, String> = proc1(&container, "environ")
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    assert_eq!(vars["MODE"], "command", "{vars:?}");
+    assert_eq!(vars["GREETING"], "hello from .env", "{vars:?}");
+
     // A variable left without a value stops the deploy, naming it, until something gives it.
     std::fs::write(dir.join(".env"), "TOKEN\n").unwrap();
     let err = env

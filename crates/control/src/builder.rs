@@ -168,7 +168,8 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
                 }
             };
             log(ctx, d, &format!("using image {image} ({})\n", info.id)).await;
-            let config = resolve_port(d.config.clone(), &info.exposed_ports);
+            let mut config = resolve_port(d.config.clone(), &info.exposed_ports);
+            config.command_in_image = false;
             return Ok(NewRelease {
                 number,
                 config,
@@ -236,29 +237,30 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
         .clone()
         .unwrap_or_else(|| ctx.settings.conda_base_image.clone());
     let (src, ctx_tar, cfg) = (dir.clone(), context.clone(), d.config.clone());
-    let kind = tokio::task::spawn_blocking(move || -> Result<String, Error> {
-        let out = std::fs::File::create(&ctx_tar).map_err(|source| Error::Io {
-            path: ctx_tar.display().to_string(),
-            source,
-        })?;
-        let out = std::io::BufWriter::new(out);
-        match racer_build::detect(&src)? {
-            Detected::Dockerfile => {
-                racer_build::context::pack(&src, out)?;
-                Ok("Dockerfile".to_owned())
+    let (kind, command_in_image) =
+        tokio::task::spawn_blocking(move || -> Result<(String, bool), Error> {
+            let out = std::fs::File::create(&ctx_tar).map_err(|source| Error::Io {
+                path: ctx_tar.display().to_string(),
+                source,
+            })?;
+            let out = std::io::BufWriter::new(out);
+            match racer_build::detect(&src)? {
+                Detected::Dockerfile => {
+                    racer_build::context::pack(&src, out)?;
+                    Ok(("Dockerfile".to_owned(), false))
+                }
+                Detected::CondaProject(project) => {
+                    let dockerfile = generate_dockerfile(&project, &cfg, &base_image)?;
+                    racer_build::context::pack_with_extra(
+                        &src,
+                        &[("Dockerfile", dockerfile.as_bytes())],
+                        out,
+                    )?;
+                    Ok((format!("conda-project {}", project.display_name()), true))
+                }
             }
-            Detected::CondaProject(project) => {
-                let dockerfile = generate_dockerfile(&project, &cfg, &base_image)?;
-                racer_build::context::pack_with_extra(
-                    &src,
-                    &[("Dockerfile", dockerfile.as_bytes())],
-                    out,
-                )?;
-                Ok(format!("conda-project {}", project.name))
-            }
-        }
-    })
-    .await??;
+        })
+        .await??;
     log(
         ctx,
         d,
@@ -292,9 +294,11 @@ async fn build(ctx: &Ctx, d: &Deployment, workdir: &Path) -> Result<NewRelease, 
     let image_id = built?;
     let info = ctx.runtime.image(&image_id).await?;
     let exposed = info.map(|i| i.exposed_ports).unwrap_or_default();
+    let mut config = resolve_port(d.config.clone(), &exposed);
+    config.command_in_image = command_in_image;
     Ok(NewRelease {
         number,
-        config: resolve_port(d.config.clone(), &exposed),
+        config,
         image: format!("racer/{}:{number}", d.app_name),
         image_id,
         commit,

@@ -120,7 +120,9 @@ impl RunParts {
         {
             env.push(format!("RACER_APP_URL={url}"));
         }
+        // A conda-project release runs the command its image was built with.
         let command = match release.config.command.as_deref() {
+            Some(_) if release.config.command_in_image => None,
             Some(c) => Some(racer_build::conda::split_command(c).map_err(|reason| {
                 racer_build::Error::Unrepresentable {
                     what: "command".into(),

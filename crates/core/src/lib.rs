@@ -7,6 +7,7 @@ pub mod autoscale;
 pub mod command;
 pub mod health;
 pub mod names;
+pub mod placement;
 pub mod plan;
 pub mod rollout;
 pub mod settings;

@@ -183,6 +183,7 @@ pub async fn run(client: &Client, a: RunArgs, json: bool) -> anyhow::Result<Exit
             }),
             drain_seconds: a.drain_seconds,
             concurrency: a.concurrency,
+            command_in_image: false,
         },
         instances: a.instances,
     };

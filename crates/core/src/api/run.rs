@@ -40,6 +40,11 @@ pub struct RunConfig {
     /// the server's `--replica-concurrency`, 80; 0: no limit).
     #[serde(default)]
     pub concurrency: Option<u32>,
+    /// Set by racer on a conda-project release: its image's `CMD` already is the project command
+    /// `command` names (chosen at build), so replicas run the image as it is. Builds set it (true
+    /// for a generated Dockerfile, false for the project's own) and image deploys clear it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub command_in_image: bool,
 }
 
 /// The largest per-replica concurrency limit an app may ask for (`concurrency`; 0 is no limit).
