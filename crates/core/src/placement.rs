@@ -129,6 +129,33 @@ pub enum Unfit {
     Room,
 }
 
+/// Why a request waits: how many clusters each filter left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// Not the cluster the request names.
+    pub not_pinned: usize,
+    /// Unreachable.
+    pub unreachable: usize,
+    /// Drained.
+    pub drained: usize,
+    /// Lacking a label.
+    pub labels: usize,
+    /// Without room now.
+    pub room: usize,
+}
+
+impl Waiting {
+    fn count(&mut self, u: Unfit) {
+        match u {
+            Unfit::NotPinned => self.not_pinned += 1,
+            Unfit::Unreachable => self.unreachable += 1,
+            Unfit::Drained => self.drained += 1,
+            Unfit::Labels => self.labels += 1,
+            Unfit::Room => self.room += 1,
+        }
+    }
+}
+
 /// Whether `c` could take `r` apart from room: the filters before the capacity check.
 fn eligible(c: &Cluster, r: &Request) -> Result<(), Unfit> {
     if r.cluster.as_deref().is_some_and(|p| p != c.name) {
@@ -153,7 +180,7 @@ fn fullness(c: &Cluster, extra: Resources) -> u64 {
         if cap == 0 {
             0
         } else {
-            (u128::from(used) * 1_000_000 / u128::from(cap)) as u64
+            used.saturating_mul(1_000_000) / cap
         }
     };
     part(after.cpu_milli, c.capacity.cpu_milli)
@@ -161,17 +188,18 @@ fn fullness(c: &Cluster, extra: Resources) -> u64 {
         + part(after.gpu, c.capacity.gpu)
 }
 
-/// The cluster `r` goes to (an index into `clusters`), or, for each cluster, why not.
-pub fn place(clusters: &[Cluster], r: &Request) -> Result<usize, Vec<(usize, Unfit)>> {
+/// The cluster `r` goes to (an index into `clusters`), or how many clusters each filter left
+/// out.
+pub fn place(clusters: &[Cluster], r: &Request) -> Result<usize, Waiting> {
     let mut best: Option<(usize, u64)> = None;
-    let mut why = Vec::new();
+    let mut why = Waiting::default();
     for (i, c) in clusters.iter().enumerate() {
         if let Err(u) = eligible(c, r) {
-            why.push((i, u));
+            why.count(u);
             continue;
         }
         if !r.resources.fits_in(c.free()) {
-            why.push((i, Unfit::Room));
+            why.count(Unfit::Room);
             continue;
         }
         let score = fullness(c, r.resources);
@@ -272,16 +300,27 @@ pub struct Preemption {
 }
 
 /// How a victim set compares: fewer victims, then lower priorities (sum), then younger (the
-/// larger the sum of start times, the younger), then the lower indices (determinism).
-fn cost(allocs: &[Allocation], set: &[usize]) -> (usize, u64, std::cmp::Reverse<u64>, Vec<usize>) {
+/// larger the sum of start times, the younger); [`cheaper`] breaks the last ties by index.
+pub(crate) fn cost(allocs: &[Allocation], set: &[usize]) -> (usize, u64, std::cmp::Reverse<u64>) {
     let prio: u64 = set.iter().map(|&i| u64::from(allocs[i].priority)).sum();
     let started: u64 = set
         .iter()
         .map(|&i| allocs[i].started)
         .fold(0, u64::saturating_add);
-    let mut ids = set.to_vec();
-    ids.sort_unstable();
-    (set.len(), prio, std::cmp::Reverse(started), ids)
+    (set.len(), prio, std::cmp::Reverse(started))
+}
+
+/// Whether victim set `a` beats `b`: by [`cost`], then by the sorted indices (determinism).
+fn cheaper(allocs: &[Allocation], a: &[usize], b: &[usize]) -> bool {
+    match cost(allocs, a).cmp(&cost(allocs, b)) {
+        std::cmp::Ordering::Equal => {
+            let (mut x, mut y) = (a.to_vec(), b.to_vec());
+            x.sort_unstable();
+            y.sort_unstable();
+            x < y
+        }
+        o => o == std::cmp::Ordering::Less,
+    }
 }
 
 /// Most nodes the exact search of one cluster visits before it settles for the greedy answer.
@@ -290,7 +329,13 @@ pub const SEARCH_BUDGET: usize = 200_000;
 /// The best victim set on one cluster: exact (iterative deepening over the set size, pruned by
 /// what the remaining candidates could free) within [`SEARCH_BUDGET`], else greedy (lowest
 /// priority and youngest first until it fits, then each victim reprieved if the rest suffice).
-fn victims_on(allocs: &[Allocation], cands: &[usize], need: Resources) -> Option<Vec<usize>> {
+fn victims_on(
+    allocs: &[Allocation],
+    cands: &[usize],
+    need: Resources,
+    max_size: usize,
+    bound: Option<(usize, u64)>,
+) -> Option<Vec<usize>> {
     let total = cands
         .iter()
         .fold(Resources::default(), |a, &i| a.plus(allocs[i].resources));
@@ -302,90 +347,126 @@ fn victims_on(allocs: &[Allocation], cands: &[usize], need: Resources) -> Option
     for k in (0..cands.len()).rev() {
         suffix[k] = suffix[k + 1].plus(allocs[cands[k]].resources);
     }
+    // No set smaller than this can free `need`: in each dimension, the fewest candidates whose
+    // largest values add up to it.
+    let fewest = |get: fn(&Resources) -> u64, want: u64| -> usize {
+        if want == 0 {
+            return 0;
+        }
+        let mut v: Vec<u64> = cands.iter().map(|&i| get(&allocs[i].resources)).collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        let mut sum = 0u64;
+        for (k, x) in v.iter().enumerate() {
+            sum = sum.saturating_add(*x);
+            if sum >= want {
+                return k + 1;
+            }
+        }
+        usize::MAX
+    };
+    let lower = fewest(|r| r.cpu_milli, need.cpu_milli)
+        .max(fewest(|r| r.memory_mb, need.memory_mb))
+        .max(fewest(|r| r.gpu, need.gpu))
+        .max(1);
+    if lower > max_size {
+        return None;
+    }
+    let mut min_prio = vec![u64::MAX; cands.len() + 1];
+    for k in (0..cands.len()).rev() {
+        min_prio[k] = min_prio[k + 1].min(u64::from(allocs[cands[k]].priority));
+    }
     let mut nodes = 0usize;
-    for size in 1..=cands.len() {
-        let mut best: Option<Vec<usize>> = None;
-        let mut chosen = Vec::with_capacity(size);
-        let exhausted = search(
+    for size in lower..=cands.len().min(max_size) {
+        let mut search = Search {
             allocs,
             cands,
-            &suffix,
+            suffix: &suffix,
+            min_prio: &min_prio,
             need,
-            Resources::default(),
-            0,
             size,
-            &mut chosen,
-            &mut best,
-            &mut nodes,
-        );
-        if let Some(b) = best {
+            chosen: Vec::with_capacity(size),
+            best: None,
+            // Another cluster's set of this size: only a set with no higher priority sum can
+            // beat it.
+            prio_bound: match bound {
+                Some((n, p)) if n == size => p,
+                _ => u64::MAX,
+            },
+            nodes,
+        };
+        let exhausted = search.run(Resources::default(), 0, 0);
+        nodes = search.nodes;
+        if let Some(b) = search.best {
             return Some(b);
         }
         if exhausted {
-            break;
+            return greedy(allocs, cands, need).filter(|g| g.len() <= max_size);
         }
     }
-    greedy(allocs, cands, need)
+    None
 }
 
-/// Depth-first search for the cheapest set of exactly `size` candidates from `start` on that
-/// frees `need`. Returns true when the budget ran out.
-#[allow(clippy::too_many_arguments)]
-fn search(
-    allocs: &[Allocation],
-    cands: &[usize],
-    suffix: &[Resources],
+/// A depth-first search for the cheapest set of exactly `size` candidates that frees `need`,
+/// pruned by what the remaining candidates could free and by the priority sum a set must stay
+/// under to beat the best one known (here or on another cluster).
+struct Search<'a> {
+    allocs: &'a [Allocation],
+    cands: &'a [usize],
+    /// What candidates k.. could free at most.
+    suffix: &'a [Resources],
+    /// The lowest priority among candidates k...
+    min_prio: &'a [u64],
     need: Resources,
-    freed: Resources,
-    start: usize,
     size: usize,
-    chosen: &mut Vec<usize>,
-    best: &mut Option<Vec<usize>>,
-    nodes: &mut usize,
-) -> bool {
-    *nodes += 1;
-    if *nodes > SEARCH_BUDGET {
-        return true;
-    }
-    if chosen.len() == size {
-        if need.fits_in(freed) {
-            let set: Vec<usize> = chosen.iter().map(|&k| cands[k]).collect();
-            if best
-                .as_ref()
-                .is_none_or(|b| cost(allocs, &set) < cost(allocs, b))
-            {
-                *best = Some(set);
-            }
-        }
-        return false;
-    }
-    let left = size - chosen.len();
-    for k in start..cands.len() {
-        if cands.len() - k < left {
-            break;
-        }
-        if !need.fits_in(freed.plus(suffix[k])) {
-            break;
-        }
-        chosen.push(k);
-        let out = search(
-            allocs,
-            cands,
-            suffix,
-            need,
-            freed.plus(allocs[cands[k]].resources),
-            k + 1,
-            size,
-            chosen,
-            best,
-            nodes,
-        );
-        chosen.pop();
-        if out {
+    chosen: Vec<usize>,
+    best: Option<Vec<usize>>,
+    /// A set whose priority sum is above this cannot win.
+    prio_bound: u64,
+    nodes: usize,
+}
+
+impl Search<'_> {
+    /// Returns true when the budget ran out.
+    fn run(&mut self, freed: Resources, prio: u64, start: usize) -> bool {
+        self.nodes += 1;
+        if self.nodes > SEARCH_BUDGET {
             return true;
         }
+        if self.chosen.len() == self.size {
+            if self.need.fits_in(freed) {
+                let set: Vec<usize> = self.chosen.iter().map(|&k| self.cands[k]).collect();
+                if self
+                    .best
+                    .as_ref()
+                    .is_none_or(|b| cheaper(self.allocs, &set, b))
+                {
+                    self.prio_bound = prio;
+                    self.best = Some(set);
+                }
+            }
+            return false;
+        }
+        let left = self.size - self.chosen.len();
+        for k in start..self.cands.len() {
+            if self.cands.len() - k < left {
+                break;
+            }
+            if !self.need.fits_in(freed.plus(self.suffix[k])) {
+                break;
+            }
+            if prio + left as u64 * self.min_prio[k] > self.prio_bound {
+                break;
+            }
+            let a = &self.allocs[self.cands[k]];
+            self.chosen.push(k);
+            let out = self.run(freed.plus(a.resources), prio + u64::from(a.priority), k + 1);
+            self.chosen.pop();
+            if out {
+                return true;
+            }
+        }
+        false
     }
-    false
 }
 
 /// Lowest priority and youngest first until `need` is freed, then each victim reprieved (kept
@@ -421,22 +502,66 @@ fn greedy(allocs: &[Allocation], cands: &[usize], need: Resources) -> Option<Vec
 /// When [`place`] finds no room: the cluster and the fewest strictly-lower-priority allocations
 /// to remove there so `r` fits (see [`cost`] for the order), or `None` if no removal would do.
 pub fn preempt(clusters: &[Cluster], allocs: &[Allocation], r: &Request) -> Option<Preemption> {
-    let mut by_cluster: Vec<Vec<usize>> = vec![Vec::new(); clusters.len()];
-    for (i, a) in allocs.iter().enumerate() {
+    // The candidates grouped by cluster in one pass (a counting sort): `order[start[c]..
+    // start[c + 1]]` are cluster c's.
+    let mut start = vec![0usize; clusters.len() + 1];
+    for a in allocs {
         if a.priority < r.priority && a.cluster < clusters.len() {
-            by_cluster[a.cluster].push(i);
+            start[a.cluster + 1] += 1;
         }
     }
-    let mut best: Option<Preemption> = None;
+    for c in 0..clusters.len() {
+        start[c + 1] += start[c];
+    }
+    let mut order = vec![0usize; start[clusters.len()]];
+    let mut fill = start.clone();
+    for (i, a) in allocs.iter().enumerate() {
+        if a.priority < r.priority && a.cluster < clusters.len() {
+            order[fill[a.cluster]] = i;
+            fill[a.cluster] += 1;
+        }
+    }
+    let usable = |ci: usize, c: &Cluster| {
+        start[ci] != start[ci + 1] && eligible(c, r).is_ok() && r.resources.fits_in(c.capacity)
+    };
+    // One victim beats any two: look for single victims everywhere first, with no allocation.
+    let mut single: Option<(usize, usize)> = None;
     for (ci, c) in clusters.iter().enumerate() {
-        if eligible(c, r).is_err() || !r.resources.fits_in(c.capacity) {
+        if !usable(ci, c) {
             continue;
         }
         let need = r.resources.minus(c.free());
-        let mut cands = std::mem::take(&mut by_cluster[ci]);
-        if cands.is_empty() {
+        for &i in &order[start[ci]..start[ci + 1]] {
+            if !need.fits_in(allocs[i].resources) {
+                continue;
+            }
+            let better = match single {
+                None => true,
+                Some((bc, bi)) => match cost(allocs, &[i]).cmp(&cost(allocs, &[bi])) {
+                    std::cmp::Ordering::Equal => (&c.name, i) < (&clusters[bc].name, bi),
+                    o => o == std::cmp::Ordering::Less,
+                },
+            };
+            if better {
+                single = Some((ci, i));
+            }
+        }
+    }
+    if let Some((cluster, i)) = single {
+        return Some(Preemption {
+            cluster,
+            victims: vec![i],
+        });
+    }
+    let mut best: Option<Preemption> = None;
+    for (ci, c) in clusters.iter().enumerate() {
+        if !usable(ci, c) {
             continue;
         }
+        let need = r.resources.minus(c.free());
+        // A set larger than the best one so far cannot win: search no further than its size.
+        let max_size = best.as_ref().map_or(usize::MAX, |b| b.victims.len());
+        let mut cands = order[start[ci]..start[ci + 1]].to_vec();
         // Big first: the pruning bound bites early; ties in the cheapest order.
         cands.sort_by_key(|&i| {
             let a = &allocs[i];
@@ -447,15 +572,19 @@ pub fn preempt(clusters: &[Cluster], allocs: &[Allocation], r: &Request) -> Opti
                 i,
             )
         });
-        let Some(victims) = victims_on(allocs, &cands, need) else {
+        let bound = best.as_ref().map(|b| {
+            let (n, p, _) = cost(allocs, &b.victims);
+            (n, p)
+        });
+        let Some(victims) = victims_on(allocs, &cands, need, max_size, bound) else {
             continue;
         };
         let better = match &best {
             None => true,
-            Some(b) => {
-                (cost(allocs, &victims), &c.name)
-                    < (cost(allocs, &b.victims), &clusters[b.cluster].name)
-            }
+            Some(b) => match cost(allocs, &victims).cmp(&cost(allocs, &b.victims)) {
+                std::cmp::Ordering::Equal => c.name < clusters[b.cluster].name,
+                o => o == std::cmp::Ordering::Less,
+            },
         };
         if better {
             best = Some(Preemption {

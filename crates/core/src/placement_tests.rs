@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::{
-    cost, eligible, never_fits, place, preempt, Allocation, Cluster, Request, Resources, Unfit,
+    cost, eligible, never_fits, place, preempt, Allocation, Cluster, Request, Resources, Waiting,
 };
 
 fn cluster(name: &str, cpu: u64, mem: u64, gpu: u64) -> Cluster {
@@ -57,16 +57,16 @@ fn filters_say_why_each_cluster_was_left_out() {
     let why = place(&[a, b, c, d.clone()], &r).unwrap_err();
     assert_eq!(
         why,
-        vec![
-            (0, Unfit::Drained),
-            (1, Unfit::Unreachable),
-            (2, Unfit::Labels),
-            (3, Unfit::Labels)
-        ]
+        Waiting {
+            drained: 1,
+            unreachable: 1,
+            labels: 2,
+            ..Waiting::default()
+        }
     );
     r.labels.clear();
     r.cluster = Some("d".into());
-    assert_eq!(place(&[d], &r).unwrap_err(), vec![(0, Unfit::Room)]);
+    assert_eq!(place(&[d], &r).unwrap_err().room, 1);
 }
 
 #[test]

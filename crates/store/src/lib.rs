@@ -9,6 +9,7 @@ mod auth;
 mod deployments;
 mod error;
 mod events;
+mod jobs;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +24,7 @@ pub use auth::{Invites, NewInvite, NewToken, NewUser, Orgs, Tokens, Users};
 pub use deployments::{Deployments, NewDeployment, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
+pub use jobs::{Failed, Job, Jobs, KindCounts, NewJob};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -254,6 +256,11 @@ impl Store {
     /// API tokens.
     pub fn tokens(&self) -> Tokens<'_> {
         Tokens { store: self }
+    }
+
+    /// The durable work queue.
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs { store: self }
     }
 
     /// The events repository (the audit log).

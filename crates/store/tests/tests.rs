@@ -9,3 +9,4 @@ mod util;
 
 mod auth;
 mod contract;
+mod jobs;

@@ -1,0 +1,22 @@
+-- The durable work queue (issue 14): builds, placements and re-queues are jobs. A job is claimed
+-- with a lease (owner, expiry) that its worker renews; a job whose lease expired is claimable
+-- again; failures retry after a delay until max_attempts, then the job is dead with its last
+-- error. Times are milliseconds since the Unix epoch.
+CREATE TABLE jobs (
+    id            TEXT PRIMARY KEY NOT NULL,
+    kind          TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    priority      INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    max_attempts  INTEGER NOT NULL,
+    visible_at    BIGINT NOT NULL,
+    lease_owner   TEXT,
+    lease_until   BIGINT,
+    last_error    TEXT,
+    dedupe_key    TEXT UNIQUE,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+CREATE INDEX jobs_claimable ON jobs (state, priority, visible_at);
+CREATE INDEX jobs_kind_state ON jobs (kind, state);
