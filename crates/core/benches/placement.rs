@@ -8,6 +8,8 @@
 //! 2. Preemption latency: 20,000 running allocations on a full fleet, 2,000 priority-5 requests
 //!    that fit nowhere; p50/p99/max of one `preempt` decision. Target p99 ≤ 2 ms.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -176,13 +176,7 @@ fn eligible(c: &Cluster, r: &Request) -> Result<(), Unfit> {
 /// How full `c` would be with `extra` placed, in millionths summed over the dimensions it has.
 fn fullness(c: &Cluster, extra: Resources) -> u64 {
     let after = c.allocated.plus(extra);
-    let part = |used: u64, cap: u64| {
-        if cap == 0 {
-            0
-        } else {
-            used.saturating_mul(1_000_000) / cap
-        }
-    };
+    let part = |used: u64, cap: u64| used.saturating_mul(1_000_000).checked_div(cap).unwrap_or(0);
     part(after.cpu_milli, c.capacity.cpu_milli)
         + part(after.memory_mb, c.capacity.memory_mb)
         + part(after.gpu, c.capacity.gpu)

@@ -106,10 +106,52 @@ pub struct KindCounts {
     pub done: i64,
 }
 
+/// The parameters of a claim: `$1` owner, `$2` lease end, `$3` now, `$4` the job done (or
+/// null), then the kinds.
+struct ClaimArgs<'a> {
+    owner: &'a str,
+    lease_end: i64,
+    now: i64,
+    done: Option<&'a str>,
+    kinds: &'a [&'a str],
+}
+
+impl ClaimArgs<'_> {
+    fn bind<'q>(
+        &self,
+        sql: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        let mut q = sqlx::query(sql)
+            .bind(self.owner.to_owned())
+            .bind(self.lease_end)
+            .bind(self.now)
+            .bind(self.done.map(str::to_owned));
+        for k in self.kinds {
+            q = q.bind((*k).to_owned());
+        }
+        q
+    }
+}
+
 /// The jobs repository.
 pub struct Jobs<'a> {
     pub(crate) store: &'a Store,
 }
+
+/// Running jobs whose lease expired after their last attempt are dead: nobody may retry. `$3`
+/// is now.
+const BURY: &str = "UPDATE jobs SET state = 'dead', lease_owner = NULL, updated_at = $3, \
+                    last_error = COALESCE(last_error, 'the worker stopped renewing its lease') \
+                    WHERE state = 'running' AND lease_until < $3 AND attempts >= max_attempts";
+
+/// [`COMPLETE`] inside the claim statement: `$3` now, `$4` id, `$1` the lease owner.
+const COMPLETE_AS_CTE: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, \
+                               lease_until = NULL, updated_at = $3 \
+                               WHERE id = $4 AND lease_owner = $1 AND state = 'running'";
+
+/// Marks a job done: `$1` now, `$2` id, `$3` the lease owner.
+const COMPLETE: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, \
+                        updated_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'";
 
 const COLUMNS: &str =
     "id, kind, payload, priority, attempts, max_attempts, lease_owner, lease_until, last_error";
@@ -189,63 +231,105 @@ impl Jobs<'_> {
         kinds: &[&str],
         lease: Duration,
     ) -> Result<Option<Job>, Error> {
+        self.complete_and_claim(None, owner, kinds, lease).await
+    }
+
+    /// Marks `done` (a job `owner` holds) done and claims the next job, in one transaction: a
+    /// worker's loop commits once per job. A `done` whose lease is no longer `owner`'s is left
+    /// as it is (as [`Jobs::complete`] would).
+    pub async fn complete_and_claim(
+        &self,
+        done: Option<&str>,
+        owner: &str,
+        kinds: &[&str],
+        lease: Duration,
+    ) -> Result<Option<Job>, Error> {
         let now = now_ms();
-        self.bury_expired(now).await?;
-        // $1 owner, $2 lease end, $3 now, then the kinds.
+        // $1 owner, $2 lease end, $3 now, $4 the job done (or null), then the kinds.
         let kind_filter = if kinds.is_empty() {
             String::new()
         } else {
-            let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 4)).collect();
+            let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
             format!(" AND kind IN ({})", marks.join(", "))
         };
         let lock = match self.store.backend {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs \
-               WHERE ((state = 'pending' AND visible_at <= $3) \
-                  OR (state = 'running' AND lease_until < $3)) \
-                 AND attempts < max_attempts{kind_filter} \
-               ORDER BY priority DESC, visible_at, created_at LIMIT 1{lock}) \
-             RETURNING {COLUMNS}"
+        // First a job whose worker died (its lease ran out), then the most important pending
+        // one: each an index scan that stops at its first row.
+        let expired = format!(
+            "SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 \
+             AND attempts < max_attempts AND id <> COALESCE($4, ''){kind_filter} \
+             ORDER BY state, lease_until LIMIT 1{lock}"
         );
-        let mut q = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now.saturating_add(ms(lease)))
-            .bind(now);
-        for k in kinds {
-            q = q.bind(*k);
-        }
+        let pending = format!(
+            "SELECT id FROM jobs WHERE state = 'pending' AND visible_at <= $3 \
+             AND attempts < max_attempts AND id <> COALESCE($4, ''){kind_filter} \
+             ORDER BY state, priority DESC, visible_at, created_at LIMIT 1{lock}"
+        );
+        let take = |pick: &str| {
+            format!(
+                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+                 attempts = attempts + 1, updated_at = $3 WHERE id = {pick} \
+                 RETURNING {COLUMNS}"
+            )
+        };
+        let lease_end = now.saturating_add(ms(lease));
+        let args = ClaimArgs {
+            owner,
+            lease_end,
+            now,
+            done,
+            kinds,
+        };
         let row = match self.store.backend {
+            // One statement, one round trip: the completion, the burial of dead leases and the
+            // claim (COALESCE evaluates the pending pick only when no lease expired).
+            Backend::Postgres => {
+                let sql = format!(
+                    "WITH fin AS ({COMPLETE_AS_CTE}), bury AS ({BURY}) {}",
+                    take(&format!("COALESCE(({expired}), ({pending}))"))
+                );
+                args.bind(&sql)
+                    .fetch_optional(&self.store.pool)
+                    .await
+                    .map_err(Error::query)?
+            }
+            // SQLite has no UPDATE in a WITH: the same steps in one write transaction.
             Backend::Sqlite => {
                 let mut tx = self.store.write_tx().await?;
-                let row = q.fetch_optional(&mut *tx).await.map_err(Error::query)?;
+                if let Some(id) = done {
+                    sqlx::query(COMPLETE)
+                        .bind(now)
+                        .bind(id)
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Error::query)?;
+                }
+                sqlx::query(&BURY.replace("$3", "$1"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::query)?;
+                let mut row = None;
+                for pick in [&expired, &pending] {
+                    let sql = take(&format!("({pick})"));
+                    row = args
+                        .bind(&sql)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(Error::query)?;
+                    if row.is_some() {
+                        break;
+                    }
+                }
                 tx.commit().await.map_err(Error::query)?;
                 row
             }
-            Backend::Postgres => q
-                .fetch_optional(&self.store.pool)
-                .await
-                .map_err(Error::query)?,
         };
         row.as_ref().map(job_from_row).transpose()
-    }
-
-    /// Running jobs whose lease expired after their last attempt are dead: nobody may retry.
-    async fn bury_expired(&self, now: i64) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'dead', lease_owner = NULL, updated_at = $1, \
-             last_error = COALESCE(last_error, 'the worker stopped renewing its lease') \
-             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-        )
-        .bind(now)
-        .execute(&self.store.pool)
-        .await
-        .map_err(Error::query)?;
-        Ok(())
     }
 
     /// Renews `owner`'s lease on job `id` for `lease`; false if the lease is not theirs any more.
@@ -267,16 +351,13 @@ impl Jobs<'_> {
 
     /// Marks job `id` done; false if the lease is not `owner`'s any more.
     pub async fn complete(&self, id: &str, owner: &str) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, \
-             updated_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .bind(owner)
-        .execute(&self.store.pool)
-        .await
-        .map_err(Error::query)?;
+        let done = sqlx::query(COMPLETE)
+            .bind(now_ms())
+            .bind(id)
+            .bind(owner)
+            .execute(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -18,5 +18,7 @@ CREATE TABLE jobs (
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );
-CREATE INDEX jobs_claimable ON jobs (state, priority, visible_at);
+-- A claim reads one of these two in index order and stops at the first row.
+CREATE INDEX jobs_pending ON jobs (state, priority DESC, visible_at, created_at);
+CREATE INDEX jobs_leases ON jobs (state, lease_until);
 CREATE INDEX jobs_kind_state ON jobs (kind, state);
