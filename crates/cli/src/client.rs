@@ -526,6 +526,53 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/clusters`.
+    pub async fn clusters(&self) -> Result<Vec<racer_core::api::ClusterInfo>, ClientError> {
+        self.get("/api/v1/clusters").await
+    }
+
+    /// `GET /api/v1/clusters/{name}`.
+    pub async fn cluster(&self, name: &str) -> Result<racer_core::api::ClusterInfo, ClientError> {
+        self.get(&format!("/api/v1/clusters/{}", path_segment(name)))
+            .await
+    }
+
+    /// `POST /api/v1/clusters`.
+    pub async fn add_cluster(
+        &self,
+        req: &racer_core::api::NewCluster,
+    ) -> Result<racer_core::api::ClusterInfo, ClientError> {
+        self.call(Method::POST, "/api/v1/clusters", Some(req)).await
+    }
+
+    /// `POST /api/v1/clusters/{name}/drain` (or `/undrain`).
+    pub async fn drain_cluster(
+        &self,
+        name: &str,
+        drained: bool,
+    ) -> Result<racer_core::api::ClusterInfo, ClientError> {
+        let verb = if drained { "drain" } else { "undrain" };
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/api/v1/clusters/{}/{verb}", path_segment(name)),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/clusters/{name}`.
+    pub async fn remove_cluster(
+        &self,
+        name: &str,
+    ) -> Result<racer_core::api::ClusterInfo, ClientError> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!("/api/v1/clusters/{}", path_segment(name)),
+            None,
+        )
+        .await
+    }
+
     /// `POST /api/v1/containers/cleanup`.
     pub async fn cleanup(&self) -> Result<ContainerAction, ClientError> {
         self.call::<(), _>(Method::POST, "/api/v1/containers/cleanup", None)

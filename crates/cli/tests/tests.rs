@@ -5,6 +5,7 @@ mod util;
 
 mod accounts;
 mod api;
+mod clusters;
 mod conda;
 mod deploy;
 mod quickstart;

@@ -1,10 +1,12 @@
 //! Wire types of the HTTP API: used by the server's handlers, by the typed client in the CLI,
 //! and printed as they are by `--json`.
 
+mod cluster;
 mod deploy;
 mod run;
 pub mod swarm;
 
+pub use cluster::*;
 pub use deploy::*;
 pub use run::*;
 

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod rollout;
 pub mod settings;
 pub mod spec;
+pub mod units;
 
 pub use names::{AppName, AppRef, NameError};
 

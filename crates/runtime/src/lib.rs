@@ -56,6 +56,17 @@ pub struct EngineVersion {
     pub os: String,
 }
 
+/// What an engine holds, as `docker info` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineFacts {
+    /// The engine's version.
+    pub version: String,
+    /// CPUs (`NCPU`).
+    pub cpus: u64,
+    /// Memory in bytes (`MemTotal`).
+    pub memory_bytes: u64,
+}
+
 /// What racer asks the engine to run: one replica of one release.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
@@ -223,6 +234,36 @@ impl Runtime {
         Ok(Runtime {
             docker,
             install: String::new(),
+        })
+    }
+
+    /// Connects to the engine at `host` (`unix:///path` or `tcp://host:port`), for a cluster
+    /// other than the server's own. Does not talk to the engine yet.
+    pub fn connect_to(host: &str) -> Result<Runtime, Error> {
+        let timeout = 10;
+        let docker = match host.strip_prefix("unix://") {
+            Some(path) => Docker::connect_with_unix(path, timeout, bollard::API_DEFAULT_VERSION),
+            None => Docker::connect_with_http(host, timeout, bollard::API_DEFAULT_VERSION),
+        }
+        .map_err(|source| Error::Connect { source })?;
+        Ok(Runtime {
+            docker,
+            install: String::new(),
+        })
+    }
+
+    /// What the engine holds: its CPUs and memory (`docker info`'s `NCPU`, `MemTotal`) and
+    /// version.
+    pub async fn facts(&self) -> Result<EngineFacts, Error> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|source| Error::from_engine("read engine info", source))?;
+        Ok(EngineFacts {
+            version: info.server_version.unwrap_or_default(),
+            cpus: u64::try_from(info.ncpu.unwrap_or(0)).unwrap_or(0),
+            memory_bytes: u64::try_from(info.mem_total.unwrap_or(0)).unwrap_or(0),
         })
     }
 

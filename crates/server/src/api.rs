@@ -21,7 +21,7 @@ use crate::error::chain;
 use crate::extract::{Json, MAX_JSON_BODY};
 use crate::guard::{need, require_token, Need};
 use crate::state::AppState;
-use crate::{apps, containers, deployments, events, swarm, users, ApiError};
+use crate::{apps, clusters, containers, deployments, events, swarm, users, ApiError};
 
 /// Builds the API router: public probes and login, then `/api/v1` in groups by the role each
 /// route needs (viewer < developer < admin < the install's admin token). Every group sits behind
@@ -89,6 +89,8 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route_layer(role(Role::Developer));
     let admin = Router::new()
+        .route("/api/v1/clusters", get(clusters::list_clusters))
+        .route("/api/v1/clusters/{name}", get(clusters::get_cluster))
         .route("/api/v1/apps/{app}", delete(apps::delete_app))
         .route(
             "/api/v1/containers/{id}",
@@ -115,6 +117,16 @@ pub(crate) fn router(state: AppState) -> Router {
             get(users::list_orgs).post(users::create_org),
         )
         .route("/api/v1/containers/cleanup", post(containers::cleanup))
+        .route("/api/v1/clusters", post(clusters::add_cluster))
+        .route("/api/v1/clusters/{name}", delete(clusters::remove_cluster))
+        .route(
+            "/api/v1/clusters/{name}/drain",
+            post(clusters::drain_cluster),
+        )
+        .route(
+            "/api/v1/clusters/{name}/undrain",
+            post(clusters::undrain_cluster),
+        )
         .route("/metrics", get(crate::metrics::metrics))
         .route_layer(middleware::from_fn(|req, next| {
             need(Need::Superuser, req, next)
@@ -183,6 +195,8 @@ async fn method_not_allowed() -> ApiError {
         containers::stop_container, containers::remove_container, containers::cleanup,
         events::list_events, events::stream_events,
         swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove,
+        clusters::list_clusters, clusters::get_cluster, clusters::add_cluster, clusters::drain_cluster,
+        clusters::undrain_cluster, clusters::remove_cluster,
         users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
         users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
         users::list_tokens, users::create_token, users::revoke_token),

@@ -7,6 +7,7 @@ mod aliases;
 mod api;
 mod apps;
 pub mod auth;
+mod clusters;
 mod containers;
 mod deployments;
 mod error;

@@ -6,6 +6,7 @@
 
 mod apps;
 mod auth;
+mod clusters;
 mod deployments;
 mod error;
 mod events;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use apps::Apps;
 pub use auth::{Invites, NewInvite, NewToken, NewUser, Orgs, Tokens, Users};
+pub use clusters::{ClusterRecord, Clusters};
 pub use deployments::{Deployments, NewDeployment, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
@@ -256,6 +258,11 @@ impl Store {
     /// API tokens.
     pub fn tokens(&self) -> Tokens<'_> {
         Tokens { store: self }
+    }
+
+    /// The clusters work is placed on.
+    pub fn clusters(&self) -> Clusters<'_> {
+        Clusters { store: self }
     }
 
     /// The durable work queue.

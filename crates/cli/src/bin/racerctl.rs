@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use racer_cli::account::{self, OrgsCmd, UsersCmd};
+use racer_cli::ctl::clusters::{self, ClustersCmd};
 use racer_cli::ctl::containers::{self, ContainersCmd};
 use racer_cli::ctl::health;
 use racer_cli::ctl::server::{self, ServerCmd};
@@ -42,6 +43,9 @@ enum Cmd {
     /// Inspect and act on the containers racer runs.
     #[command(subcommand)]
     Containers(ContainersCmd),
+    /// Add, list, drain and remove the Docker engines racer places work on.
+    #[command(subcommand)]
+    Clusters(ClustersCmd),
     /// Create, list, disable and enable users.
     #[command(subcommand)]
     Users(UsersCmd),
@@ -87,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Readiness => health::probe(Client::new(target()).readiness().await?, json),
         Cmd::Info => health::info(&Client::new(target()), json).await,
         Cmd::Containers(c) => containers::containers(&Client::new(target()), c, json).await,
+        Cmd::Clusters(c) => clusters::clusters(&Client::new(target()), c, json).await,
         Cmd::Swarm(c) => swarm::swarm(c, json),
     }
 }

@@ -17,6 +17,7 @@
 //! - [`server`]: the engine's health and version, for `/health` and `/api/v1/info`.
 
 pub mod apps;
+pub mod clusters;
 pub mod containers;
 pub mod deployments;
 pub mod events;

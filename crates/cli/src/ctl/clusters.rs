@@ -1,0 +1,185 @@
+//! `racerctl clusters …`: the Docker engines racer places work on (issue 14).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Subcommand;
+use racer_core::api::{ClusterInfo, NewCluster};
+
+use crate::client::Client;
+use crate::output;
+
+/// `racerctl clusters …`.
+#[derive(Debug, Subcommand)]
+pub enum ClustersCmd {
+    /// Add a Docker engine as a cluster (it must answer).
+    Add {
+        /// Its name (lowercase letters, digits, -).
+        name: String,
+        /// The engine: unix:///path/to/docker.sock or tcp://host:port.
+        #[arg(long)]
+        docker_host: String,
+        /// Cores (default: the engine's NCPU).
+        #[arg(long)]
+        cpu: Option<f64>,
+        /// Memory, e.g. 128Gi (default: the engine's MemTotal).
+        #[arg(long)]
+        memory: Option<String>,
+        /// GPUs (engines do not report them).
+        #[arg(long, default_value_t = 0)]
+        gpu: u64,
+        /// The engine is a Swarm manager.
+        #[arg(long)]
+        swarm: bool,
+        /// A label requests can ask for, KEY=VALUE (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+    /// List the clusters with their state, capacity and containers.
+    List,
+    /// Show one cluster.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Place nothing new on a cluster.
+    Drain {
+        /// Its name.
+        name: String,
+    },
+    /// Place work on a drained cluster again.
+    Undrain {
+        /// Its name.
+        name: String,
+    },
+    /// Remove a cluster (refused for local and while anything runs there).
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+fn capacity(c: &ClusterInfo) -> String {
+    match &c.capacity {
+        Some(cap) => format!(
+            "{} cpu, {} MiB{}",
+            cap.cpu_milli as f64 / 1000.0,
+            cap.memory_mb,
+            if cap.gpu > 0 {
+                format!(", {} gpu", cap.gpu)
+            } else {
+                String::new()
+            }
+        ),
+        None => "unknown".to_owned(),
+    }
+}
+
+fn print(c: &ClusterInfo) {
+    println!("cluster:  {}", c.name);
+    println!(
+        "engine:   {}",
+        c.docker_host
+            .as_deref()
+            .unwrap_or("the server's own (DOCKER_HOST, else the default socket)")
+    );
+    println!(
+        "state:    {}{}",
+        c.state,
+        c.error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    let sources: Vec<String> = c
+        .capacity_source
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("capacity: {} ({})", capacity(c), sources.join(", "));
+    if let Some(v) = &c.engine_version {
+        println!("version:  {v}");
+    }
+    println!("running:  {} container(s) of this install", c.containers);
+    if !c.labels.is_empty() {
+        let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("labels:   {}", labels.join(", "));
+    }
+}
+
+/// Runs `racerctl clusters …`.
+pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::Result<ExitCode> {
+    let one = match cmd {
+        ClustersCmd::List => {
+            let list = client.clusters().await?;
+            if json {
+                output::json(&list)?;
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.name.clone(),
+                            c.state.clone(),
+                            capacity(c),
+                            c.containers.to_string(),
+                            c.docker_host.clone().unwrap_or_else(|| "(server's)".into()),
+                        ]
+                    })
+                    .collect();
+                output::table(&["NAME", "STATE", "CAPACITY", "RUNNING", "ENGINE"], &rows)?;
+                for c in list.iter().filter(|c| c.error.is_some()) {
+                    println!("{}: {}", c.name, c.error.as_deref().unwrap_or_default());
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        ClustersCmd::Add {
+            name,
+            docker_host,
+            cpu,
+            memory,
+            gpu,
+            swarm,
+            labels,
+        } => {
+            let mut map = BTreeMap::new();
+            for l in labels {
+                let Some((k, v)) = l.split_once('=') else {
+                    bail!("--label {l:?}: write KEY=VALUE, e.g. --label zone=eu");
+                };
+                map.insert(k.to_owned(), v.to_owned());
+            }
+            client
+                .add_cluster(&NewCluster {
+                    name,
+                    docker_host,
+                    cpu,
+                    memory,
+                    gpu,
+                    swarm,
+                    labels: map,
+                })
+                .await?
+        }
+        ClustersCmd::Show { name } => client.cluster(&name).await?,
+        ClustersCmd::Drain { name } => client.drain_cluster(&name, true).await?,
+        ClustersCmd::Undrain { name } => client.drain_cluster(&name, false).await?,
+        ClustersCmd::Remove { name } => {
+            let gone = client.remove_cluster(&name).await?;
+            if json {
+                output::json(&gone)?;
+            } else {
+                println!("cluster {} removed", gone.name);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    if json {
+        output::json(&one)?;
+    } else {
+        print(&one);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,245 @@
+//! Issue 14, clusters: `racerctl clusters add|list|show|drain|undrain|remove` against a second
+//! Docker engine the test starts itself (its own socket, data root, exec root, pid file, no
+//! bridge), next to the suite's engine as `local`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use racer_core::api::ClusterInfo;
+
+use crate::util::Env;
+
+/// A second `dockerd`, stopped (and its directories removed) on drop.
+struct SecondEngine {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SecondEngine {
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    /// Starts one, or says why it cannot.
+    fn start() -> Result<SecondEngine, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("racer-d2-")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("daemon.json"), "{}").map_err(|e| e.to_string())?;
+        let p = |n: &str| dir.path().join(n).display().to_string();
+        let log =
+            std::fs::File::create(dir.path().join("dockerd.log")).map_err(|e| e.to_string())?;
+        let child = Command::new("dockerd")
+            .args([
+                "--config-file",
+                &p("daemon.json"),
+                "--host",
+                &format!("unix://{}", p("docker.sock")),
+                "--data-root",
+                &p("data"),
+                "--exec-root",
+                &p("exec"),
+                "--pidfile",
+                &p("docker.pid"),
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run dockerd: {e}"))?;
+        let engine = SecondEngine { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ok = Command::new("docker")
+                .args(["-H", &engine.host(), "info", "--format", "{{.NCPU}}"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return Ok(engine);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let log =
+            std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default();
+        Err(format!(
+            "the second dockerd did not answer within 30 s: {}",
+            log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+        ))
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn list(env: &Env) -> Vec<ClusterInfo> {
+    env.racerctl(&["clusters", "list", "--json"]).json()
+}
+
+#[test]
+fn f14_clusters_are_added_read_from_their_engine_drained_and_removed() {
+    let mut second = SecondEngine::start().unwrap_or_else(|why| {
+        panic!("a second Docker engine is needed for this test and cannot start here: {why}")
+    });
+    let env = Env::new();
+    env.start(&[]);
+
+    // local exists by default, its capacity read from the engine.
+    let clusters = list(&env);
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    let local = &clusters[0];
+    assert_eq!(
+        (local.name.as_str(), local.state.as_str()),
+        ("local", "ready")
+    );
+    let ncpu: u64 = crate::util::docker(&["info", "--format", "{{.NCPU}}"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(local.capacity.unwrap().cpu_milli, ncpu * 1000);
+    assert_eq!(local.capacity_source["cpu"], "engine");
+
+    // The second engine, read from itself; a third entry with its capacity declared.
+    let host = second.host();
+    let b: ClusterInfo = env
+        .racerctl(&[
+            "clusters",
+            "add",
+            "b",
+            "--docker-host",
+            &host,
+            "--label",
+            "zone=eu",
+            "--json",
+        ])
+        .json();
+    assert_eq!(b.state, "ready", "{b:?}");
+    assert!(b.capacity.unwrap().memory_mb > 0);
+    assert_eq!(b.labels["zone"], "eu");
+    let gpu: ClusterInfo = env
+        .racerctl(&[
+            "clusters",
+            "add",
+            "gpu-a",
+            "--docker-host",
+            &host,
+            "--cpu",
+            "32",
+            "--memory",
+            "128Gi",
+            "--gpu",
+            "4",
+            "--json",
+        ])
+        .json();
+    let cap = gpu.capacity.unwrap();
+    assert_eq!(
+        (cap.cpu_milli, cap.memory_mb, cap.gpu),
+        (32_000, 131_072, 4)
+    );
+    assert_eq!(gpu.capacity_source["memory"], "declared");
+
+    // Bad input: a clear error naming the field, nothing recorded.
+    let err = env
+        .racerctl(&[
+            "clusters",
+            "add",
+            "c",
+            "--docker-host",
+            "unix:///nonexistent/docker.sock",
+        ])
+        .code(1);
+    assert!(
+        err.contains("docker_host") && err.contains("cannot reach"),
+        "{err}"
+    );
+    let err = env
+        .racerctl(&["clusters", "add", "c", "--docker-host", "http://x"])
+        .code(1);
+    assert!(
+        err.contains("docker_host") && err.contains("unix://"),
+        "{err}"
+    );
+    let err = env
+        .racerctl(&["clusters", "add", "b", "--docker-host", &host])
+        .code(1);
+    assert!(err.contains("already exists"), "{err}");
+    let err = env
+        .racerctl(&[
+            "clusters",
+            "add",
+            "d",
+            "--docker-host",
+            &host,
+            "--memory",
+            "lots",
+        ])
+        .code(1);
+    assert!(err.contains("memory"), "{err}");
+    assert_eq!(list(&env).len(), 3);
+
+    // Drain and undrain.
+    let drained: ClusterInfo = env.racerctl(&["clusters", "drain", "b", "--json"]).json();
+    assert_eq!((drained.state.as_str(), drained.drained), ("drained", true));
+    let back: ClusterInfo = env.racerctl(&["clusters", "undrain", "b", "--json"]).json();
+    assert_eq!(back.state, "ready");
+
+    // local cannot be removed; an unknown cluster is a 404.
+    let err = env.racerctl(&["clusters", "remove", "local"]).code(1);
+    assert!(err.contains("cannot be removed"), "{err}");
+    let err = env.racerctl(&["clusters", "show", "nope"]).code(1);
+    assert!(err.contains("not found"), "{err}");
+
+    // The engine goes away: unreachable, with its error; declared capacity still shown.
+    second.stop();
+    let now = list(&env);
+    let b = now.iter().find(|c| c.name == "b").unwrap();
+    assert_eq!(b.state, "unreachable", "{b:?}");
+    assert!(b.error.as_deref().is_some_and(|e| !e.is_empty()), "{b:?}");
+    let gpu = now.iter().find(|c| c.name == "gpu-a").unwrap();
+    assert_eq!(gpu.capacity.unwrap().gpu, 4);
+    let text = env.racerctl(&["clusters", "list"]).ok();
+    assert!(text.contains("unreachable"), "{text}");
+
+    let out = env.racerctl(&["clusters", "remove", "b"]).ok();
+    assert!(out.contains("cluster b removed"), "{out}");
+    env.racerctl(&["clusters", "remove", "gpu-a"]).ok();
+    let names: Vec<String> = list(&env).into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["local"]);
+    let events = env.racer(&["events", "--kind", "cluster.", "--json"]).ok();
+    for kind in [
+        "cluster.added",
+        "cluster.drained",
+        "cluster.undrained",
+        "cluster.removed",
+    ] {
+        assert!(events.contains(kind), "{kind}: {events}");
+    }
+}

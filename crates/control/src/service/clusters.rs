@@ -1,0 +1,225 @@
+//! The clusters racer places work on (issue 14): add, list, show, drain, undrain, remove.
+//!
+//! A cluster is a Docker engine. Its capacity is read from the engine (`NCPU`, `MemTotal`)
+//! unless declared; whether it answers is asked at every read, so an engine that went away shows
+//! as `unreachable` with the engine's error.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use racer_core::api::{Capacity, ClusterInfo, NewCluster, LOCAL_CLUSTER};
+use racer_core::ErrorKind;
+use racer_runtime::Runtime;
+use racer_store::{ClusterRecord, NewEvent};
+
+use super::{Caller, Services};
+use crate::Error;
+
+/// How long a cluster's engine gets to answer a read.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Services {
+    /// The engine of a cluster record: the server's own for `local`.
+    fn cluster_runtime(&self, c: &ClusterRecord) -> Result<Runtime, Error> {
+        match &c.docker_host {
+            None => Ok(self.engine()?.runtime.clone()),
+            Some(host) => Ok(Runtime::connect_to(host)?
+                .for_install(self.install_id().as_deref().unwrap_or_default())),
+        }
+    }
+
+    /// A cluster record with what its engine says now.
+    async fn cluster_info(&self, c: ClusterRecord) -> ClusterInfo {
+        let probe = async {
+            let rt = self.cluster_runtime(&c)?;
+            let facts = rt.facts().await?;
+            let running = rt
+                .list(None)
+                .await?
+                .into_iter()
+                .filter(|o| o.state == "running")
+                .count();
+            Ok::<_, Error>((facts, running))
+        };
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, probe)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::refused(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "the engine did not answer within {}s",
+                        PROBE_TIMEOUT.as_secs()
+                    ),
+                ))
+            });
+        let mut source = BTreeMap::new();
+        let declared = |v: Option<u64>, dim: &str, source: &mut BTreeMap<String, String>| {
+            source.insert(
+                dim.to_owned(),
+                if v.is_some() { "declared" } else { "engine" }.to_owned(),
+            );
+        };
+        declared(c.cpu_milli, "cpu", &mut source);
+        declared(c.memory_mb, "memory", &mut source);
+        source.insert("gpu".to_owned(), "declared".to_owned());
+        let (state, error, capacity, version, containers) = match answer {
+            Ok((facts, running)) => (
+                if c.drained { "drained" } else { "ready" },
+                None,
+                Some(Capacity {
+                    cpu_milli: c.cpu_milli.unwrap_or(facts.cpus * 1000),
+                    memory_mb: c.memory_mb.unwrap_or(facts.memory_bytes >> 20),
+                    gpu: c.gpu,
+                }),
+                Some(facts.version),
+                running as u64,
+            ),
+            Err(e) => (
+                "unreachable",
+                Some(e.source_chain()),
+                // What was declared is still known.
+                match (c.cpu_milli, c.memory_mb) {
+                    (Some(cpu_milli), Some(memory_mb)) => Some(Capacity {
+                        cpu_milli,
+                        memory_mb,
+                        gpu: c.gpu,
+                    }),
+                    _ => None,
+                },
+                None,
+                0,
+            ),
+        };
+        ClusterInfo {
+            name: c.name,
+            docker_host: c.docker_host,
+            swarm: c.swarm,
+            labels: c.labels,
+            drained: c.drained,
+            state: state.to_owned(),
+            error,
+            capacity,
+            capacity_source: source,
+            engine_version: version,
+            containers,
+        }
+    }
+
+    /// Every cluster with its state now (the engines are asked concurrently).
+    pub async fn clusters(&self) -> Result<Vec<ClusterInfo>, Error> {
+        let records = self.store().clusters().list().await?;
+        Ok(futures_util::future::join_all(records.into_iter().map(|c| self.cluster_info(c))).await)
+    }
+
+    /// One cluster with its state now.
+    pub async fn cluster(&self, name: &str) -> Result<ClusterInfo, Error> {
+        let c = self.store().clusters().get(name).await?;
+        Ok(self.cluster_info(c).await)
+    }
+
+    /// Adds a cluster: the engine must answer (a typo in a socket path is said at once).
+    pub async fn add_cluster(
+        &self,
+        caller: &Caller,
+        req: &NewCluster,
+    ) -> Result<ClusterInfo, Error> {
+        let (cpu_milli, memory_mb) = req.check()?;
+        if req.name == LOCAL_CLUSTER {
+            return Err(Error::refused(
+                ErrorKind::Conflict,
+                "local is the server's own engine and always exists; give this cluster another name",
+            )
+            .at("name"));
+        }
+        let record = ClusterRecord {
+            name: req.name.clone(),
+            docker_host: Some(req.docker_host.clone()),
+            swarm: req.swarm,
+            cpu_milli,
+            memory_mb,
+            gpu: req.gpu,
+            labels: req.labels.clone(),
+            drained: false,
+        };
+        let probe = self.cluster_info(record.clone()).await;
+        if let Some(e) = &probe.error {
+            return Err(Error::invalid(format!(
+                "cannot reach the engine at {}: {e}; check that it runs and that this server may open it",
+                req.docker_host
+            ))
+            .at("docker_host"));
+        }
+        self.store().clusters().create(&record).await?;
+        self.event(NewEvent {
+            actor: caller.actor.clone(),
+            kind: "cluster.added".into(),
+            app_id: None,
+            app_name: None,
+            message: format!("cluster {} added ({})", req.name, req.docker_host),
+            org: None,
+        })
+        .await;
+        Ok(probe)
+    }
+
+    /// Drains a cluster (`true`: nothing new is placed there) or undrains it.
+    pub async fn drain_cluster(
+        &self,
+        caller: &Caller,
+        name: &str,
+        drained: bool,
+    ) -> Result<ClusterInfo, Error> {
+        let c = self.store().clusters().set_drained(name, drained).await?;
+        self.event(NewEvent {
+            actor: caller.actor.clone(),
+            kind: if drained {
+                "cluster.drained"
+            } else {
+                "cluster.undrained"
+            }
+            .into(),
+            app_id: None,
+            app_name: None,
+            message: format!(
+                "cluster {name} {}",
+                if drained { "drained" } else { "undrained" }
+            ),
+            org: None,
+        })
+        .await;
+        Ok(self.cluster_info(c).await)
+    }
+
+    /// Removes a cluster (and returns it as it was); refused for `local` and while this install
+    /// runs anything there.
+    pub async fn remove_cluster(&self, caller: &Caller, name: &str) -> Result<ClusterInfo, Error> {
+        if name == LOCAL_CLUSTER {
+            return Err(Error::refused(
+                ErrorKind::Conflict,
+                "local is the server's own engine and cannot be removed (drain it instead)",
+            ));
+        }
+        let c = self.store().clusters().get(name).await?;
+        let info = self.cluster_info(c).await;
+        if info.containers > 0 {
+            return Err(Error::refused(
+                ErrorKind::Conflict,
+                format!(
+                    "cluster {name} still runs {} container(s) of this install: drain it (racerctl clusters drain {name}) and wait until it is empty",
+                    info.containers
+                ),
+            ));
+        }
+        self.store().clusters().delete(name).await?;
+        self.event(NewEvent {
+            actor: caller.actor.clone(),
+            kind: "cluster.removed".into(),
+            app_id: None,
+            app_name: None,
+            message: format!("cluster {name} removed"),
+            org: None,
+        })
+        .await;
+        Ok(info)
+    }
+}
