@@ -8,5 +8,6 @@
 mod util;
 
 mod auth;
+mod clusters;
 mod contract;
 mod jobs;
