@@ -6,6 +6,7 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)  # the clusters test gives its second dockerd a bridge
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages)..." >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,6 @@
 //! Issue 14, clusters: `racerctl clusters add|list|show|drain|undrain|remove` against a second
-//! Docker engine the test starts itself (its own socket, data root, exec root, pid file, no
-//! bridge of its own), next to the suite's engine as `local`.
+//! Docker engine the test starts itself (its own socket, data root, exec root, pid file and
+//! bridge), next to the suite's engine as `local`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
