@@ -312,3 +312,47 @@ fn f14_clusters_are_added_read_from_their_engine_drained_and_removed() {
         assert!(events.contains(kind), "{kind}: {events}");
     }
 }
+
+#[test]
+fn f14_a_request_no_cluster_could_ever_hold_is_refused_at_once_naming_its_field() {
+    let env = Env::new();
+    env.start(&[]);
+    let dir = crate::util::hello_app(&env, "huge");
+    let path = dir.to_str().unwrap();
+    let local: Vec<ClusterInfo> = env.racerctl(&["clusters", "list", "--json"]).json();
+    let cores = local[0].capacity.unwrap().cpu_milli / 1000;
+    let too_many = (cores * 4).to_string();
+    for (flag, value, field, says) in [
+        (
+            "--cpus",
+            too_many.as_str(),
+            "config.cpus",
+            "millicores asked",
+        ),
+        ("--memory-mb", "100000000", "config.memory_mb", "MiB asked"),
+        ("--gpu", "1", "config.gpu", "GPUs asked"),
+    ] {
+        let err = env
+            .racer(&["run", "--project-name", "huge", "--path", path, flag, value])
+            .code(1);
+        assert!(
+            err.contains(field) && err.contains(says) && err.contains("racerctl clusters add"),
+            "{flag}: {err}"
+        );
+    }
+    // Nothing was recorded, nothing runs.
+    let apps = env.racer(&["list-projects", "--json"]).ok();
+    assert!(!apps.contains("huge"), "{apps}");
+    assert!(env.containers().is_empty());
+    // What fits deploys as before.
+    env.racer(&[
+        "run",
+        "--project-name",
+        "huge",
+        "--path",
+        path,
+        "--cpus",
+        "0.5",
+    ])
+    .ok();
+}

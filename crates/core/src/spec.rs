@@ -581,6 +581,7 @@ impl AppDocument {
             cpus: s.resources.as_ref().and_then(|r| r.cpu),
             base_image: None,
             command_in_image: false,
+            gpu: None,
             health: s.health.as_ref().map(|h| HealthCheck {
                 path: h.http_get.as_ref().map(|g| g.path.clone()),
                 port: h.http_get.as_ref().and_then(|g| g.port),

@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// CPU limit per container, cores (default 1).
     #[arg(long)]
     pub cpus: Option<f64>,
+    /// GPUs per container (default 0); refused at once if no cluster has that many.
+    #[arg(long)]
+    pub gpu: Option<u32>,
     /// Base image for conda-projects.
     #[arg(long)]
     pub base_image: Option<String>,
@@ -98,6 +101,7 @@ impl RunArgs {
             instances: None,
             memory_mb: None,
             cpus: None,
+            gpu: None,
             base_image: None,
             health_path: health.path,
             health_interval: health.interval_seconds,
@@ -184,6 +188,7 @@ pub async fn run(client: &Client, a: RunArgs, json: bool) -> anyhow::Result<Exit
             drain_seconds: a.drain_seconds,
             concurrency: a.concurrency,
             command_in_image: false,
+            gpu: a.gpu,
         },
         instances: a.instances,
     };

@@ -30,15 +30,24 @@ impl Services {
 
     /// A cluster record with what its engine says now.
     async fn cluster_info(&self, c: ClusterRecord) -> ClusterInfo {
+        self.probe_cluster(c, true).await
+    }
+
+    /// A cluster record with what its engine says now; its running containers are counted
+    /// only when `count` (a list of the engine's containers).
+    async fn probe_cluster(&self, c: ClusterRecord, count: bool) -> ClusterInfo {
         let probe = async {
             let rt = self.cluster_runtime(&c)?;
             let facts = rt.facts().await?;
-            let running = rt
-                .list(None)
-                .await?
-                .into_iter()
-                .filter(|o| o.state == "running")
-                .count();
+            let running = if count {
+                rt.list(None)
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.state == "running")
+                    .count()
+            } else {
+                0
+            };
             Ok::<_, Error>((facts, running))
         };
         let answer = tokio::time::timeout(PROBE_TIMEOUT, probe)
@@ -115,6 +124,64 @@ impl Services {
     pub async fn cluster(&self, name: &str) -> Result<ClusterInfo, Error> {
         let c = self.store().clusters().get(name).await?;
         Ok(self.cluster_info(c).await)
+    }
+
+    /// Refuses a request no cluster could ever hold, whatever runs (issue 14), naming the
+    /// config field and what the largest cluster has. Clusters whose capacity is unknown (an
+    /// unreachable engine with nothing declared) might hold it: then nothing is refused.
+    pub(crate) async fn check_placeable(
+        &self,
+        ctx: &crate::Ctx,
+        config: &racer_core::api::RunConfig,
+    ) -> Result<(), Error> {
+        use racer_core::placement::{never_fits, Cluster, Request, Resources};
+        let cpus = config.cpus.unwrap_or(ctx.settings.default_cpus);
+        let memory_mb = config.memory_mb.unwrap_or(ctx.settings.default_memory_mb);
+        let request = Request {
+            resources: Resources::new(
+                (cpus * 1000.0).round() as u64,
+                u64::from(memory_mb),
+                u64::from(config.gpu.unwrap_or(0)),
+            ),
+            priority: racer_core::placement::DEFAULT_PRIORITY,
+            labels: BTreeMap::new(),
+            cluster: None,
+            strategy: Default::default(),
+        };
+        let records = self.store().clusters().list().await?;
+        let infos = futures_util::future::join_all(
+            records.into_iter().map(|c| self.probe_cluster(c, false)),
+        )
+        .await;
+        let mut clusters = Vec::with_capacity(infos.len());
+        for c in infos {
+            let Some(cap) = c.capacity else {
+                return Ok(());
+            };
+            clusters.push(Cluster {
+                name: c.name,
+                capacity: Resources::new(cap.cpu_milli, cap.memory_mb, cap.gpu),
+                allocated: Resources::default(),
+                labels: c.labels,
+                drained: false,
+                reachable: true,
+            });
+        }
+        match never_fits(&clusters, &request) {
+            None => Ok(()),
+            Some((dim, why)) => {
+                let field = match dim {
+                    "cpu" => "config.cpus",
+                    "memory" => "config.memory_mb",
+                    "gpu" => "config.gpu",
+                    _ => "config",
+                };
+                Err(Error::invalid(format!(
+                    "no cluster could ever run one replica of this: {why}; ask for less, or add a cluster that has it (racerctl clusters add)"
+                ))
+                .at(field))
+            }
+        }
     }
 
     /// Adds a cluster: the engine must answer (a typo in a socket path is said at once).

@@ -145,7 +145,10 @@ impl Services {
         source: &Source,
         config: &RunConfig,
     ) -> Result<(), Error> {
-        let checked = preflight(ctx, source, config).await;
+        let checked = match self.check_placeable(ctx, config).await {
+            Ok(()) => preflight(ctx, source, config).await,
+            Err(e) => Err(e),
+        };
         if checked.is_err() {
             forget_upload(ctx, source).await;
         }

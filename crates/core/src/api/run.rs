@@ -40,6 +40,10 @@ pub struct RunConfig {
     /// the server's `--replica-concurrency`, 80; 0: no limit).
     #[serde(default)]
     pub concurrency: Option<u32>,
+    /// GPUs the app needs per replica (default 0). A request no cluster could ever hold is
+    /// refused when it is submitted, naming this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
     /// Set by racer on a conda-project release: its image's `CMD` already is the project command
     /// `command` names (chosen at build), so replicas run the image as it is. Builds set it (true
     /// for a generated Dockerfile, false for the project's own) and image deploys clear it.
@@ -93,6 +97,9 @@ impl RunConfig {
                 "config.memory_mb",
                 "memory must be at least 6 MiB",
             ));
+        }
+        if self.gpu.is_some_and(|g| g > 1024) {
+            return Err(FieldError::new("config.gpu", "gpu must be 0-1024"));
         }
         if self.concurrency.is_some_and(|c| c > MAX_CONCURRENCY) {
             return Err(FieldError::new(
