@@ -344,7 +344,22 @@ fn f14_a_request_no_cluster_could_ever_hold_is_refused_at_once_naming_its_field(
     let apps = env.racer(&["list-projects", "--json"]).ok();
     assert!(!apps.contains("huge"), "{apps}");
     assert!(env.containers().is_empty());
-    // What fits deploys as before.
+    let err = env
+        .racer(&[
+            "run",
+            "--project-name",
+            "huge",
+            "--path",
+            path,
+            "--priority",
+            "7",
+        ])
+        .code(1);
+    assert!(
+        err.contains("config.priority") && err.contains("1 (lowest) to 5"),
+        "{err}"
+    );
+    // What fits deploys as before, its priority recorded with the release.
     env.racer(&[
         "run",
         "--project-name",
@@ -353,6 +368,13 @@ fn f14_a_request_no_cluster_could_ever_hold_is_refused_at_once_naming_its_field(
         path,
         "--cpus",
         "0.5",
+        "--priority",
+        "4",
     ])
     .ok();
+    let releases: Vec<racer_core::api::Release> = env
+        .racer(&["releases", "--project-name", "huge", "--json"])
+        .json();
+    assert_eq!(releases[0].config.priority, Some(4));
+    assert_eq!(releases[0].config.cpus, Some(0.5));
 }

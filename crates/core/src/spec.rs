@@ -183,6 +183,9 @@ pub struct Resources {
     /// `512Mi`, `1Gi`, `256M`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// GPUs per replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
 }
 
 /// `spec.scaling`.
@@ -581,7 +584,8 @@ impl AppDocument {
             cpus: s.resources.as_ref().and_then(|r| r.cpu),
             base_image: None,
             command_in_image: false,
-            gpu: None,
+            priority: s.priority,
+            gpu: s.resources.as_ref().and_then(|r| r.gpu),
             health: s.health.as_ref().map(|h| HealthCheck {
                 path: h.http_get.as_ref().map(|g| g.path.clone()),
                 port: h.http_get.as_ref().and_then(|g| g.port),
@@ -722,11 +726,12 @@ mod tests {
             "spec": {"image": "web:1", "ports": [{"containerPort": 8080}], "command": ["serve", "a b"],
                      "env": [{"name": "A", "value": "1"}],
                      "health": {"httpGet": {"path": "/health"}, "failureThreshold": 2},
-                     "resources": {"cpu": 0.5, "memory": "256Mi"}, "scaling": {"minReplicas": 2, "maxReplicas": 4},
-                     "termination": {"drainSeconds": 5}, "concurrency": 10}
+                     "resources": {"cpu": 0.5, "memory": "256Mi", "gpu": 1}, "scaling": {"minReplicas": 2, "maxReplicas": 4},
+                     "termination": {"drainSeconds": 5}, "concurrency": 10, "priority": 4}
         }));
         assert!(d.validate().is_empty(), "{:?}", d.validate());
         let c = d.run_config();
+        assert_eq!((c.priority, c.gpu), (Some(4), Some(1)));
         assert_eq!(c.app_port, Some(8080));
         assert_eq!(c.command.as_deref(), Some("serve 'a b'"));
         assert_eq!(c.env["A"], "1");

@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// GPUs per container (default 0); refused at once if no cluster has that many.
     #[arg(long)]
     pub gpu: Option<u32>,
+    /// 1 (lowest) to 5 (highest): who wins when there is not room for everyone (default 3).
+    #[arg(long)]
+    pub priority: Option<u8>,
     /// Base image for conda-projects.
     #[arg(long)]
     pub base_image: Option<String>,
@@ -102,6 +105,7 @@ impl RunArgs {
             memory_mb: None,
             cpus: None,
             gpu: None,
+            priority: None,
             base_image: None,
             health_path: health.path,
             health_interval: health.interval_seconds,
@@ -189,6 +193,7 @@ pub async fn run(client: &Client, a: RunArgs, json: bool) -> anyhow::Result<Exit
             concurrency: a.concurrency,
             command_in_image: false,
             gpu: a.gpu,
+            priority: a.priority,
         },
         instances: a.instances,
     };

@@ -143,7 +143,9 @@ impl Services {
                 u64::from(memory_mb),
                 u64::from(config.gpu.unwrap_or(0)),
             ),
-            priority: racer_core::placement::DEFAULT_PRIORITY,
+            priority: config
+                .priority
+                .unwrap_or(racer_core::placement::DEFAULT_PRIORITY),
             labels: BTreeMap::new(),
             cluster: None,
             strategy: Default::default(),

@@ -40,6 +40,10 @@ pub struct RunConfig {
     /// the server's `--replica-concurrency`, 80; 0: no limit).
     #[serde(default)]
     pub concurrency: Option<u32>,
+    /// 1 (lowest) to 5 (highest; default 3): who wins when there is not room for everyone
+    /// (`spec.priority`, `racer run --priority`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
     /// GPUs the app needs per replica (default 0). A request no cluster could ever hold is
     /// refused when it is submitted, naming this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +100,12 @@ impl RunConfig {
             return Err(FieldError::new(
                 "config.memory_mb",
                 "memory must be at least 6 MiB",
+            ));
+        }
+        if self.priority.is_some_and(|p| !(1..=5).contains(&p)) {
+            return Err(FieldError::new(
+                "config.priority",
+                "priority must be 1 (lowest) to 5 (highest); the default is 3",
             ));
         }
         if self.gpu.is_some_and(|g| g > 1024) {
