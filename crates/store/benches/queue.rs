@@ -16,7 +16,7 @@ use sqlx::{Connection, Executor};
 const JOBS: usize = 4_000;
 const WORKERS: usize = 4;
 
-async fn run(label: &str, store: Store) {
+async fn run(label: &str, store: &Store) {
     for n in 0..JOBS {
         store
             .jobs()
@@ -77,7 +77,87 @@ async fn run(label: &str, store: Store) {
         pct(0.5),
         pct(0.99),
     );
-    store.close().await;
+}
+
+/// Workers that take `BATCH` jobs at a time (`complete_and_claim_many`): one commit per batch.
+const BATCH: usize = 16;
+
+async fn run_batched(label: &str, store: &Store) {
+    for n in 0..JOBS {
+        store
+            .jobs()
+            .enqueue(&NewJob::new("batch", format!("{{\"n\":{n}}}")))
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..WORKERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("batcher-{w}");
+            let mut held: Vec<String> = Vec::new();
+            let mut claimed = 0usize;
+            let mut calls = Vec::new();
+            loop {
+                let done: Vec<&str> = held.iter().map(String::as_str).collect();
+                let t0 = Instant::now();
+                let batch = store
+                    .jobs()
+                    .complete_and_claim_many(
+                        &done,
+                        &owner,
+                        &["batch"],
+                        Duration::from_secs(30),
+                        BATCH,
+                    )
+                    .await
+                    .unwrap();
+                calls.push(t0.elapsed());
+                if batch.is_empty() {
+                    break;
+                }
+                claimed += batch.len();
+                held = batch.into_iter().map(|j| j.id).collect();
+            }
+            (claimed, calls)
+        }));
+    }
+    let (mut claimed, mut calls) = (0, Vec::new());
+    for t in tasks {
+        let (c, l) = t.await.unwrap();
+        claimed += c;
+        calls.extend(l);
+    }
+    let took = start.elapsed();
+    assert_eq!(claimed, JOBS);
+    let done = store
+        .jobs()
+        .counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kind == "batch")
+        .unwrap()
+        .done;
+    assert_eq!(done, JOBS as i64, "every job done");
+    calls.sort();
+    let pct = |p: f64| calls[((calls.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+    let rate = JOBS as f64 / took.as_secs_f64();
+    let goal = if label == "postgres" {
+        format!(
+            "; goal >= 2000 jobs/s: {}",
+            if rate >= 2000.0 { "PASS" } else { "FAIL" }
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "queue on {label}, batches of {BATCH}: {WORKERS} workers, {JOBS} jobs in {:.0} ms: {rate:.0} jobs/s; one call (complete a batch, claim the next) p50 {:.2} ms, p99 {:.2} ms{goal}",
+        took.as_secs_f64() * 1000.0,
+        pct(0.5),
+        pct(0.99),
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
@@ -87,7 +167,9 @@ async fn main() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    run("sqlite", store).await;
+    run("sqlite", &store).await;
+    run_batched("sqlite", &store).await;
+    store.close().await;
 
     let Ok(base) = std::env::var("RACER_TEST_DATABASE_URL") else {
         println!("queue on postgres: skipped (RACER_TEST_DATABASE_URL is not set; scripts/postgres.sh starts a server)");
@@ -103,7 +185,9 @@ async fn main() {
     let (head, _) = base.rsplit_once('/').unwrap();
     let store = Store::connect(&format!("{head}/{db}")).await.unwrap();
     store.migrate().await.unwrap();
-    run("postgres", store).await;
+    run("postgres", &store).await;
+    run_batched("postgres", &store).await;
+    store.close().await;
     admin
         .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
         .await

@@ -332,6 +332,106 @@ impl Jobs<'_> {
         row.as_ref().map(job_from_row).transpose()
     }
 
+    /// Batch form of [`Jobs::complete_and_claim`] for workers that take several jobs at a time:
+    /// marks every job of `done` (held by `owner`) done, then claims up to `max` pending jobs and
+    /// up to `max` whose lease expired, all in one commit (one statement on PostgreSQL).
+    pub async fn complete_and_claim_many(
+        &self,
+        done: &[&str],
+        owner: &str,
+        kinds: &[&str],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<Job>, Error> {
+        let now = now_ms();
+        let max = max.clamp(1, 1000);
+        let kind_filter = if kinds.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(" AND kind IN ({})", marks.join(", "))
+        };
+        let joined = done.join(",");
+        let args = ClaimArgs {
+            owner,
+            lease_end: now.saturating_add(ms(lease)),
+            now,
+            done: Some(&joined),
+            kinds,
+        };
+        let take = |picks: &str| {
+            format!(
+                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+                 attempts = attempts + 1, updated_at = $3 WHERE id IN ({picks}) \
+                 RETURNING {COLUMNS}"
+            )
+        };
+        let rows = match self.store.backend {
+            Backend::Postgres => {
+                let done_ids = "string_to_array($4, ',')";
+                let sql = format!(
+                    "WITH fin AS (UPDATE jobs SET state = 'done', lease_owner = NULL, \
+                       lease_until = NULL, updated_at = $3 \
+                       WHERE id = ANY({done_ids}) AND lease_owner = $1 AND state = 'running'), \
+                     bury AS ({BURY}), \
+                     exp AS (SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 \
+                       AND attempts < max_attempts AND NOT (id = ANY({done_ids})){kind_filter} \
+                       ORDER BY state, lease_until LIMIT {max} FOR UPDATE SKIP LOCKED), \
+                     pend AS (SELECT id FROM jobs WHERE state = 'pending' AND visible_at <= $3 \
+                       AND attempts < max_attempts{kind_filter} \
+                       ORDER BY state, priority DESC, visible_at, created_at \
+                       LIMIT {max} FOR UPDATE SKIP LOCKED) {}",
+                    take("SELECT id FROM exp UNION ALL SELECT id FROM pend")
+                );
+                args.bind(&sql)
+                    .fetch_all(&self.store.pool)
+                    .await
+                    .map_err(Error::query)?
+            }
+            Backend::Sqlite => {
+                let mut tx = self.store.write_tx().await?;
+                for id in done {
+                    sqlx::query(COMPLETE)
+                        .bind(now)
+                        .bind(*id)
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Error::query)?;
+                }
+                sqlx::query(&BURY.replace("$3", "$1"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::query)?;
+                // $4 (the done ids) is bound for the numbering; SQLite needs no more of it.
+                let expired = format!(
+                    "SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 \
+                     AND attempts < max_attempts AND $4 IS NOT NULL{kind_filter} \
+                     ORDER BY state, lease_until LIMIT {max}"
+                );
+                let pending = format!(
+                    "SELECT id FROM jobs WHERE state = 'pending' AND visible_at <= $3 \
+                     AND attempts < max_attempts AND $4 IS NOT NULL{kind_filter} \
+                     ORDER BY state, priority DESC, visible_at, created_at LIMIT {max}"
+                );
+                let mut rows = Vec::new();
+                for pick in [expired, pending] {
+                    let sql = take(&pick);
+                    rows.extend(
+                        args.bind(&sql)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(Error::query)?,
+                    );
+                }
+                tx.commit().await.map_err(Error::query)?;
+                rows
+            }
+        };
+        rows.iter().map(job_from_row).collect()
+    }
+
     /// Renews `owner`'s lease on job `id` for `lease`; false if the lease is not theirs any more.
     pub async fn heartbeat(&self, id: &str, owner: &str, lease: Duration) -> Result<bool, Error> {
         let now = now_ms();

@@ -239,3 +239,54 @@ contract!(a_dedupe_key_enqueues_once, |db| {
     assert_eq!(a, b);
     assert_eq!(jobs.counts().await.unwrap()[0].pending, 1);
 });
+
+contract!(
+    batch_claimers_never_share_a_job_and_complete_what_they_hold,
+    |db| {
+        const JOBS: usize = 90;
+        for n in 0..JOBS {
+            db.store.jobs().enqueue(&job("build", n)).await.unwrap();
+        }
+        let mut workers = Vec::new();
+        for w in 0..3 {
+            let store = db.store.clone();
+            workers.push(tokio::spawn(async move {
+                let owner = format!("batch-{w}");
+                let mut got: Vec<String> = Vec::new();
+                let mut held: Vec<String> = Vec::new();
+                loop {
+                    let done: Vec<&str> = held.iter().map(String::as_str).collect();
+                    let batch = store
+                        .jobs()
+                        .complete_and_claim_many(
+                            &done,
+                            &owner,
+                            &["build"],
+                            Duration::from_secs(30),
+                            8,
+                        )
+                        .await
+                        .unwrap();
+                    assert!(batch.len() <= 16);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    held = batch.iter().map(|j| j.id.clone()).collect();
+                    got.extend(held.iter().cloned());
+                }
+                got
+            }));
+        }
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        let unique: HashSet<&String> = all.iter().collect();
+        assert_eq!((all.len(), unique.len()), (JOBS, JOBS));
+        let counts = db.store.jobs().counts().await.unwrap();
+        assert_eq!(
+            counts[0].done, JOBS as i64,
+            "the last batch was completed too"
+        );
+    }
+);
