@@ -15,21 +15,50 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::BuildResult;
 use crate::{Ctx, Error};
 
-/// Runs the builder until `shutdown`. Builds in flight finish or are cut off with the process;
-/// either way the next start queues them again.
-pub async fn run(ctx: Ctx, shutdown: CancellationToken, tracker: TaskTracker) {
-    match ctx.store.deployments().requeue_interrupted().await {
+/// A build's lease: its builder touches it every [`BUILD_TOUCH`]; one untouched for
+/// [`BUILD_STALE`] (its server died) goes back to the queue, whichever server sees it.
+pub const BUILD_TOUCH: std::time::Duration = std::time::Duration::from_secs(10);
+/// See [`BUILD_TOUCH`].
+pub const BUILD_STALE: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// Queues again the builds that stopped: this server's own when `at_start` (it restarted), and
+/// any other server's whose lease went stale.
+async fn requeue(ctx: &Ctx, at_start: bool) {
+    let mine = at_start.then_some(ctx.settings.builder_id.as_str());
+    match ctx
+        .store
+        .deployments()
+        .requeue_interrupted(mine, BUILD_STALE)
+        .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::info!(count = n, "queued interrupted builds again"),
         Err(e) => tracing::error!(error = %e, "cannot requeue interrupted builds"),
     }
+}
+
+/// Runs the builder until `shutdown`. Builds in flight finish or are cut off with the process;
+/// either way they are queued again: at this server's next start, or by another server once
+/// their lease is stale.
+pub async fn run(ctx: Ctx, shutdown: CancellationToken, tracker: TaskTracker) {
+    requeue(&ctx, true).await;
+    let mut last_sweep = std::time::Instant::now();
     let slots = Arc::new(Semaphore::new(ctx.settings.max_parallel_builds.max(1)));
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
-        match ctx.store.deployments().claim_next().await {
+        if last_sweep.elapsed() >= BUILD_TOUCH {
+            last_sweep = std::time::Instant::now();
+            requeue(&ctx, false).await;
+        }
+        match ctx
+            .store
+            .deployments()
+            .claim_next(&ctx.settings.builder_id)
+            .await
+        {
             Ok(Some(d)) => {
                 let ctx = ctx.clone();
                 let cancel = shutdown.clone();
@@ -61,7 +90,30 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken, tracker: TaskTracker) {
 async fn build_one(ctx: &Ctx, d: Deployment) {
     let workdir = ctx.builds_dir().join(d.id.to_string());
     let started = std::time::Instant::now();
-    let outcome = build(ctx, &d, &workdir).await;
+    // The lease: touched while the build runs, so no other server takes it over.
+    let touching = async {
+        loop {
+            tokio::time::sleep(BUILD_TOUCH).await;
+            match ctx
+                .store
+                .deployments()
+                .touch_building(d.id, &ctx.settings.builder_id)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(deployment = %d.id, "this build is no longer ours (requeued elsewhere)")
+                }
+                Err(e) => {
+                    tracing::warn!(deployment = %d.id, error = %e, "cannot renew the build's lease")
+                }
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        o = build(ctx, &d, &workdir) => o,
+        () = touching => unreachable!("the lease loop never ends"),
+    };
     let result = if outcome.is_ok() {
         BuildResult::Succeeded
     } else {

@@ -119,6 +119,9 @@ pub struct Settings {
     pub cluster: ClusterKind,
     /// Where the proxy answers: each replica gets its app's URL as `RACER_APP_URL`.
     pub app_urls: Option<service::ProxyUrls>,
+    /// This server's id as a builder: kept across its restarts (the server keeps it in its data
+    /// directory), different for every server on one database.
+    pub builder_id: String,
 }
 
 impl Default for Settings {
@@ -137,6 +140,7 @@ impl Default for Settings {
             max_parallel_builds: 2,
             cluster: ClusterKind::Local,
             app_urls: None,
+            builder_id: uuid::Uuid::new_v4().to_string(),
         }
     }
 }

@@ -192,6 +192,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         port: proxy_addr.port(),
     };
     control_settings.app_urls = Some(urls.clone());
+    control_settings.builder_id = builder_id(&config.data_dir);
     let tracker = TaskTracker::new();
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
@@ -328,4 +329,22 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()>
     f.write_all(contents)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// This server's id as a builder, kept in the data directory (`builder.id`) so that a restart
+/// knows its own interrupted builds; a fresh one if the file cannot be read or written (its
+/// interrupted builds are then taken over once their lease is stale).
+fn builder_id(data_dir: &Path) -> String {
+    let path = data_dir.join("builder.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if uuid::Uuid::parse_str(id).is_ok() {
+            return id.to_owned();
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Err(e) = std::fs::write(&path, &id) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot keep the builder id");
+    }
+    id
 }

@@ -333,8 +333,8 @@ impl Deployments<'_> {
     }
 
     /// Takes the oldest pending deployment whose app has no build running, marking it
-    /// `building`. Two builds of one app never run at once.
-    pub async fn claim_next(&self) -> Result<Option<Deployment>, Error> {
+    /// `building` by `builder` (a server's id). Two builds of one app never run at once.
+    pub async fn claim_next(&self, builder: &str) -> Result<Option<Deployment>, Error> {
         let mut tx = self.store.write_tx().await?;
         let row = sqlx::query(
             "SELECT d.id FROM deployments d WHERE d.status = 'pending' AND NOT EXISTS \
@@ -349,11 +349,12 @@ impl Deployments<'_> {
         };
         let id = uuid_col(&row, "id")?;
         let done = sqlx::query(
-            "UPDATE deployments SET status = 'building', updated_at = $1 \
+            "UPDATE deployments SET status = 'building', updated_at = $1, builder = $3 \
              WHERE id = $2 AND status = 'pending'",
         )
         .bind(now_ms())
         .bind(id.to_string())
+        .bind(builder)
         .execute(&mut *tx)
         .await
         .map_err(Error::query)?;
@@ -364,29 +365,73 @@ impl Deployments<'_> {
         self.get(id).await.map(Some)
     }
 
-    /// On start: builds that were running when the server died go back to the queue.
-    pub async fn requeue_interrupted(&self) -> Result<u64, Error> {
+    /// Says that `builder` is still building `id` (its lease): a build nobody touches for
+    /// longer than the stale time of [`Deployments::requeue_interrupted`] goes back to the queue.
+    pub async fn touch_building(&self, id: Uuid, builder: &str) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE deployments SET updated_at = $1 \
+             WHERE id = $2 AND status = 'building' AND builder = $3",
+        )
+        .bind(now_ms())
+        .bind(id.to_string())
+        .bind(builder)
+        .execute(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Builds that stopped: those of `mine` (this server, restarted: its builds in flight died
+    /// with it; `None` to take none) and those of any builder untouched for `stale` (that server
+    /// died, or lost the database) go back to the queue, each with a line in its log and an
+    /// event. Returns how many.
+    pub async fn requeue_interrupted(
+        &self,
+        mine: Option<&str>,
+        stale: std::time::Duration,
+    ) -> Result<u64, Error> {
+        let now = now_ms();
+        let cutoff = now - i64::try_from(stale.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.store.write_tx().await?;
         let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE status = 'building'"
+            "SELECT {DEPLOYMENT_COLUMNS}, builder FROM deployments WHERE status = 'building' \
+             AND (builder = $1 OR builder IS NULL OR updated_at < $2)"
         ))
+        .bind(mine.unwrap_or(""))
+        .bind(cutoff)
         .fetch_all(&mut *tx)
         .await
         .map_err(Error::query)?;
-        let deps = rows
-            .iter()
-            .map(deployment_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        for d in &deps {
-            sqlx::query(
-                "UPDATE deployments SET status = 'pending', log = log || $1, updated_at = $2 WHERE id = $3",
+        let mut n = 0;
+        for row in &rows {
+            let d = deployment_from_row(row)?;
+            let by: Option<String> = row.try_get("builder").map_err(Error::query)?;
+            let restarted = mine.is_some() && by.as_deref() == mine;
+            let (line, why) = if restarted || by.is_none() {
+                (
+                    "\n--- the server restarted during this build; building again ---\n",
+                    "interrupted by a restart",
+                )
+            } else {
+                (
+                    "\n--- the server building this stopped answering; building again ---\n",
+                    "its builder stopped answering",
+                )
+            };
+            let done = sqlx::query(
+                "UPDATE deployments SET status = 'pending', builder = NULL, log = log || $1, \
+                 updated_at = $2 WHERE id = $3 AND status = 'building'",
             )
-            .bind("\n--- the server restarted during this build; building again ---\n")
-            .bind(now_ms())
+            .bind(line)
+            .bind(now)
             .bind(d.id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(Error::query)?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            n += 1;
             insert_event(
                 &mut tx,
                 &NewEvent {
@@ -394,14 +439,14 @@ impl Deployments<'_> {
                     kind: "deployment.resumed".into(),
                     app_id: Some(d.app_id),
                     app_name: Some(d.app_name.clone()),
-                    message: format!("deployment {} interrupted by a restart; queued again", d.id),
+                    message: format!("deployment {} {why}; queued again", d.id),
                     org: None,
                 },
             )
             .await?;
         }
         tx.commit().await.map_err(Error::query)?;
-        Ok(deps.len() as u64)
+        Ok(n)
     }
 
     /// Appends build output.

@@ -223,7 +223,7 @@ contract!(rollouts_in_progress_and_deployment_outcomes, |db| {
         .unwrap();
     assert!(deployments.latest_rolling_out().await.unwrap().is_empty());
     assert!(deployments.outcomes().await.unwrap().is_empty());
-    let building = deployments.claim_next().await.unwrap().unwrap();
+    let building = deployments.claim_next("server-a").await.unwrap().unwrap();
     assert_eq!(building.id, d1.id);
     let release = racer_store::NewRelease {
         number: 1,
@@ -336,5 +336,87 @@ contract!(
             .await
             .unwrap();
         assert_eq!(second.items[0].id, made[1]);
+    }
+);
+
+contract!(
+    a_stopped_build_is_queued_again_by_its_restarted_server_or_once_its_lease_is_stale,
+    |db| {
+        use racer_core::api::DeploymentStatus;
+        use std::time::Duration;
+        let deployments = db.store.deployments();
+        let source = racer_core::api::Source::Image {
+            image: "img:1".into(),
+        };
+        let config = racer_core::api::RunConfig::default();
+        let stale = Duration::from_millis(300);
+        let (_, a) = deployments
+            .create(&NewDeployment::of(&name("web"), &source, &config), "admin")
+            .await
+            .unwrap();
+        let (_, b) = deployments
+            .create(&NewDeployment::of(&name("api"), &source, &config), "admin")
+            .await
+            .unwrap();
+        assert_eq!(
+            deployments
+                .claim_next("server-a")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            a.id
+        );
+        assert_eq!(
+            deployments
+                .claim_next("server-b")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            b.id
+        );
+        // Server b (re)starts: only its own interrupted build goes back; a's is fresh and a's.
+        assert_eq!(
+            deployments
+                .requeue_interrupted(Some("server-b"), stale)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            deployments.get(b.id).await.unwrap().status,
+            DeploymentStatus::Pending
+        );
+        assert_eq!(
+            deployments.get(a.id).await.unwrap().status,
+            DeploymentStatus::Building
+        );
+        // a keeps touching its build: still not stale.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(deployments.touch_building(a.id, "server-a").await.unwrap());
+        assert!(
+            !deployments.touch_building(a.id, "server-b").await.unwrap(),
+            "not b's"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            deployments.requeue_interrupted(None, stale).await.unwrap(),
+            0
+        );
+        // a dies: after the stale time any server queues it again, with a line saying why.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            deployments.requeue_interrupted(None, stale).await.unwrap(),
+            1
+        );
+        let again = deployments.get(a.id).await.unwrap();
+        assert_eq!(again.status, DeploymentStatus::Pending);
+        let log = deployments.log(a.id, 0).await.unwrap();
+        assert!(log.contains("stopped answering"), "{log}");
+        assert!(
+            !deployments.touch_building(a.id, "server-a").await.unwrap(),
+            "a lost it"
+        );
     }
 );
