@@ -15,5 +15,6 @@ mod seedenv;
 mod server;
 mod spec;
 mod swarm;
+mod takeover;
 mod traffic;
 mod websocket;
