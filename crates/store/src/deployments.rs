@@ -336,11 +336,18 @@ impl Deployments<'_> {
     /// `building` by `builder` (a server's id). Two builds of one app never run at once.
     pub async fn claim_next(&self, builder: &str) -> Result<Option<Deployment>, Error> {
         let mut tx = self.store.write_tx().await?;
-        let row = sqlx::query(
-            "SELECT d.id FROM deployments d WHERE d.status = 'pending' AND NOT EXISTS \
+        // On PostgreSQL several servers claim at once: skip deployments another claimer holds,
+        // then lock the app's row and look again, so that two servers never start two builds
+        // of one app (SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
+        let lock = match self.store.backend {
+            crate::Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT d.id, d.app_id FROM deployments d WHERE d.status = 'pending' AND NOT EXISTS \
              (SELECT 1 FROM deployments b WHERE b.app_id = d.app_id AND b.status = 'building') \
-             ORDER BY d.created_at LIMIT 1",
-        )
+             ORDER BY d.created_at LIMIT 1{lock}"
+        ))
         .fetch_optional(&mut *tx)
         .await
         .map_err(Error::query)?;
@@ -348,6 +355,24 @@ impl Deployments<'_> {
             return Ok(None);
         };
         let id = uuid_col(&row, "id")?;
+        if self.store.backend == crate::Backend::Postgres {
+            let app: String = row.try_get("app_id").map_err(Error::query)?;
+            sqlx::query("SELECT id FROM apps WHERE id = $1 FOR UPDATE")
+                .bind(&app)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::query)?;
+            let busy = sqlx::query(
+                "SELECT 1 AS busy FROM deployments WHERE app_id = $1 AND status = 'building'",
+            )
+            .bind(&app)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::query)?;
+            if busy.is_some() {
+                return Ok(None);
+            }
+        }
         let done = sqlx::query(
             "UPDATE deployments SET status = 'building', updated_at = $1, builder = $3 \
              WHERE id = $2 AND status = 'pending'",

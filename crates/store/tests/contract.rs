@@ -420,3 +420,53 @@ contract!(
         );
     }
 );
+
+contract!(
+    servers_claiming_builds_at_once_take_each_deployment_once,
+    |db| {
+        let source = racer_core::api::Source::Image {
+            image: "img:1".into(),
+        };
+        let config = racer_core::api::RunConfig::default();
+        let mut ids = std::collections::HashSet::new();
+        for i in 0..12 {
+            let (_, d) = db
+                .store
+                .deployments()
+                .create(
+                    &NewDeployment::of(&name(&format!("app-{i}")), &source, &config),
+                    "admin",
+                )
+                .await
+                .unwrap();
+            ids.insert(d.id);
+        }
+        // Three servers (three handles on the database), claiming until nothing is left.
+        let mut servers = Vec::new();
+        for s in 0..3 {
+            let store = db.reopen().await;
+            servers.push(tokio::spawn(async move {
+                let me = format!("server-{s}");
+                let mut got = Vec::new();
+                for _ in 0..40 {
+                    match store.deployments().claim_next(&me).await.unwrap() {
+                        Some(d) => got.push(d.id),
+                        None => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                    }
+                }
+                got
+            }));
+        }
+        let mut claimed = Vec::new();
+        for s in servers {
+            claimed.extend(s.await.unwrap());
+        }
+        let unique: std::collections::HashSet<_> = claimed.iter().copied().collect();
+        assert_eq!(
+            claimed.len(),
+            unique.len(),
+            "a deployment claimed twice: {claimed:?}"
+        );
+        assert_eq!(unique, ids, "every deployment claimed");
+    }
+);
