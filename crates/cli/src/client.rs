@@ -526,6 +526,11 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/queue`.
+    pub async fn queue_status(&self) -> Result<Vec<racer_core::api::QueueKind>, ClientError> {
+        self.get("/api/v1/queue").await
+    }
+
     /// `GET /api/v1/clusters`.
     pub async fn clusters(&self) -> Result<Vec<racer_core::api::ClusterInfo>, ClientError> {
         self.get("/api/v1/clusters").await

@@ -378,3 +378,47 @@ fn f14_a_request_no_cluster_could_ever_hold_is_refused_at_once_naming_its_field(
     assert_eq!(releases[0].config.priority, Some(4));
     assert_eq!(releases[0].config.cpus, Some(0.5));
 }
+
+#[test]
+fn f14_queue_status_counts_builds_waiting_running_and_failed() {
+    let env = Env::new();
+    env.start(&[]);
+    let kinds: Vec<racer_core::api::QueueKind> =
+        env.racerctl(&["queue", "status", "--json"]).json();
+    let build = kinds
+        .iter()
+        .find(|k| k.kind == "build")
+        .expect("the build queue");
+    assert_eq!((build.pending, build.running, build.failed), (0, 0, 0));
+    // A build that fails is counted as failed; one that succeeds leaves nothing queued.
+    let dir = env.dir.path().join("broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY missing-file /x\n",
+    )
+    .unwrap();
+    env.racer(&[
+        "run",
+        "--project-name",
+        "broken",
+        "--path",
+        dir.to_str().unwrap(),
+    ])
+    .code(1);
+    let ok = crate::util::hello_app(&env, "fine");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "fine",
+        "--path",
+        ok.to_str().unwrap(),
+    ])
+    .ok();
+    let kinds: Vec<racer_core::api::QueueKind> =
+        env.racerctl(&["queue", "status", "--json"]).json();
+    let build = kinds.iter().find(|k| k.kind == "build").unwrap();
+    assert_eq!((build.pending, build.running, build.failed), (0, 0, 1));
+    let text = env.racerctl(&["queue", "status"]).ok();
+    assert!(text.contains("KIND") && text.contains("build"), "{text}");
+}

@@ -90,6 +90,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route_layer(role(Role::Developer));
     let admin = Router::new()
         .route("/api/v1/clusters", get(clusters::list_clusters))
+        .route("/api/v1/queue", get(clusters::queue_status))
         .route("/api/v1/clusters/{name}", get(clusters::get_cluster))
         .route("/api/v1/apps/{app}", delete(apps::delete_app))
         .route(
@@ -196,7 +197,7 @@ async fn method_not_allowed() -> ApiError {
         events::list_events, events::stream_events,
         swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove,
         clusters::list_clusters, clusters::get_cluster, clusters::add_cluster, clusters::drain_cluster,
-        clusters::undrain_cluster, clusters::remove_cluster,
+        clusters::undrain_cluster, clusters::remove_cluster, clusters::queue_status,
         users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
         users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
         users::list_tokens, users::create_token, users::revoke_token),

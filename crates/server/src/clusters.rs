@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use racer_core::api::{ClusterInfo, ErrorBody, NewCluster};
+use racer_core::api::{ClusterInfo, ErrorBody, NewCluster, QueueKind};
 
 use crate::extract::{Json, Who};
 use crate::state::AppState;
@@ -75,4 +75,12 @@ pub(crate) async fn remove_cluster(
     Path(name): Path<String>,
 ) -> Result<Json<ClusterInfo>, ApiError> {
     Ok(Json(state.services().remove_cluster(&who, &name).await?))
+}
+
+/// The work waiting and running, per kind: builds (deployments) and the job queue's kinds.
+#[utoipa::path(get, path = "/api/v1/queue", responses((status = 200, body = Vec<QueueKind>)))]
+pub(crate) async fn queue_status(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<QueueKind>>, ApiError> {
+    Ok(Json(state.services().queue_status().await?))
 }

@@ -390,6 +390,26 @@ impl Deployments<'_> {
         self.get(id).await.map(Some)
     }
 
+    /// The build queue: deployments waiting for their build, building, and whose build failed.
+    pub async fn build_counts(&self) -> Result<(i64, i64, i64), Error> {
+        let row = sqlx::query(
+            "SELECT \
+               SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS pending, \
+               SUM(CASE WHEN status = 'building' THEN 1 ELSE 0 END) AS building, \
+               SUM(CASE WHEN status = 'failed' AND release IS NULL THEN 1 ELSE 0 END) AS failed \
+             FROM deployments",
+        )
+        .fetch_one(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        let n = |c: &str| -> Result<i64, Error> {
+            row.try_get::<Option<i64>, _>(c)
+                .map(|v| v.unwrap_or(0))
+                .map_err(Error::query)
+        };
+        Ok((n("pending")?, n("building")?, n("failed")?))
+    }
+
     /// Says that `builder` is still building `id` (its lease): a build nobody touches for
     /// longer than the stale time of [`Deployments::requeue_interrupted`] goes back to the queue.
     pub async fn touch_building(&self, id: Uuid, builder: &str) -> Result<bool, Error> {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use racer_cli::account::{self, OrgsCmd, UsersCmd};
-use racer_cli::ctl::clusters::{self, ClustersCmd};
+use racer_cli::ctl::clusters::{self, ClustersCmd, QueueCmd};
 use racer_cli::ctl::containers::{self, ContainersCmd};
 use racer_cli::ctl::health;
 use racer_cli::ctl::server::{self, ServerCmd};
@@ -46,6 +46,9 @@ enum Cmd {
     /// Add, list, drain and remove the Docker engines racer places work on.
     #[command(subcommand)]
     Clusters(ClustersCmd),
+    /// The work waiting and running: builds and queued jobs.
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Create, list, disable and enable users.
     #[command(subcommand)]
     Users(UsersCmd),
@@ -92,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Info => health::info(&Client::new(target()), json).await,
         Cmd::Containers(c) => containers::containers(&Client::new(target()), c, json).await,
         Cmd::Clusters(c) => clusters::clusters(&Client::new(target()), c, json).await,
+        Cmd::Queue(c) => clusters::queue(&Client::new(target()), c, json).await,
         Cmd::Swarm(c) => swarm::swarm(c, json),
     }
 }

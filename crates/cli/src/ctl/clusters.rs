@@ -183,3 +183,38 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `racerctl queue …`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// The work waiting and running, per kind (builds, and the job queue's kinds).
+    Status,
+}
+
+/// Runs `racerctl queue status`.
+pub async fn queue(client: &Client, cmd: QueueCmd, json: bool) -> anyhow::Result<ExitCode> {
+    let QueueCmd::Status = cmd;
+    let kinds = client.queue_status().await?;
+    if json {
+        output::json(&kinds)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = kinds
+        .iter()
+        .map(|k| {
+            vec![
+                k.kind.clone(),
+                k.pending.to_string(),
+                k.running.to_string(),
+                k.deferred.to_string(),
+                k.failed.to_string(),
+                k.dead.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["KIND", "PENDING", "RUNNING", "DEFERRED", "FAILED", "DEAD"],
+        &rows,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

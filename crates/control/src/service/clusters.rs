@@ -126,6 +126,29 @@ impl Services {
         Ok(self.cluster_info(c).await)
     }
 
+    /// The work waiting and running: the build queue (deployments) and the job queue by kind.
+    pub async fn queue_status(&self) -> Result<Vec<racer_core::api::QueueKind>, Error> {
+        let (pending, building, failed) = self.store().deployments().build_counts().await?;
+        let mut kinds = vec![racer_core::api::QueueKind {
+            kind: "build".into(),
+            pending,
+            running: building,
+            failed,
+            ..Default::default()
+        }];
+        for k in self.store().jobs().counts().await? {
+            kinds.push(racer_core::api::QueueKind {
+                kind: k.kind,
+                pending: k.pending,
+                running: k.running,
+                deferred: k.deferred,
+                failed: k.failed,
+                dead: k.dead,
+            });
+        }
+        Ok(kinds)
+    }
+
     /// Refuses a request no cluster could ever hold, whatever runs (issue 14), naming the
     /// config field and what the largest cluster has. Clusters whose capacity is unknown (an
     /// unreachable engine with nothing declared) might hold it: then nothing is refused.

@@ -208,3 +208,20 @@ mod tests {
         assert_eq!(d.check().unwrap_err().field, "labels.zone");
     }
 }
+
+/// `GET /api/v1/queue` (`racerctl queue status`): the work waiting and running, per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueKind {
+    /// `build` (deployments waiting for or in their build), or a job kind.
+    pub kind: String,
+    /// Claimable now.
+    pub pending: i64,
+    /// Taken by a worker (a build: building).
+    pub running: i64,
+    /// Waiting out a delay.
+    pub deferred: i64,
+    /// Failed at least once and waiting to retry (a build: failed builds).
+    pub failed: i64,
+    /// Out of attempts.
+    pub dead: i64,
+}
