@@ -421,4 +421,28 @@ fn f14_queue_status_counts_builds_waiting_running_and_failed() {
     assert_eq!((build.pending, build.running, build.failed), (0, 0, 1));
     let text = env.racerctl(&["queue", "status"]).ok();
     assert!(text.contains("KIND") && text.contains("build"), "{text}");
+
+    // racer deployments list: across apps, filtered by state, with why.
+    let failed: Vec<racer_core::api::Deployment> = env
+        .racer(&["deployments", "list", "--state", "failed", "--json"])
+        .json();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].app_name, "broken");
+    let all = env.racer(&["deployments", "list"]).ok();
+    assert!(
+        all.contains("broken") && all.contains("fine") && all.contains("WHY"),
+        "{all}"
+    );
+    let one: Vec<racer_core::api::Deployment> = env
+        .racer(&["deployments", "list", "--project-name", "fine", "--json"])
+        .json();
+    assert!(one.iter().all(|d| d.app_name == "fine") && !one.is_empty());
+    let err = env
+        .racer(&["deployments", "list", "--state", "sleeping"])
+        .code(1);
+    assert!(err.contains("--state") && err.contains("queued"), "{err}");
+    let none = env
+        .racer(&["deployments", "list", "--state", "queued"])
+        .ok();
+    assert!(none.contains("no deployments in that state"), "{none}");
 }

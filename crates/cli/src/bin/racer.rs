@@ -37,6 +37,9 @@ enum Cmd {
     Dockerfile(DockerfileArgs),
     /// List projects (apps) with their release and instances.
     ListProjects,
+    /// List deployments of every project (or one), newest first, and why each queued one waits.
+    #[command(subcommand)]
+    Deployments(racer_cli::commands::deployments::DeploymentsCmd),
     /// Show a project's status and containers (the only project if none is named; every project
     /// with --list).
     Status(StatusArgs),
@@ -130,6 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Dockerfile(a) => spec::dockerfile(c, a, json).await,
         Cmd::Apply(a) => spec::apply(c, a, json).await,
         Cmd::ListProjects => apps::list_projects(c, json).await,
+        Cmd::Deployments(d) => racer_cli::commands::deployments::deployments(c, d, json).await,
         Cmd::Status(a) => apps::status(c, a, json).await,
         Cmd::Releases(n) => apps::releases(c, n, json).await,
         Cmd::Up(n) => apps::set_running(c, n, true, json).await,

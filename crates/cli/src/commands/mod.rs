@@ -14,6 +14,7 @@
 
 pub mod apps;
 pub mod deploy;
+pub mod deployments;
 pub mod logs;
 pub mod scale;
 pub mod spec;
