@@ -79,7 +79,7 @@ impl<'a> Reader<'a> {
         Err(Skip)
     }
 
-    fn binding(&mut self) -> Result<Option<(String, Option<String>, bool)>, Skip> {
+    fn binding(&mut self) -> Result<Option<(String, Option<String>)>, Skip> {
         self.eat_while(is_space);
         if self.rest().is_empty() {
             return Ok(None);
@@ -112,16 +112,12 @@ impl<'a> Reader<'a> {
             }
         };
         self.eat_while(is_blank);
-        let mut single = false;
         let value = if self.peek() == Some('=') {
             self.pos += 1;
             let blanks = self.eat_while(is_blank).len();
             match self.peek() {
                 Some('#') if blanks > 0 => Some(String::new()),
-                Some('\'') => {
-                    single = true;
-                    Some(unescape(self.quoted('\'')?, false))
-                }
+                Some('\'') => Some(unescape(self.quoted('\'')?, false)),
                 Some('"') => Some(unescape(self.quoted('"')?, true)),
                 None | Some('\n') | Some('\r') => Some(String::new()),
                 _ => Some(unquoted(self.eat_while(|c| c != '\r' && c != '\n'))),
@@ -150,7 +146,7 @@ impl<'a> Reader<'a> {
             }
             Some(_) => return Err(Skip),
         }
-        Ok(key.map(|k| (k, value, single)))
+        Ok(key.map(|k| (k, value)))
     }
 }
 
@@ -260,7 +256,7 @@ pub fn parse(text: &str) -> DotEnv {
         let start = r.pos;
         match r.binding() {
             Ok(None) => {}
-            Ok(Some((key, value, _single))) => {
+            Ok(Some((key, value))) => {
                 let value = value.map(|v| expand(&v, &out.values, &mut out.unresolved));
                 out.values.retain(|(k, _)| *k != key);
                 out.values.push((key, value));

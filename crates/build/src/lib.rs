@@ -343,19 +343,9 @@ pub fn validate_report(
             let kind = matches!(e, Error::InvalidProject(_)).then(|| "conda-project".to_owned());
             let mut problems = wire(e.problems());
             if problems.is_empty() {
-                let mut msg = e.to_string();
-                let mut cur = std::error::Error::source(&e);
-                while let Some(c) = cur {
-                    let m = c.to_string();
-                    if !msg.ends_with(&m) {
-                        msg.push_str(": ");
-                        msg.push_str(&m);
-                    }
-                    cur = c.source();
-                }
                 problems.push(WireProblem {
                     field: "source".into(),
-                    message: msg,
+                    message: racer_core::error_chain(&e),
                 });
             }
             ValidateReport {

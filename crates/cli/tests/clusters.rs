@@ -297,8 +297,16 @@ fn f14_clusters_are_added_read_from_their_engine_drained_and_removed() {
     let text = env.racerctl(&["clusters", "list"]).ok();
     assert!(text.contains("unreachable"), "{text}");
 
+    // Unreachable: what runs there is unknown, so it must be drained before it is removed.
+    let err = env.racerctl(&["clusters", "remove", "b"]).code(1);
+    assert!(
+        err.contains("does not answer") && err.contains("drain"),
+        "{err}"
+    );
+    env.racerctl(&["clusters", "drain", "b"]).ok();
     let out = env.racerctl(&["clusters", "remove", "b"]).ok();
     assert!(out.contains("cluster b removed"), "{out}");
+    env.racerctl(&["clusters", "drain", "gpu-a"]).ok();
     env.racerctl(&["clusters", "remove", "gpu-a"]).ok();
     let names: Vec<String> = list(&env).into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["local"]);

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use racer_core::api::AppStatus;
 
-use crate::util::{docker, get_ok, Env};
+use crate::util::{copy_tree, docker, get_ok, Env};
 
 /// The stand-in base image's tag (built once per machine by the script).
 fn standin_image() -> String {
@@ -28,18 +28,30 @@ fn standin_image() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Copies a folder (no symlinks in the example).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
+/// `app`'s status, its running replica (the first) and the page it serves through the proxy.
+fn running(env: &Env, app: &str) -> (String, String) {
+    let status: AppStatus = env
+        .racer(&["status", "--project-name", app, "--json"])
+        .json();
+    let container = status
+        .containers
+        .iter()
+        .find(|c| c.state == "running")
+        .unwrap_or_else(|| panic!("a running replica of {app}: {status:?}"))
+        .id
+        .clone();
+    (container, get_ok(&status.urls[1]))
+}
+
+/// The environment of a container's first process (what the app sees).
+fn environ(container: &str) -> BTreeMap<String, String> {
+    proc1(container, "environ")
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 /// `/proc/1/<what>` of a container, NUL-separated entries.
@@ -58,7 +70,7 @@ fn f17_the_conda_example_runs_the_reference_command_with_the_reference_variables
     env.start(&["--base-image", &image]);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/conda-hello");
     let dir = env.dir.path().join("conda-hello");
-    copy_dir(&example, &dir);
+    copy_tree(&example, &dir);
     // The project's .env replaces the project's GREETING; --env replaces the .env's FROM_DOTENV.
     std::fs::write(
         dir.join(".env"),
@@ -78,22 +90,11 @@ fn f17_the_conda_example_runs_the_reference_command_with_the_reference_variables
         ])
         .ok();
     assert!(out.contains("conda-hello is running"), "{out}");
-    let status: AppStatus = env
-        .racer(&["status", "--project-name", "conda-hello", "--json"])
-        .json();
-    let page = get_ok(&status.urls[1]);
+    let (container, page) = running(&env, "conda-hello");
     assert!(
         page.contains("Hello from a conda project deployed by racer."),
         "the command serves public/: {page}"
     );
-
-    let container = status
-        .containers
-        .iter()
-        .find(|c| c.state == "running")
-        .expect("a running replica")
-        .id
-        .clone();
     // The command is the project's first, split as shlex does, run through the environment.
     assert_eq!(
         proc1(&container, "cmdline"),
@@ -108,13 +109,7 @@ fn f17_the_conda_example_runs_the_reference_command_with_the_reference_variables
     );
     let cwd = docker(&["exec", &container, "readlink", "/proc/1/cwd"]);
     assert_eq!(cwd.trim(), "/app", "run in the project folder");
-    let vars: BTreeMap<String, String> = proc1(&container, "environ")
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect();
+    let vars = environ(&container);
     assert_eq!(vars["GREETING"], "hello from .env", "{vars:?}");
     assert_eq!(vars["FROM_DOTENV"], "from --env", "{vars:?}");
     assert_eq!(vars["PORT"], "8000", "{vars:?}");
@@ -153,17 +148,8 @@ fn f17_the_conda_example_runs_the_reference_command_with_the_reference_variables
         "listen",
     ])
     .ok();
-    let status: AppStatus = env
-        .racer(&["status", "--project-name", "conda-listen", "--json"])
-        .json();
-    assert!(get_ok(&status.urls[1]).contains("Hello from a conda project"));
-    let container = status
-        .containers
-        .iter()
-        .find(|c| c.state == "running")
-        .expect("a running replica of conda-listen")
-        .id
-        .clone();
+    let (container, page) = running(&env, "conda-listen");
+    assert!(page.contains("Hello from a conda project"), "{page}");
     assert_eq!(
         proc1(&container, "cmdline"),
         [
@@ -177,13 +163,7 @@ fn f17_the_conda_example_runs_the_reference_command_with_the_reference_variables
             "public"
         ]
     );
-    let vars: BTreeMap<String, String> = proc1(&container, "environ")
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect();
+    let vars = environ(&container);
     assert_eq!(vars["MODE"], "command", "{vars:?}");
     assert_eq!(vars["GREETING"], "hello from .env", "{vars:?}");
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use racer_core::api::{App, AppStatus, ContainerInfo, Page, Release, RunEvent, ValidateReport};
 
-use crate::util::{docker, eventually, get_ok, hello_app, kill9, Env};
+use crate::util::{copy_tree, docker, eventually, get_ok, git, hello_app, kill9, Env};
 
 /// The path-routed proxy URL `racer run` printed (`http://127.0.0.1:PORT/apps/<app>/`).
 fn urls(stdout: &str) -> Vec<String> {
@@ -143,24 +143,6 @@ fn f4_path_deploy_status_logs_rerun_and_delete() {
     assert!(env.containers().is_empty(), "{:?}", env.containers());
     eventually(30, "images removed", || env.images().is_empty());
     env.racer(&["status", "--project-name", "web"]).code(1);
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]
@@ -696,5 +678,26 @@ fn f17_validate_needs_no_server_and_says_so() {
     assert!(
         text.contains("note: variables.API_KEY: needs a value at deploy"),
         "{text}"
+    );
+    // --local --git clones on this machine, as the server would, and names the commit.
+    let repo = env.dir.path().join("repo");
+    copy_tree(&corpus.join("valid-basic"), &repo);
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "c"]);
+    let report: ValidateReport = env
+        .racer(&[
+            "validate",
+            "--local",
+            "--git",
+            &format!("file://{}", repo.display()),
+            "--json",
+        ])
+        .json();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(
+        report.commit.as_deref().map(str::len),
+        Some(40),
+        "{report:?}"
     );
 }

@@ -3,7 +3,7 @@
 
 use racer_core::api::{Deployment, DeploymentStatus};
 
-use crate::util::{get_ok, kill9, postgres_db, Env};
+use crate::util::{get_ok, git, kill9, postgres_db, Env};
 
 #[test]
 fn f14_a_build_whose_server_is_killed_completes_on_the_other_server() {
@@ -40,29 +40,9 @@ fn f14_a_build_whose_server_is_killed_completes_on_the_other_server() {
     .unwrap();
     // A git source: whichever server builds clones it (an uploaded folder lives in the data
     // directory of the server that received it).
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "."]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "slow",
-    ]);
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-qm", "slow"]);
     let repo = format!("file://{}", dir.display());
     let out = a
         .racer(&[

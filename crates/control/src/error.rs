@@ -190,28 +190,11 @@ impl Error {
 
     /// The whole chain on one line, for deployment records and logs.
     pub fn chain(&self) -> String {
-        let mut s = self.to_string();
-        let mut cur = std::error::Error::source(self);
-        while let Some(c) = cur {
-            let m = c.to_string();
-            if !s.ends_with(&m) {
-                s.push_str(": ");
-                s.push_str(&m);
-            }
-            cur = c.source();
-        }
-        s
+        racer_core::error_chain(self)
     }
 }
 
-/// Every message of an error and its sources, joined by `: `.
+/// Every message of an error and its sources, joined by `: ` ([`racer_core::error_chain`]).
 pub fn chain_of(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+    racer_core::error_chain(e)
 }

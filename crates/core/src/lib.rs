@@ -54,6 +54,22 @@ impl ErrorKind {
     }
 }
 
+/// Every message of an error and its sources on one line, joined by `: `; a source whose
+/// message its parent already ends with is not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.ends_with(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 /// Input refused by a rule in `core`, naming the field at fault (`config.env.1X`), as the API
 /// reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

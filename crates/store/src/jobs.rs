@@ -106,13 +106,13 @@ pub struct KindCounts {
     pub done: i64,
 }
 
-/// The parameters of a claim: `$1` owner, `$2` lease end, `$3` now, `$4` the job done (or
-/// null), then the kinds.
+/// The parameters of a claim: `$1` owner, `$2` lease end, `$3` now, `$4` the ids of the jobs
+/// done (comma-joined), then the kinds.
 struct ClaimArgs<'a> {
     owner: &'a str,
     lease_end: i64,
     now: i64,
-    done: Option<&'a str>,
+    done: &'a str,
     kinds: &'a [&'a str],
 }
 
@@ -125,7 +125,7 @@ impl ClaimArgs<'_> {
             .bind(self.owner.to_owned())
             .bind(self.lease_end)
             .bind(self.now)
-            .bind(self.done.map(str::to_owned));
+            .bind(self.done.to_owned());
         for k in self.kinds {
             q = q.bind((*k).to_owned());
         }
@@ -143,11 +143,6 @@ pub struct Jobs<'a> {
 const BURY: &str = "UPDATE jobs SET state = 'dead', lease_owner = NULL, updated_at = $3, \
                     last_error = COALESCE(last_error, 'the worker stopped renewing its lease') \
                     WHERE state = 'running' AND lease_until < $3 AND attempts >= max_attempts";
-
-/// [`COMPLETE`] inside the claim statement: `$3` now, `$4` id, `$1` the lease owner.
-const COMPLETE_AS_CTE: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, \
-                               lease_until = NULL, updated_at = $3 \
-                               WHERE id = $4 AND lease_owner = $1 AND state = 'running'";
 
 /// Marks a job done: `$1` now, `$2` id, `$3` the lease owner.
 const COMPLETE: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, \
@@ -234,7 +229,7 @@ impl Jobs<'_> {
         self.complete_and_claim(None, owner, kinds, lease).await
     }
 
-    /// Marks `done` (a job `owner` holds) done and claims the next job, in one transaction: a
+    /// Marks `done` (a job `owner` holds) done and claims the next job, in one commit: a
     /// worker's loop commits once per job. A `done` whose lease is no longer `owner`'s is left
     /// as it is (as [`Jobs::complete`] would).
     pub async fn complete_and_claim(
@@ -244,97 +239,17 @@ impl Jobs<'_> {
         kinds: &[&str],
         lease: Duration,
     ) -> Result<Option<Job>, Error> {
-        let now = now_ms();
-        // $1 owner, $2 lease end, $3 now, $4 the job done (or null), then the kinds.
-        let kind_filter = if kinds.is_empty() {
-            String::new()
-        } else {
-            let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
-            format!(" AND kind IN ({})", marks.join(", "))
-        };
-        let lock = match self.store.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        // First a job whose worker died (its lease ran out), then the most important pending
-        // one: each an index scan that stops at its first row.
-        let expired = format!(
-            "SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 \
-             AND attempts < max_attempts AND id <> COALESCE($4, ''){kind_filter} \
-             ORDER BY state, lease_until LIMIT 1{lock}"
-        );
-        let pending = format!(
-            "SELECT id FROM jobs WHERE state = 'pending' AND visible_at <= $3 \
-             AND attempts < max_attempts AND id <> COALESCE($4, ''){kind_filter} \
-             ORDER BY state, priority DESC, visible_at, created_at LIMIT 1{lock}"
-        );
-        let take = |pick: &str| {
-            format!(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
-                 attempts = attempts + 1, updated_at = $3 WHERE id = {pick} \
-                 RETURNING {COLUMNS}"
-            )
-        };
-        let lease_end = now.saturating_add(ms(lease));
-        let args = ClaimArgs {
-            owner,
-            lease_end,
-            now,
-            done,
-            kinds,
-        };
-        let row = match self.store.backend {
-            // One statement, one round trip: the completion, the burial of dead leases and the
-            // claim (COALESCE evaluates the pending pick only when no lease expired).
-            Backend::Postgres => {
-                let sql = format!(
-                    "WITH fin AS ({COMPLETE_AS_CTE}), bury AS ({BURY}) {}",
-                    take(&format!("COALESCE(({expired}), ({pending}))"))
-                );
-                args.bind(&sql)
-                    .fetch_optional(&self.store.pool)
-                    .await
-                    .map_err(Error::query)?
-            }
-            // SQLite has no UPDATE in a WITH: the same steps in one write transaction.
-            Backend::Sqlite => {
-                let mut tx = self.store.write_tx().await?;
-                if let Some(id) = done {
-                    sqlx::query(COMPLETE)
-                        .bind(now)
-                        .bind(id)
-                        .bind(owner)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Error::query)?;
-                }
-                sqlx::query(&BURY.replace("$3", "$1"))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::query)?;
-                let mut row = None;
-                for pick in [&expired, &pending] {
-                    let sql = take(&format!("({pick})"));
-                    row = args
-                        .bind(&sql)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(Error::query)?;
-                    if row.is_some() {
-                        break;
-                    }
-                }
-                tx.commit().await.map_err(Error::query)?;
-                row
-            }
-        };
-        row.as_ref().map(job_from_row).transpose()
+        let done: Vec<&str> = done.into_iter().collect();
+        let mut jobs = self
+            .complete_and_claim_many(&done, owner, kinds, lease, 1)
+            .await?;
+        Ok(jobs.pop())
     }
 
-    /// Batch form of [`Jobs::complete_and_claim`] for workers that take several jobs at a time:
-    /// marks every job of `done` (held by `owner`) done, then claims up to `max` pending jobs and
-    /// up to `max` whose lease expired, all in one commit (one statement on PostgreSQL).
+    /// Marks every job of `done` (held by `owner`) done and claims up to `max` jobs, in one
+    /// commit (one statement on PostgreSQL): first those whose worker died (their lease ran
+    /// out), then the most important pending ones, highest priority first, then the longest
+    /// waiting. Workers that take several at a time commit once per batch.
     pub async fn complete_and_claim_many(
         &self,
         done: &[&str],
@@ -351,12 +266,13 @@ impl Jobs<'_> {
             let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
             format!(" AND kind IN ({})", marks.join(", "))
         };
+        // $4: the ids of `done`, comma-joined (ids are UUIDs).
         let joined = done.join(",");
         let args = ClaimArgs {
             owner,
             lease_end: now.saturating_add(ms(lease)),
             now,
-            done: Some(&joined),
+            done: &joined,
             kinds,
         };
         let take = |picks: &str| {
@@ -366,28 +282,59 @@ impl Jobs<'_> {
                  RETURNING {COLUMNS}"
             )
         };
+        // Each pick is an index scan that stops at its first rows: jobs whose worker died,
+        // then pending ones. (`$4 IS NOT NULL` only names `$4`, which SQLite's picks would
+        // otherwise leave unused.)
+        let pick = |expired: bool, limit: usize, extra: &str| {
+            let (which, order) = if expired {
+                (
+                    "state = 'running' AND lease_until < $3",
+                    "state, lease_until",
+                )
+            } else {
+                (
+                    "state = 'pending' AND visible_at <= $3",
+                    "state, priority DESC, visible_at, created_at",
+                )
+            };
+            format!(
+                "SELECT id{extra} FROM jobs WHERE {which} AND attempts < max_attempts \
+                 AND $4 IS NOT NULL{kind_filter} ORDER BY {order} LIMIT {limit}"
+            )
+        };
         let rows = match self.store.backend {
+            // One statement: the completions, the burial of dead leases and the claim. Other
+            // claimers' rows are skipped (SKIP LOCKED); of the expired and pending rows picked,
+            // the first `max` are taken, expired first.
             Backend::Postgres => {
-                let done_ids = "string_to_array($4, ',')";
+                let lock = " FOR UPDATE SKIP LOCKED";
                 let sql = format!(
                     "WITH fin AS (UPDATE jobs SET state = 'done', lease_owner = NULL, \
                        lease_until = NULL, updated_at = $3 \
-                       WHERE id = ANY({done_ids}) AND lease_owner = $1 AND state = 'running'), \
+                       WHERE id = ANY(string_to_array($4, ',')) AND lease_owner = $1 \
+                       AND state = 'running'), \
                      bury AS ({BURY}), \
-                     exp AS (SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 \
-                       AND attempts < max_attempts AND NOT (id = ANY({done_ids})){kind_filter} \
-                       ORDER BY state, lease_until LIMIT {max} FOR UPDATE SKIP LOCKED), \
-                     pend AS (SELECT id FROM jobs WHERE state = 'pending' AND visible_at <= $3 \
-                       AND attempts < max_attempts{kind_filter} \
-                       ORDER BY state, priority DESC, visible_at, created_at \
-                       LIMIT {max} FOR UPDATE SKIP LOCKED) {}",
-                    take("SELECT id FROM exp UNION ALL SELECT id FROM pend")
+                     exp AS ({}{lock}), \
+                     pend AS ({}{lock}), \
+                     pick AS (SELECT id FROM (SELECT id, 0 AS k, 0 AS p, lease_until AS t FROM exp \
+                       UNION ALL SELECT id, 1 AS k, -priority AS p, visible_at AS t FROM pend) c \
+                       ORDER BY k, p, t LIMIT {max}) {}",
+                    // Never the jobs being completed: one statement must not update a row
+                    // twice.
+                    pick(true, max, ", lease_until").replace(
+                        " ORDER BY",
+                        " AND NOT (id = ANY(string_to_array($4, ','))) ORDER BY"
+                    ),
+                    pick(false, max, ", priority, visible_at"),
+                    take("SELECT id FROM pick")
                 );
                 args.bind(&sql)
                     .fetch_all(&self.store.pool)
                     .await
                     .map_err(Error::query)?
             }
+            // SQLite has no UPDATE in a WITH: the same steps in one write transaction (BEGIN
+            // IMMEDIATE: one writer at a time, so nothing needs skipping).
             Backend::Sqlite => {
                 let mut tx = self.store.write_tx().await?;
                 for id in done {
@@ -404,20 +351,13 @@ impl Jobs<'_> {
                     .execute(&mut *tx)
                     .await
                     .map_err(Error::query)?;
-                // $4 (the done ids) is bound for the numbering; SQLite needs no more of it.
-                let expired = format!(
-                    "SELECT id FROM jobs WHERE state = 'running' AND lease_until < $3 \
-                     AND attempts < max_attempts AND $4 IS NOT NULL{kind_filter} \
-                     ORDER BY state, lease_until LIMIT {max}"
-                );
-                let pending = format!(
-                    "SELECT id FROM jobs WHERE state = 'pending' AND visible_at <= $3 \
-                     AND attempts < max_attempts AND $4 IS NOT NULL{kind_filter} \
-                     ORDER BY state, priority DESC, visible_at, created_at LIMIT {max}"
-                );
                 let mut rows = Vec::new();
-                for pick in [expired, pending] {
-                    let sql = take(&pick);
+                for expired in [true, false] {
+                    let left = max - rows.len();
+                    if left == 0 {
+                        break;
+                    }
+                    let sql = take(&pick(expired, left, ""));
                     rows.extend(
                         args.bind(&sql)
                             .fetch_all(&mut *tx)

@@ -282,8 +282,8 @@ impl Services {
         Ok(self.cluster_info(c).await)
     }
 
-    /// Removes a cluster (and returns it as it was); refused for `local` and while this install
-    /// runs anything there.
+    /// Removes a cluster (and returns it as it was); refused for `local`, while this install
+    /// runs anything there, and, when its engine does not answer, until it is drained.
     pub async fn remove_cluster(&self, caller: &Caller, name: &str) -> Result<ClusterInfo, Error> {
         if name == LOCAL_CLUSTER {
             return Err(Error::refused(
@@ -292,7 +292,16 @@ impl Services {
             ));
         }
         let c = self.store().clusters().get(name).await?;
+        let drained = c.drained;
         let info = self.cluster_info(c).await;
+        if info.error.is_some() && !drained {
+            return Err(Error::refused(
+                ErrorKind::Conflict,
+                format!(
+                    "cluster {name} does not answer, so racer cannot tell whether anything still runs there; drain it first (racerctl clusters drain {name}), then remove it"
+                ),
+            ));
+        }
         if info.containers > 0 {
             return Err(Error::refused(
                 ErrorKind::Conflict,
