@@ -275,6 +275,9 @@ pub fn print_status(s: &AppStatus) -> anyhow::Result<()> {
             }
         );
     }
+    if let Some(why) = &s.waiting {
+        println!("waiting:    {why}");
+    }
     if s.containers.is_empty() {
         println!("containers: none");
         return Ok(());
@@ -305,6 +308,7 @@ pub fn container_table(cs: &[racer_core::api::ContainerInfo]) -> anyhow::Result<
                 c.name.clone(),
                 c.state.clone(),
                 c.health.clone(),
+                c.cluster.clone(),
                 c.host_port
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into()),
@@ -322,6 +326,7 @@ pub fn container_table(cs: &[racer_core::api::ContainerInfo]) -> anyhow::Result<
             "NAME",
             "STATE",
             "HEALTH",
+            "CLUSTER",
             "PORT",
             "UPTIME",
             "RESTARTS",

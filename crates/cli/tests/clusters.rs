@@ -15,19 +15,19 @@ use crate::util::Env;
 ///
 /// It must not run with `--bridge none`: a dockerd started that way deletes the host's
 /// `docker0`, the bridge of the suite's own engine.
-struct SecondEngine {
+pub(crate) struct SecondEngine {
     dir: tempfile::TempDir,
     child: Child,
     bridge: String,
 }
 
 impl SecondEngine {
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("unix://{}", self.dir.path().join("docker.sock").display())
     }
 
     /// Starts one, or says why it cannot.
-    fn start() -> Result<SecondEngine, String> {
+    pub(crate) fn start() -> Result<SecondEngine, String> {
         let dir = tempfile::Builder::new()
             .prefix("racer-d2-")
             .tempdir_in("/tmp")
@@ -130,7 +130,7 @@ impl Drop for SecondEngine {
 }
 
 /// The other engine the test adds as clusters.
-enum Other {
+pub(crate) enum Other {
     /// A second dockerd.
     Engine(SecondEngine),
     /// The suite's engine behind another socket path.
@@ -138,10 +138,28 @@ enum Other {
 }
 
 impl Other {
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         match self {
             Other::Engine(e) => e.host(),
             Other::Link(p) => format!("unix://{}", p.display()),
+        }
+    }
+
+    /// A second dockerd; where none can start, the suite's own engine through a second
+    /// socket path (two clusters on one engine), saying why.
+    pub(crate) fn start(env: &Env) -> Other {
+        match SecondEngine::start() {
+            Ok(e) => Other::Engine(e),
+            Err(why) => {
+                eprintln!("no second dockerd ({why}); using the suite's engine through a symlink");
+                let link = env.dir.path().join("b.sock");
+                let target = std::env::var("DOCKER_HOST")
+                    .ok()
+                    .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
+                    .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
+                std::os::unix::fs::symlink(target, &link).unwrap();
+                Other::Link(link)
+            }
         }
     }
 
@@ -165,19 +183,7 @@ fn f14_clusters_are_added_read_from_their_engine_drained_and_removed() {
     let env = Env::new();
     // A second engine; where none can start, the suite's own engine through a second socket
     // path (two clusters on one engine), and the test says why.
-    let mut second = match SecondEngine::start() {
-        Ok(e) => Other::Engine(e),
-        Err(why) => {
-            eprintln!("no second dockerd ({why}); using the suite's engine through a symlink");
-            let link = env.dir.path().join("b.sock");
-            let target = std::env::var("DOCKER_HOST")
-                .ok()
-                .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
-                .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
-            std::os::unix::fs::symlink(target, &link).unwrap();
-            Other::Link(link)
-        }
-    };
+    let mut second = Other::start(&env);
     env.start(&[]);
 
     // local exists by default, its capacity read from the engine.

@@ -10,6 +10,7 @@ mod conda;
 mod deploy;
 mod quickstart;
 mod rbac;
+mod scheduling;
 mod seedcli;
 mod seedenv;
 mod server;

@@ -94,7 +94,7 @@ async fn f5_host_and_path_routing_404_and_503() {
 }
 
 /// Requests flow from `workers` loops until `stop`; returns (ok, failed, first failure).
-fn load(
+pub(crate) fn load(
     url: String,
     workers: usize,
     stop: Arc<AtomicBool>,
@@ -144,7 +144,7 @@ fn load(
     })
 }
 
-async fn racer(env: &Env, args: &[&str]) -> String {
+pub(crate) async fn racer(env: &Env, args: &[&str]) -> String {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let cmd = crate::util::bin("racer");
     let data = env.data_dir.clone();

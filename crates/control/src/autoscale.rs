@@ -129,12 +129,15 @@ async fn sample(
     let cpus = config.cpus.unwrap_or(ctx.settings.default_cpus).max(0.01);
     let mut cpu = Vec::new();
     let mut mem = Vec::new();
-    if let Ok(containers) = ctx.runtime.list(Some(app.id)).await {
+    if let Ok(containers) = ctx.engines.list_all(ctx, Some(app.id)).await {
         for c in containers
             .iter()
             .filter(|c| c.running() && c.release == app.release)
         {
-            let Ok(u) = ctx.runtime.usage(&c.id).await else {
+            let Ok(rt) = ctx.engines.runtime(ctx, &c.cluster) else {
+                continue;
+            };
+            let Ok(u) = rt.usage(&c.id).await else {
                 continue;
             };
             let now = Instant::now();

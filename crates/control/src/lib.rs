@@ -19,6 +19,7 @@
 pub mod autoscale;
 pub mod builder;
 pub mod cluster;
+pub mod engines;
 mod error;
 pub mod metrics;
 pub mod observe;
@@ -26,6 +27,8 @@ pub mod ports;
 pub mod probe;
 pub mod reconcile;
 mod replica;
+pub mod requeue;
+pub mod schedule;
 pub mod service;
 pub mod swarm;
 pub mod tracking;
@@ -176,6 +179,12 @@ pub struct Ctx {
     pub retiring: Arc<tracking::Retiring>,
     /// Background work the loops start (retiring a drained replica): shutdown waits for it.
     pub tasks: tokio_util::task::TaskTracker,
+    /// The engines of the other clusters, and every cluster's record and capacity.
+    pub engines: Arc<engines::Engines>,
+    /// Replicas chosen as preemption victims.
+    pub preempted: Arc<tracking::Preempted>,
+    /// Why replicas the scheduler could not place wait, by app.
+    pub waiting: Arc<tracking::Waiting>,
 }
 
 /// Starts every loop of the control plane for the cluster kind the settings name: the
@@ -196,6 +205,7 @@ fn start_on<C: cluster::Cluster>(
     tracing::info!(cluster = cluster.name(), "starting the control loops");
     cluster.spawn_helpers(&ctx, &shutdown, tracker);
     tracker.spawn(crate::autoscale::run(ctx.clone(), shutdown.clone()));
+    tracker.spawn(crate::requeue::run(ctx.clone(), shutdown.clone()));
     tracker.spawn(crate::builder::run(
         ctx.clone(),
         shutdown.clone(),

@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use racer_core::api::{App, Deployment, DeploymentStatus, Release, DEFAULT_APP_PORT};
+use racer_core::api::{App, Deployment, DeploymentStatus, DEFAULT_APP_PORT};
 use racer_core::plan::{self, Drain, Run};
 use racer_core::rollout::{self, Verdict};
 use racer_runtime::{ContainerSpec, Observed};
@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::cluster::{error_policy, Cluster};
 use crate::replica::{remove, RunParts};
+use crate::schedule::{Releases, Start, Want};
 use crate::{ports, Action, Ctx, Error};
 
 /// Apps as containers on one Docker engine, published on 127.0.0.1.
@@ -65,28 +66,8 @@ pub struct PassState {
     releases: Releases,
     /// Why an app's last replica start failed, until one succeeds (for the rollback reason).
     start_errors: HashMap<Uuid, String>,
-}
-
-/// Releases by app and number. A release never changes once recorded, so each is read from the
-/// store once; a deleted app's are forgotten.
-#[derive(Default)]
-pub struct Releases(HashMap<(Uuid, i64), std::sync::Arc<Release>>);
-
-impl Releases {
-    /// One release, from memory or else the store.
-    pub async fn get(
-        &mut self,
-        ctx: &Ctx,
-        app: Uuid,
-        number: i64,
-    ) -> Result<std::sync::Arc<Release>, Error> {
-        if let Some(r) = self.0.get(&(app, number)) {
-            return Ok(r.clone());
-        }
-        let r = std::sync::Arc::new(ctx.store.deployments().release_of(app, number).await?);
-        self.0.insert((app, number), r.clone());
-        Ok(r)
-    }
+    /// What the scheduler remembers (recent preemptions per app).
+    schedule: crate::schedule::Memory,
 }
 
 /// What one pass shares between the apps it reconciles.
@@ -99,8 +80,10 @@ pub struct Pass<'a> {
     rolling: HashMap<Uuid, Deployment>,
     /// Host ports in use or reserved.
     taken: HashSet<u16>,
-    /// Replicas to start once every due app was looked at.
-    starts: Vec<Start>,
+    /// Replicas to place and start once every due app was looked at.
+    wants: Vec<Want>,
+    /// Drained clusters: their replicas move off.
+    drained: HashSet<String>,
 }
 
 /// One pass: the due apps, then what no app owns any more.
@@ -111,14 +94,15 @@ pub async fn pass(
     due: &HashSet<Uuid>,
 ) -> Result<Vec<(Uuid, Action)>, Error> {
     // Replicas only: a build's intermediate containers carry the install's labels too (the
-    // image's labels), and are the builder's to remove.
-    let observed: Vec<Observed> = ctx
-        .observer
-        .snapshot(ctx)
-        .await?
-        .into_iter()
-        .filter(|c| c.replica.is_some())
-        .collect();
+    // image's labels), and are the builder's to remove. The server's engine from the observer,
+    // the other clusters' listed now.
+    if let Err(e) = ctx.engines.refresh(ctx, false).await {
+        tracing::warn!(error = %e.chain(), "cannot read the clusters; using the last known");
+    }
+    let mut observed: Vec<Observed> = ctx.observer.snapshot(ctx).await?;
+    observed.extend(ctx.engines.observe_remote(None).await);
+    observed.retain(|c| c.replica.is_some());
+    let everything = observed.clone();
     let rolling: HashMap<Uuid, Deployment> = ctx
         .store
         .deployments()
@@ -128,7 +112,7 @@ pub async fn pass(
         .map(|d| (d.app_id, d))
         .collect();
     let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
-    state.releases.0.retain(|(app, _), _| live.contains(app));
+    state.releases.keep_apps(&live);
     state.start_errors.retain(|app, _| live.contains(app));
     let mut taken: HashSet<u16> = observed.iter().filter_map(|c| c.host_port).collect();
     taken.extend(ctx.settings.reserved_ports.iter().copied());
@@ -155,7 +139,8 @@ pub async fn pass(
         observed: by_app,
         rolling,
         taken,
-        starts: Vec::new(),
+        wants: Vec::new(),
+        drained: ctx.engines.drained(),
     };
     let mut actions = Vec::new();
     for app in apps.iter().filter(|a| due.contains(&a.id)) {
@@ -168,14 +153,42 @@ pub async fn pass(
         };
         actions.push((app.id, action));
     }
-    let Pass { starts, state, .. } = pass;
+    let Pass { wants, state, .. } = pass;
+    // Due apps that want nothing started wait for nothing.
+    let wanting: HashSet<Uuid> = wants.iter().map(|w| w.app_id).collect();
+    for (app, _) in &actions {
+        if !wanting.contains(app) {
+            ctx.waiting.clear(*app);
+        }
+    }
+    let starts = crate::schedule::place_all(
+        ctx,
+        &mut state.releases,
+        &mut state.schedule,
+        wants,
+        &everything,
+    )
+    .await;
+    // Apps whose replicas wait for room look again soon (freed room also wakes them).
+    let placed: HashSet<Uuid> = starts.iter().map(|s| s.app_id).collect();
+    for (app, action) in &mut actions {
+        if ctx.waiting.get(*app).is_some() && !placed.contains(app) {
+            action.requeue_after = action.requeue_after.max(WAITING_REQUEUE);
+        }
+    }
     start_all(ctx, starts, &mut state.start_errors).await;
     // Forget the health and drain state of containers that are gone.
     ctx.health.retain(|id| all_ids.contains(id));
     ctx.draining.retain(|id| all_ids.contains(id));
+    ctx.preempted.retain(|id| all_ids.contains(id));
+    let freed = !orphans.is_empty();
     for c in orphans {
         tracing::info!(container = %c.name, app = ?c.app_id, "removing orphaned container");
         remove(ctx, &c).await?;
+    }
+    if freed {
+        // Room freed: whatever waits for it is placed now, not at the next resync.
+        ctx.reconcile_wake.all();
     }
     Ok(actions)
 }
@@ -278,6 +291,29 @@ pub async fn reconcile(app: &App, pass: &mut Pass<'_>) -> Result<Action, Error> 
         .unwrap_or(ctx.settings.drain);
     let want = app.instances as usize;
     let draining = ctx.draining.snapshot();
+    // Replicas that must leave where they run: preemption victims, and replicas on drained
+    // clusters. They drain out of rotation like a scale-in, then go; their index starts again
+    // once they are gone, wherever the scheduler finds room (a victim's after its re-queue
+    // delay).
+    let (observed, leaving) = evictions(ctx, observed, &pass.drained, &draining);
+    let mut blocked: HashSet<u32> = HashSet::new();
+    for c in &leaving {
+        if c.release == Some(number) {
+            blocked.extend(c.replica);
+        }
+        if !c.running() {
+            remove(ctx, c).await?;
+            continue;
+        }
+        match draining.get(&c.id) {
+            None => {
+                tracing::info!(app = %app.name, container = %c.name, cluster = %c.cluster, "moving replica: out of rotation to drain");
+                ctx.draining.begin(&c.id);
+            }
+            Some(since) if since.elapsed() >= drain => retire(ctx, app, c.clone()),
+            Some(_) => {}
+        }
+    }
     let replicas: Vec<plan::Replica> = observed
         .iter()
         .map(|c| plan::Replica {
@@ -312,7 +348,11 @@ pub async fn reconcile(app: &App, pass: &mut Pass<'_>) -> Result<Action, Error> 
         tracing::info!(app = %app.name, container = %c.name, state = %c.state, "restarting replica");
         ctx.health.forget(&c.id);
         ctx.observer.mark(&c.id);
-        if ctx.runtime.start(&c.id).await.is_err() {
+        let started = match ctx.engines.runtime(ctx, &c.cluster) {
+            Ok(rt) => rt.start(&c.id).await.is_ok(),
+            Err(_) => false,
+        };
+        if !started {
             remove(ctx, c).await?;
         }
     }
@@ -362,12 +402,14 @@ pub async fn reconcile(app: &App, pass: &mut Pass<'_>) -> Result<Action, Error> 
     // Ports are picked here, one app after another; the starts themselves run after every due
     // app was looked at, several at once (see `start_all`).
     let mut start_error: Option<Error> = None;
-    for &i in &plan.start {
+    for &i in plan.start.iter().filter(|i| !blocked.contains(i)) {
         match container_spec(ctx, app, &release, i, app_port, &mut pass.taken) {
-            Ok(spec) => pass.starts.push(Start {
+            Ok(spec) => pass.wants.push(Want {
                 app: app.name.clone(),
                 app_id: app.id,
+                app_created: app.created_at,
                 spec,
+                request: crate::schedule::request_of(ctx, &release.config),
             }),
             Err(e) => {
                 start_error = Some(e);
@@ -423,7 +465,7 @@ pub async fn reconcile(app: &App, pass: &mut Pass<'_>) -> Result<Action, Error> 
     // meanwhile passes only watch the rollout deadline and the drains.
     let soon = if !plan.start.is_empty() {
         Duration::from_millis(2)
-    } else if healthy < want || plan.changes() || old_left > 0 {
+    } else if healthy < want || plan.changes() || old_left > 0 || !leaving.is_empty() {
         Duration::from_millis(100)
     } else {
         ctx.settings.resync
@@ -439,7 +481,7 @@ fn retire(ctx: &Ctx, app: &App, c: Observed) {
     }
     tracing::info!(app = %app.name, container = %c.name, "retiring drained replica");
     let ctx = ctx.clone();
-    let (app, app_id) = (app.name.clone(), app.id);
+    let app = app.name.clone();
     // On the loops' task tracker: shutdown waits for a replica being stopped.
     ctx.tasks.clone().spawn(async move {
         if let Err(e) = remove(&ctx, &c).await {
@@ -447,20 +489,43 @@ fn retire(ctx: &Ctx, app: &App, c: Observed) {
         }
         ctx.draining.end(&c.id);
         ctx.retiring.end(&c.id);
-        ctx.reconcile_wake.app(app_id);
+        // Room freed: every app is looked at, so replicas waiting for it are placed now.
+        ctx.reconcile_wake.all();
     });
 }
+
+/// Splits an app's containers into those that stay and those that must leave: preemption
+/// victims, and on drained clusters one replica of the app at a time (the others keep serving
+/// while it moves), or any already draining there.
+fn evictions(
+    ctx: &Ctx,
+    observed: Vec<Observed>,
+    drained: &HashSet<String>,
+    draining: &HashMap<String, Instant>,
+) -> (Vec<Observed>, Vec<Observed>) {
+    let mut moving = observed
+        .iter()
+        .any(|c| drained.contains(&c.cluster) && draining.contains_key(&c.id));
+    let (mut stay, mut leave) = (Vec::new(), Vec::new());
+    for c in observed {
+        let off_drained = drained.contains(&c.cluster)
+            && (draining.contains_key(&c.id) || !std::mem::replace(&mut moving, true));
+        if ctx.preempted.contains(&c.id) || off_drained {
+            leave.push(c);
+        } else {
+            stay.push(c);
+        }
+    }
+    (stay, leave)
+}
+
+/// How soon an app whose replicas wait for room is looked at again (room freed wakes it
+/// sooner).
+const WAITING_REQUEUE: Duration = Duration::from_millis(250);
 
 /// How many replicas a pass starts at once (creating a container takes the engine a few hundred
 /// milliseconds; a thousand apps registered at once would otherwise wait minutes in line).
 const CONCURRENT_STARTS: usize = 4;
-
-/// A replica [`reconcile`] wants started, its host port already picked.
-pub struct Start {
-    app: String,
-    app_id: Uuid,
-    spec: ContainerSpec,
-}
 
 /// Starts the replicas the pass found missing, [`CONCURRENT_STARTS`] at a time; a failure is
 /// logged, kept for the app's rollback reason, and retried by the next pass.
@@ -488,23 +553,33 @@ async fn start_all(ctx: &Ctx, starts: Vec<Start>, errors: &mut HashMap<Uuid, Str
 }
 
 async fn start_replica(ctx: &Ctx, start: &Start) -> Result<(), Error> {
-    let spec = &start.spec;
-    tracing::info!(app = %start.app, container = %spec.name, port = spec.host_port, "starting replica");
-    match ctx.runtime.run(spec).await {
+    let mut named = start.spec.clone();
+    if start.cluster != racer_runtime::LOCAL {
+        // Another cluster's replica says where it runs (clusters may share one engine).
+        named.name = format!("{}-{}", named.name, start.cluster);
+    }
+    let spec = &named;
+    tracing::info!(app = %start.app, container = %spec.name, cluster = %start.cluster, port = spec.host_port, "starting replica");
+    let runtime = ctx.engines.runtime(ctx, &start.cluster)?;
+    if runtime.cluster() != ctx.runtime.cluster() {
+        // Images are built on the server's engine; another cluster gets a copy first.
+        ctx.runtime.copy_image(&spec.image, &runtime).await?;
+    }
+    match runtime.run(spec).await {
         Ok(id) => ctx.observer.mark(&id),
         Err(racer_runtime::Error::Conflict { message, .. })
             if message.contains("already in use") =>
         {
-            match ctx.runtime.observe(&spec.name).await? {
+            match runtime.observe(&spec.name).await? {
                 // It is this install's, and the last pass did not know it yet: read it again,
                 // never start a second one.
                 Some(mine) => ctx.observer.mark(&mine.id),
                 // Another racer's on the same engine: use a name carrying the install id.
                 None => {
                     let mut spec = spec.clone();
-                    let install: String = ctx.runtime.install().chars().take(8).collect();
+                    let install: String = runtime.install().chars().take(8).collect();
                     spec.name = format!("{}-{install}", spec.name);
-                    let id = ctx.runtime.run(&spec).await?;
+                    let id = runtime.run(&spec).await?;
                     ctx.observer.mark(&id);
                 }
             }
@@ -538,5 +613,6 @@ fn container_spec(
         host_port,
         memory_bytes: run.memory_bytes,
         nano_cpus: run.nano_cpus,
+        gpus: release.config.gpu.unwrap_or(0),
     })
 }

@@ -14,12 +14,11 @@ use crate::{Ctx, Error};
 /// again.
 pub(crate) async fn remove(ctx: &Ctx, c: &Observed) -> Result<(), Error> {
     ctx.observer.mark(&c.id);
+    let runtime = ctx.engines.runtime(ctx, &c.cluster)?;
     if c.running() {
-        ctx.runtime
-            .stop(&c.id, ctx.settings.stop_grace_secs)
-            .await?;
+        runtime.stop(&c.id, ctx.settings.stop_grace_secs).await?;
     }
-    ctx.runtime.remove(&c.id).await?;
+    runtime.remove(&c.id).await?;
     Ok(())
 }
 

@@ -239,3 +239,63 @@ mod tests {
         assert!(w.take().includes(b));
     }
 }
+
+/// Replicas chosen as preemption victims, by container id: who preempted them and since when.
+/// They drain out of rotation like a scale-in, then leave; their app's replacement waits for
+/// its re-queue job.
+#[derive(Debug, Default)]
+pub struct Preempted(Mutex<HashMap<String, (String, Instant)>>);
+
+impl Preempted {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks `id` preempted by `by` (an app's name); a second mark keeps the first.
+    pub fn mark(&self, id: &str, by: &str) {
+        self.map()
+            .entry(id.to_owned())
+            .or_insert_with(|| (by.to_owned(), Instant::now()));
+    }
+
+    /// Whether `id` is a victim.
+    pub fn contains(&self, id: &str) -> bool {
+        self.map().contains_key(id)
+    }
+
+    /// Every victim's id.
+    pub fn ids(&self) -> HashSet<String> {
+        self.map().keys().cloned().collect()
+    }
+
+    /// Forgets victims for which `keep` is false (they are gone).
+    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
+        self.map().retain(|id, _| keep(id));
+    }
+}
+
+/// Why each app's replicas that the scheduler could not place wait, by app: shown by
+/// `racer deployments list` and `racer status`.
+#[derive(Debug, Default)]
+pub struct Waiting(Mutex<HashMap<Uuid, String>>);
+
+impl Waiting {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records why `app` waits.
+    pub fn set(&self, app: Uuid, why: String) {
+        self.map().insert(app, why);
+    }
+
+    /// `app` no longer waits.
+    pub fn clear(&self, app: Uuid) {
+        self.map().remove(&app);
+    }
+
+    /// Why `app` waits, if it does.
+    pub fn get(&self, app: Uuid) -> Option<String> {
+        self.map().get(&app).cloned()
+    }
+}

@@ -68,6 +68,9 @@ impl Plane {
             observer: Default::default(),
             probes: Default::default(),
             retiring: Default::default(),
+            engines: Default::default(),
+            preempted: Default::default(),
+            waiting: Default::default(),
             tasks: tracker.clone(),
         };
         let shutdown = CancellationToken::new();

@@ -262,6 +262,9 @@ pub struct ContainerInfo {
     pub image: String,
     /// How often the engine restarted it.
     pub restarts: i64,
+    /// The cluster whose engine runs it (`local`: the server's own).
+    #[serde(default = "local_cluster")]
+    pub cluster: String,
 }
 
 /// `GET /api/v1/apps/{app}/status`.
@@ -278,6 +281,10 @@ pub struct AppStatus {
     /// Where the app answers through the proxy: by host name, then by path.
     #[serde(default)]
     pub urls: Vec<String>,
+    /// Why replicas the scheduler could not place wait (no room, preempted and re-queued, …);
+    /// absent when every wanted replica is placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// `POST /api/v1/apps/{app}/scale`.
@@ -384,4 +391,8 @@ pub struct ReplicaTraffic {
     pub active: u64,
     /// Left out after failures (passive health).
     pub ejected: bool,
+}
+
+fn local_cluster() -> String {
+    LOCAL_CLUSTER.to_owned()
 }

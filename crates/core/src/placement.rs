@@ -91,6 +91,17 @@ pub enum Strategy {
     Spread,
 }
 
+impl Strategy {
+    /// `binpack` or `spread`.
+    pub fn parse(s: &str) -> Option<Strategy> {
+        match s {
+            "binpack" | "bin-pack" => Some(Strategy::BinPack),
+            "spread" => Some(Strategy::Spread),
+            _ => None,
+        }
+    }
+}
+
 /// Priorities run from [`MIN_PRIORITY`] (lowest) to [`MAX_PRIORITY`]; [`DEFAULT_PRIORITY`]
 /// unless set.
 pub const MIN_PRIORITY: u8 = 1;
@@ -153,6 +164,28 @@ impl Waiting {
             Unfit::Labels => self.labels += 1,
             Unfit::Room => self.room += 1,
         }
+    }
+}
+
+impl std::fmt::Display for Waiting {
+    /// `no cluster has room (2 full, 1 drained)`: the filters that left clusters out, the
+    /// emptiest counts left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            (self.room, "without room"),
+            (self.drained, "drained"),
+            (self.unreachable, "unreachable"),
+            (self.labels, "without the labels asked for"),
+            (self.not_pinned, "not the cluster asked for"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            return write!(f, "no cluster is known");
+        }
+        write!(f, "no cluster can take it now: {}", parts.join(", "))
     }
 }
 

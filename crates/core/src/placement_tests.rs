@@ -257,3 +257,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn why_a_request_waits_names_each_filter() {
+    let mut a = cluster("a", 1000, 1024, 0);
+    a.allocated = Resources::new(1000, 0, 0);
+    let mut b = cluster("b", 4000, 8192, 0);
+    b.drained = true;
+    let why = place(&[a, b], &request(500, 128, 0, 3)).unwrap_err();
+    assert_eq!(
+        why.to_string(),
+        "no cluster can take it now: 1 without room, 1 drained"
+    );
+    assert_eq!(Waiting::default().to_string(), "no cluster is known");
+    assert_eq!(
+        super::Strategy::parse("spread"),
+        Some(super::Strategy::Spread)
+    );
+    assert_eq!(
+        super::Strategy::parse("binpack"),
+        Some(super::Strategy::BinPack)
+    );
+    assert_eq!(super::Strategy::parse("random"), None);
+}

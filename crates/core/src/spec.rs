@@ -70,6 +70,12 @@ pub struct AppSpec {
     /// 1 (lowest) to 5 (highest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// Runs only on this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// `binpack` (default) or `spread` over clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
     /// Requests one replica is sent at once; more wait in the proxy (default: the server's
     /// `--replica-concurrency`; 0: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -504,6 +510,12 @@ impl AppDocument {
         if s.priority.is_some_and(|p| !(1..=5).contains(&p)) {
             bad("spec.priority", "must be 1-5".into());
         }
+        if s.placement
+            .as_deref()
+            .is_some_and(|p| crate::placement::Strategy::parse(p).is_none())
+        {
+            bad("spec.placement", "must be binpack or spread".into());
+        }
         if s.concurrency.is_some_and(|c| c > MAX_CONCURRENCY) {
             bad(
                 "spec.concurrency",
@@ -585,6 +597,8 @@ impl AppDocument {
             base_image: None,
             command_in_image: false,
             priority: s.priority,
+            cluster: s.cluster.clone(),
+            placement: s.placement.clone(),
             gpu: s.resources.as_ref().and_then(|r| r.gpu),
             health: s.health.as_ref().map(|h| HealthCheck {
                 path: h.http_get.as_ref().map(|g| g.path.clone()),

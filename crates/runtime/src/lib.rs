@@ -44,6 +44,24 @@ pub const LABEL_RELEASE: &str = "racer.release";
 pub const LABEL_PORT: &str = "racer.port";
 /// Label: the replica index (0-based) within the release.
 pub const LABEL_REPLICA: &str = "racer.replica";
+/// Label: the cluster the replica was placed on (two clusters may share one engine; each
+/// handle sees only its own cluster's containers, and unlabelled ones are `local`'s).
+pub const LABEL_CLUSTER: &str = "racer.cluster";
+
+/// The name of the server's own engine as a cluster.
+pub const LOCAL: &str = "local";
+
+/// `--gpus N` as the engine's API takes it: one device request for `n` GPUs of any driver that
+/// has the `gpu` capability; `None` for no GPUs.
+fn gpu_request(n: u32) -> Option<Vec<bollard::models::DeviceRequest>> {
+    (n > 0).then(|| {
+        vec![bollard::models::DeviceRequest {
+            count: Some(i64::from(n)),
+            capabilities: Some(vec![vec!["gpu".to_owned()]]),
+            ..Default::default()
+        }]
+    })
+}
 
 /// The engine's identity, as `/health` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +112,8 @@ pub struct ContainerSpec {
     pub memory_bytes: i64,
     /// CPU limit in billionths of a core.
     pub nano_cpus: i64,
+    /// GPUs, passed to the engine as a device request (`--gpus N`); 0 for none.
+    pub gpus: u32,
 }
 
 /// A container racer owns, as the engine reports it.
@@ -124,6 +144,9 @@ pub struct Observed {
     /// Address on its network as the list reports it (as [`Inspected::ip`], without an inspect
     /// per container); `None` when stopped or not on a network with an address.
     pub ip: Option<String>,
+    /// The cluster whose engine runs it (the handle's [`Runtime::for_cluster`]; `local` unless
+    /// set).
+    pub cluster: String,
 }
 
 impl Observed {
@@ -163,8 +186,13 @@ fn observed(
     image: String,
     created: i64,
     ip: Option<String>,
+    cluster: &str,
 ) -> Observed {
     Observed {
+        cluster: labels
+            .get(LABEL_CLUSTER)
+            .cloned()
+            .unwrap_or_else(|| cluster.to_owned()),
         id,
         name: name.unwrap_or_default().trim_start_matches('/').to_owned(),
         app_id: labels.get(LABEL_APP).and_then(|s| Uuid::parse_str(s).ok()),
@@ -224,6 +252,7 @@ pub type LineStream = Pin<Box<dyn Stream<Item = Result<String, Error>> + Send>>;
 pub struct Runtime {
     docker: Docker,
     install: String,
+    cluster: String,
 }
 
 impl Runtime {
@@ -234,6 +263,7 @@ impl Runtime {
         Ok(Runtime {
             docker,
             install: String::new(),
+            cluster: LOCAL.to_owned(),
         })
     }
 
@@ -249,6 +279,7 @@ impl Runtime {
         Ok(Runtime {
             docker,
             install: String::new(),
+            cluster: LOCAL.to_owned(),
         })
     }
 
@@ -277,6 +308,18 @@ impl Runtime {
     /// The install this handle is scoped to.
     pub fn install(&self) -> &str {
         &self.install
+    }
+
+    /// Names the cluster this engine is: every container it reports carries the name
+    /// ([`Observed::cluster`]).
+    pub fn for_cluster(mut self, cluster: &str) -> Runtime {
+        self.cluster = cluster.to_owned();
+        self
+    }
+
+    /// The cluster this handle's engine is.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
     }
 
     fn owned_filter(&self, app: Option<Uuid>) -> HashMap<String, Vec<String>> {
@@ -356,8 +399,10 @@ impl Runtime {
                     c.image.unwrap_or_default(),
                     c.created.unwrap_or_default(),
                     ip,
+                    &self.cluster,
                 )
             })
+            .filter(|o| o.cluster == self.cluster)
             .collect())
     }
 
@@ -411,7 +456,9 @@ impl Runtime {
             config.image.unwrap_or_default(),
             created,
             ip,
-        )))
+            &self.cluster,
+        ))
+        .filter(|o| o.cluster == self.cluster))
     }
 
     /// The engine's events about this install's containers from `since` (seconds since the
@@ -479,6 +526,7 @@ impl Runtime {
         labels.insert(LABEL_RELEASE.to_owned(), spec.release.to_string());
         labels.insert(LABEL_REPLICA.to_owned(), spec.replica.to_string());
         labels.insert(LABEL_PORT.to_owned(), spec.host_port.to_string());
+        labels.insert(LABEL_CLUSTER.to_owned(), self.cluster.clone());
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(
                 port_key.clone(),
@@ -495,6 +543,7 @@ impl Runtime {
                 maximum_retry_count: Some(5),
             }),
             pids_limit: Some(1024),
+            device_requests: gpu_request(spec.gpus),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -618,6 +667,64 @@ impl Runtime {
                 Error::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
+        }
+    }
+
+    /// Copies an image from this engine to `to` (`docker save | docker load`, streamed: the
+    /// image is never held in memory whole), unless `to` has it already. Ids survive the copy,
+    /// so the image is run there by the same `sha256:` id.
+    pub async fn copy_image(&self, image: &str, to: &Runtime) -> Result<(), Error> {
+        if to.image(image).await?.is_some() {
+            return Ok(());
+        }
+        // The export is read by a task of its own into a small channel the import drains.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+        let from = self.docker.clone();
+        let name = image.to_owned();
+        let reader = tokio::spawn(async move {
+            let mut chunks = std::pin::pin!(from.export_image(&name));
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| std::io::Error::other(engine_message(&e)));
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let export =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+            );
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default().build();
+        let mut progress = to.docker.import_image_stream(opts, export, None);
+        while let Some(item) = progress.next().await {
+            let info = item.map_err(|e| Error::Build {
+                message: format!(
+                    "copy image {image} to cluster {}: {}",
+                    to.cluster,
+                    engine_message(&e)
+                ),
+            })?;
+            if let Some(detail) = info.error_detail {
+                return Err(Error::Build {
+                    message: format!(
+                        "copy image {image} to cluster {}: {}",
+                        to.cluster,
+                        detail.message.unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        reader.abort();
+        match to.image(image).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Build {
+                message: format!(
+                    "copy image {image} to cluster {}: the engine loaded nothing",
+                    to.cluster
+                ),
+            }),
         }
     }
 

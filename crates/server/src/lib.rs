@@ -211,6 +211,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         observer: Default::default(),
         probes: Default::default(),
         retiring: Default::default(),
+        engines: Default::default(),
+        preempted: Default::default(),
+        waiting: Default::default(),
         tasks: tracker.clone(),
     });
     let proxy = racer_proxy::Proxy::new(

@@ -218,6 +218,27 @@ impl Jobs<'_> {
         row.try_get("id").map_err(Error::query)
     }
 
+    /// The payloads of the jobs of `kind` that wait to be claimed, each with when it becomes
+    /// claimable (ms since the epoch): what is deferred, and until when.
+    pub async fn pending(&self, kind: &str) -> Result<Vec<(String, i64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT payload, visible_at FROM jobs WHERE kind = $1 AND state = 'pending' \
+             ORDER BY visible_at",
+        )
+        .bind(kind)
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("payload").map_err(Error::query)?,
+                    r.try_get("visible_at").map_err(Error::query)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Claims the most important claimable job of one of `kinds` (any kind when empty) for
     /// `owner`, leased for `lease`: highest priority first, then the longest waiting.
     pub async fn claim(

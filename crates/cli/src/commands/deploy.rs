@@ -55,6 +55,12 @@ pub struct RunArgs {
     /// 1 (lowest) to 5 (highest): who wins when there is not room for everyone (default 3).
     #[arg(long)]
     pub priority: Option<u8>,
+    /// Run only on this cluster (racerctl clusters list); default: wherever there is room.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// How replicas spread over clusters: binpack (default: fill one before the next) or spread.
+    #[arg(long, value_parser = ["binpack", "spread"])]
+    pub placement: Option<String>,
     /// Base image for conda-projects.
     #[arg(long)]
     pub base_image: Option<String>,
@@ -106,6 +112,8 @@ impl RunArgs {
             cpus: None,
             gpu: None,
             priority: None,
+            cluster: None,
+            placement: None,
             base_image: None,
             health_path: health.path,
             health_interval: health.interval_seconds,
@@ -194,6 +202,8 @@ pub async fn run(client: &Client, a: RunArgs, json: bool) -> anyhow::Result<Exit
             command_in_image: false,
             gpu: a.gpu,
             priority: a.priority,
+            cluster: a.cluster.clone(),
+            placement: a.placement.clone(),
         },
         instances: a.instances,
     };

@@ -101,19 +101,21 @@ impl Services {
         let deployment = deployments.latest(app.id).await?;
         let mut ports = Ports::new(&self.store);
         let mut containers = Vec::new();
-        let mut observed = ctx.runtime.list(Some(app.id)).await?;
+        let mut observed = ctx.engines.list_all(ctx, Some(app.id)).await?;
         observed.sort_by_key(|c| (c.release, c.replica));
         for c in &observed {
             let port = ports.of(c).await;
             containers.push(info(ctx, c, port).await);
         }
         let urls = self.urls.of(&app.name);
+        let waiting = ctx.waiting.get(app.id);
         Ok(AppStatus {
             app,
             release,
             deployment,
             containers,
             urls,
+            waiting,
         })
     }
 
@@ -217,14 +219,16 @@ impl Services {
     ) -> Result<Text, Error> {
         let ctx = self.engine()?;
         let app = self.find_app(who, app).await?;
-        let mut containers = ctx.runtime.list(Some(app.id)).await?;
+        let mut containers = ctx.engines.list_all(ctx, Some(app.id)).await?;
         containers.retain(|c| c.release == app.release || app.release.is_none());
         containers.sort_by_key(|c| c.replica);
         let tail = tail.unwrap_or_else(|| "100".into());
         let prefix = containers.len() > 1;
         let streams = containers.iter().map(|c| {
             let name = c.name.clone();
-            ctx.runtime
+            ctx.engines
+                .runtime(ctx, &c.cluster)
+                .unwrap_or_else(|_| ctx.runtime.clone())
                 .logs(&c.id, &tail, follow)
                 .map(move |r| match r {
                     Ok(line) if prefix => Ok::<_, std::io::Error>(format!("{name} | {line}")),

@@ -157,22 +157,8 @@ impl Services {
         ctx: &crate::Ctx,
         config: &racer_core::api::RunConfig,
     ) -> Result<(), Error> {
-        use racer_core::placement::{never_fits, Cluster, Request, Resources};
-        let cpus = config.cpus.unwrap_or(ctx.settings.default_cpus);
-        let memory_mb = config.memory_mb.unwrap_or(ctx.settings.default_memory_mb);
-        let request = Request {
-            resources: Resources::new(
-                (cpus * 1000.0).round() as u64,
-                u64::from(memory_mb),
-                u64::from(config.gpu.unwrap_or(0)),
-            ),
-            priority: config
-                .priority
-                .unwrap_or(racer_core::placement::DEFAULT_PRIORITY),
-            labels: BTreeMap::new(),
-            cluster: None,
-            strategy: Default::default(),
-        };
+        use racer_core::placement::{never_fits, Cluster, Resources};
+        let request = crate::schedule::request_of(ctx, config);
         let records = self.store().clusters().list().await?;
         let infos = futures_util::future::join_all(
             records.into_iter().map(|c| self.probe_cluster(c, false)),
@@ -199,6 +185,7 @@ impl Services {
                     "cpu" => "config.cpus",
                     "memory" => "config.memory_mb",
                     "gpu" => "config.gpu",
+                    "cluster" => "config.cluster",
                     _ => "config",
                 };
                 Err(Error::invalid(format!(

@@ -17,7 +17,7 @@ impl Services {
     /// install's admin token).
     async fn visible_containers(&self, who: &Caller) -> Result<Vec<Observed>, Error> {
         let ctx = self.engine()?;
-        let mut all = ctx.runtime.list(None).await?;
+        let mut all = ctx.engines.list_all(ctx, None).await?;
         if let Some(org) = who.org() {
             let mine: HashSet<Uuid> = self
                 .store
@@ -105,7 +105,8 @@ impl Services {
         let c = self.find_container(who, id).await?;
         let tail = tail.unwrap_or_else(|| "100".into());
         let s = ctx
-            .runtime
+            .engines
+            .runtime(ctx, &c.cluster)?
             .logs(&c.id, &tail, follow)
             .map(|r| Ok::<_, std::io::Error>(r.unwrap_or_else(|e| format!("[{e}]\n"))));
         Ok(Text::Stream(s.boxed()))
@@ -116,7 +117,8 @@ impl Services {
     pub async fn stop_container(&self, who: &Caller, id: &str) -> Result<ContainerAction, Error> {
         let ctx = self.engine()?;
         let c = self.find_container(who, id).await?;
-        ctx.runtime
+        ctx.engines
+            .runtime(ctx, &c.cluster)?
             .stop(&c.id, ctx.settings.stop_grace_secs)
             .await?;
         self.container_event(who, "container.stopped", &c).await;
@@ -133,7 +135,7 @@ impl Services {
     pub async fn remove_container(&self, who: &Caller, id: &str) -> Result<ContainerAction, Error> {
         let ctx = self.engine()?;
         let c = self.find_container(who, id).await?;
-        ctx.runtime.remove(&c.id).await?;
+        ctx.engines.runtime(ctx, &c.cluster)?.remove(&c.id).await?;
         self.container_event(who, "container.removed", &c).await;
         match c.app_id {
             Some(app) => self.wake_app(app),
@@ -149,9 +151,9 @@ impl Services {
     pub async fn cleanup(&self, who: &Caller) -> Result<ContainerAction, Error> {
         let ctx = self.engine()?;
         let mut removed = Vec::new();
-        for c in ctx.runtime.list(None).await? {
+        for c in ctx.engines.list_all(ctx, None).await? {
             if !c.running() && c.state != "restarting" {
-                ctx.runtime.remove(&c.id).await?;
+                ctx.engines.runtime(ctx, &c.cluster)?.remove(&c.id).await?;
                 self.container_event(who, "container.removed", &c).await;
                 removed.push(c.id);
             }
@@ -179,7 +181,10 @@ impl Services {
 
 /// Live information on one container: the engine's view plus the health checker's.
 pub(crate) async fn info(ctx: &Ctx, c: &Observed, app_port: Option<u16>) -> ContainerInfo {
-    let inspected = ctx.runtime.inspect(&c.id).await.ok();
+    let inspected = match ctx.engines.runtime(ctx, &c.cluster) {
+        Ok(rt) => rt.inspect(&c.id).await.ok(),
+        Err(_) => None,
+    };
     // The health checker's view (thresholds applied), not a probe of our own.
     let known = ctx.health.get(&c.id);
     let draining = ctx.draining.contains(&c.id);
@@ -213,6 +218,7 @@ pub(crate) async fn info(ctx: &Ctx, c: &Observed, app_port: Option<u16>) -> Cont
             .map(|t| (now - t).num_seconds().max(0) as u64),
         image: c.image.clone(),
         restarts: inspected.map(|i| i.restart_count).unwrap_or(0),
+        cluster: c.cluster.clone(),
     }
 }
 

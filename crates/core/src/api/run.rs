@@ -48,6 +48,14 @@ pub struct RunConfig {
     /// refused when it is submitted, naming this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<u32>,
+    /// Runs only on this cluster (`racer run --cluster`, `spec.cluster`); default: wherever
+    /// the scheduler finds room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// How replicas spread over clusters: `binpack` (default: the fullest cluster that fits)
+    /// or `spread` (the emptiest) (`racer run --placement`, `spec.placement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
     /// Set by racer on a conda-project release: its image's `CMD` already is the project command
     /// `command` names (chosen at build), so replicas run the image as it is. Builds set it (true
     /// for a generated Dockerfile, false for the project's own) and image deploys clear it.
@@ -107,6 +115,22 @@ impl RunConfig {
                 "config.priority",
                 "priority must be 1 (lowest) to 5 (highest); the default is 3",
             ));
+        }
+        if let Some(p) = &self.placement {
+            if crate::placement::Strategy::parse(p).is_none() {
+                return Err(FieldError::new(
+                    "config.placement",
+                    format!("unknown placement {p:?}: use binpack (the default) or spread"),
+                ));
+            }
+        }
+        if let Some(c) = &self.cluster {
+            if crate::names::AppName::parse(c).is_err() {
+                return Err(FieldError::new(
+                    "config.cluster",
+                    format!("{c:?} is not a cluster name (racerctl clusters list names them)"),
+                ));
+            }
         }
         if self.gpu.is_some_and(|g| g > 1024) {
             return Err(FieldError::new("config.gpu", "gpu must be 0-1024"));
