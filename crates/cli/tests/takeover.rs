@@ -23,7 +23,8 @@ fn f14_a_build_whose_server_is_killed_completes_on_the_other_server() {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     let (a, b) = (Env::new(), Env::new());
-    let db = ["--database-url", url.as_str()];
+    // Short leases: a stale build is taken over after three TTLs (9 s here, 45 s by default).
+    let db = ["--database-url", url.as_str(), "--lease-ttl", "3"];
     let server_a = a.start(&db);
     b.start(&db);
 
@@ -68,7 +69,7 @@ fn f14_a_build_whose_server_is_killed_completes_on_the_other_server() {
     });
     kill9(server_a.pid);
 
-    // b notices the stale lease (45 s untouched), builds it again and runs it.
+    // b notices the stale lease (three TTLs untouched), builds it again and runs it.
     crate::util::eventually(150, "the build taken over and the app running", || {
         let d = status(&b);
         assert_ne!(d.status, DeploymentStatus::Failed, "{d:?}");

@@ -8,6 +8,7 @@ mod api;
 mod clusters;
 mod conda;
 mod deploy;
+mod leases;
 mod quickstart;
 mod rbac;
 mod scheduling;

@@ -70,6 +70,11 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
             // the load step instead of window + up to two.
             let at = now.saturating_sub(INTERVAL);
             autoscale::record(history, Sample { at, ..sample });
+            // Every server keeps its history (a takeover decides from it at once); one
+            // decides: the holder of the autoscaler's lease.
+            if !ctx.leases.autoscaler.held() {
+                continue;
+            }
             let decision = autoscale::decide(&policy, history, now, app.instances);
             let (to, why) = match &decision {
                 Decision::ScaleOut { to, because } | Decision::ScaleIn { to, because } => {

@@ -15,11 +15,17 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::BuildResult;
 use crate::{Ctx, Error};
 
-/// A build's lease: its builder touches it every [`BUILD_TOUCH`]; one untouched for
-/// [`BUILD_STALE`] (its server died) goes back to the queue, whichever server sees it.
-pub const BUILD_TOUCH: std::time::Duration = std::time::Duration::from_secs(10);
-/// See [`BUILD_TOUCH`].
-pub const BUILD_STALE: std::time::Duration = std::time::Duration::from_secs(45);
+/// A build's lease: its builder touches it every two thirds of the lease TTL (10 s by
+/// default); one untouched for three TTLs (45 s: its builder died) goes back to the queue,
+/// whichever server or worker sees it.
+pub fn build_touch(ctx: &Ctx) -> std::time::Duration {
+    ctx.settings.lease_ttl * 2 / 3
+}
+
+/// See [`build_touch`].
+pub fn build_stale(ctx: &Ctx) -> std::time::Duration {
+    ctx.settings.lease_ttl * 3
+}
 
 /// Queues again the builds that stopped: this server's own when `at_start` (it restarted), and
 /// any other server's whose lease went stale.
@@ -28,7 +34,7 @@ async fn requeue(ctx: &Ctx, at_start: bool) {
     match ctx
         .store
         .deployments()
-        .requeue_interrupted(mine, BUILD_STALE)
+        .requeue_interrupted(mine, build_stale(ctx))
         .await
     {
         Ok(0) => {}
@@ -49,7 +55,7 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken, tracker: TaskTracker) {
             _ = shutdown.cancelled() => return,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
-        if last_sweep.elapsed() >= BUILD_TOUCH {
+        if last_sweep.elapsed() >= build_touch(&ctx) {
             last_sweep = std::time::Instant::now();
             requeue(&ctx, false).await;
         }
@@ -93,7 +99,7 @@ async fn build_one(ctx: &Ctx, d: Deployment) {
     // The lease: touched while the build runs, so no other server takes it over.
     let touching = async {
         loop {
-            tokio::time::sleep(BUILD_TOUCH).await;
+            tokio::time::sleep(build_touch(ctx)).await;
             match ctx
                 .store
                 .deployments()

@@ -45,6 +45,22 @@ pub trait Cluster: Send + Sync + 'static {
         apps: &[App],
         due: &HashSet<Uuid>,
     ) -> impl Future<Output = Result<Vec<(Uuid, Action)>, Error>> + Send;
+
+    /// A pass of a process that does not hold the controller's lease ([`crate::lease`]): it
+    /// changes nothing on the engines, and keeps only what this process serves current (its
+    /// proxy's routes). By default it does nothing and looks again after the resync.
+    fn follow(
+        &self,
+        ctx: &Ctx,
+        state: &mut Self::State,
+        apps: &[App],
+        due: &HashSet<Uuid>,
+    ) -> impl Future<Output = Result<Vec<(Uuid, Action)>, Error>> + Send {
+        let _ = (apps, state);
+        let resync = ctx.settings.resync;
+        let actions = due.iter().map(|a| (*a, Action::requeue(resync))).collect();
+        std::future::ready(Ok(actions))
+    }
 }
 
 /// What to do after a failed reconcile: back off, never retry inline.
@@ -138,7 +154,12 @@ pub async fn run<C: Cluster>(cluster: C, ctx: Ctx, shutdown: CancellationToken) 
             }
             Ok(apps) => {
                 let due = schedule.due(&apps, &woken, started);
-                match cluster.pass(&ctx, &mut state, &apps, &due).await {
+                let passed = if ctx.leases.controller.held() {
+                    cluster.pass(&ctx, &mut state, &apps, &due).await
+                } else {
+                    cluster.follow(&ctx, &mut state, &apps, &due).await
+                };
+                match passed {
                     Ok(actions) => {
                         let now = Instant::now();
                         for (app, a) in actions {

@@ -21,6 +21,7 @@ pub mod builder;
 pub mod cluster;
 pub mod engines;
 mod error;
+pub mod lease;
 pub mod metrics;
 pub mod observe;
 pub mod ports;
@@ -93,6 +94,9 @@ impl std::str::FromStr for ClusterKind {
     }
 }
 
+/// The default of [`Settings::lease_ttl`].
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+
 /// Settings of the loops.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -104,6 +108,10 @@ pub struct Settings {
     pub default_memory_mb: u32,
     /// CPU limit when a release sets none, cores.
     pub default_cpus: f64,
+    /// What a replica whose release sets no CPU is counted as asking for placement, cores.
+    pub default_request_cpus: f64,
+    /// What a replica whose release sets no memory is counted as asking for placement, MiB.
+    pub default_request_memory_mb: u32,
     /// Base image of generated conda-project Dockerfiles when a deployment sets none.
     pub conda_base_image: String,
     /// How long new replicas get to answer before a rollout is declared failed.
@@ -125,6 +133,17 @@ pub struct Settings {
     /// This server's id as a builder: kept across its restarts (the server keeps it in its data
     /// directory), different for every server on one database.
     pub builder_id: String,
+    /// Runs the worker's share: builds, and contends for the controller's lease (placement and
+    /// every change to the engines). A server without it (`--no-worker`) only follows: it
+    /// observes, checks health and routes.
+    pub worker: bool,
+    /// Contends for the autoscaler's lease (servers: they see the proxy's traffic).
+    pub autoscaler: bool,
+    /// How long a loop's lease lasts unrenewed: another server or worker takes over within it
+    /// when its holder dies. A build's lease is three of it.
+    pub lease_ttl: Duration,
+    /// What this process is, in events and logs: `server` or `worker`.
+    pub role: &'static str,
 }
 
 impl Default for Settings {
@@ -134,6 +153,8 @@ impl Default for Settings {
             reserved_ports: vec![8001, 8080],
             default_memory_mb: 512,
             default_cpus: 1.0,
+            default_request_cpus: 0.1,
+            default_request_memory_mb: 128,
             conda_base_image: racer_build::dockerfile::DEFAULT_BASE_IMAGE.to_owned(),
             rollout_deadline: Duration::from_secs(60),
             drain: Duration::from_secs(2),
@@ -144,6 +165,10 @@ impl Default for Settings {
             cluster: ClusterKind::Local,
             app_urls: None,
             builder_id: uuid::Uuid::new_v4().to_string(),
+            worker: true,
+            autoscaler: true,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            role: "server",
         }
     }
 }
@@ -185,6 +210,8 @@ pub struct Ctx {
     pub preempted: Arc<tracking::Preempted>,
     /// Why replicas the scheduler could not place wait, by app.
     pub waiting: Arc<tracking::Waiting>,
+    /// The loops' leases, as this process holds them.
+    pub leases: Arc<lease::Leases>,
 }
 
 /// Starts every loop of the control plane for the cluster kind the settings name: the
@@ -202,19 +229,102 @@ fn start_on<C: cluster::Cluster>(
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) {
-    tracing::info!(cluster = cluster.name(), "starting the control loops");
+    tracing::info!(
+        cluster = cluster.name(),
+        worker = ctx.settings.worker,
+        "starting the control loops"
+    );
     cluster.spawn_helpers(&ctx, &shutdown, tracker);
-    tracker.spawn(crate::autoscale::run(ctx.clone(), shutdown.clone()));
-    tracker.spawn(crate::requeue::run(ctx.clone(), shutdown.clone()));
-    tracker.spawn(crate::builder::run(
-        ctx.clone(),
-        shutdown.clone(),
-        tracker.clone(),
-    ));
+    if ctx.settings.autoscaler {
+        tracker.spawn(keep_lease(ctx.clone(), lease::AUTOSCALER, shutdown.clone()));
+        tracker.spawn(crate::autoscale::run(ctx.clone(), shutdown.clone()));
+    }
+    if ctx.settings.worker {
+        tracker.spawn(keep_lease(ctx.clone(), lease::CONTROLLER, shutdown.clone()));
+        tracker.spawn(crate::requeue::run(ctx.clone(), shutdown.clone()));
+        tracker.spawn(crate::builder::run(
+            ctx.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+    }
     tracker.spawn(crate::cluster::run(cluster, ctx, shutdown));
 }
 
+/// Keeps lease `name` for this process (see [`lease`]): taking it is an event, and the
+/// controller's wakes every app (the new holder looks at everything at once).
+async fn keep_lease(ctx: Ctx, name: &'static str, shutdown: CancellationToken) {
+    let leader = match name {
+        lease::CONTROLLER => &ctx.leases.controller,
+        _ => &ctx.leases.autoscaler,
+    };
+    let holder = ctx.settings.builder_id.clone();
+    lease::keep(
+        ctx.store.clone(),
+        name,
+        holder.clone(),
+        ctx.settings.lease_ttl,
+        leader,
+        shutdown,
+        |epoch| {
+            if name == lease::CONTROLLER {
+                ctx.reconcile_wake.all();
+            }
+            let event = racer_store::NewEvent {
+                actor: "racer".into(),
+                kind: "lease.taken".into(),
+                app_id: None,
+                app_name: None,
+                message: format!(
+                    "{} ({holder}) holds the {name} lease (epoch {epoch})",
+                    ctx.settings.role
+                ),
+                org: None,
+            };
+            let store = ctx.store.clone();
+            ctx.tasks.spawn(async move {
+                if let Err(e) = store.events().append(&event).await {
+                    tracing::warn!(error = %e, "cannot record the lease event");
+                }
+            });
+        },
+    )
+    .await;
+}
+
 impl Ctx {
+    /// The loops' shared state, fresh: `routes` is the table the proxy serves (a worker's is
+    /// its own, served by nobody).
+    pub fn new(
+        store: Store,
+        runtime: Runtime,
+        data_dir: PathBuf,
+        settings: Settings,
+        routes: racer_proxy::Routes,
+        tasks: TaskTracker,
+    ) -> Ctx {
+        Ctx {
+            store,
+            runtime,
+            data_dir,
+            settings: Arc::new(settings),
+            build_wake: Default::default(),
+            reconcile_wake: Default::default(),
+            routes,
+            draining: Default::default(),
+            health: Default::default(),
+            metrics: Default::default(),
+            observer: Default::default(),
+            probes: Default::default(),
+            retiring: Default::default(),
+            tasks,
+            engines: Default::default(),
+            preempted: Default::default(),
+            waiting: Default::default(),
+            leases: Default::default(),
+        }
+    }
+
     /// Where uploaded build contexts are kept until their deployment finishes.
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")

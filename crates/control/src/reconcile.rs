@@ -57,6 +57,70 @@ impl Cluster for LocalEngine {
     ) -> Result<Vec<(Uuid, Action)>, Error> {
         pass(ctx, state, apps, due).await
     }
+
+    async fn follow(
+        &self,
+        ctx: &Ctx,
+        state: &mut PassState,
+        apps: &[App],
+        due: &HashSet<Uuid>,
+    ) -> Result<Vec<(Uuid, Action)>, Error> {
+        follow(ctx, state, apps, due).await
+    }
+}
+
+/// The pass of a process that does not hold the controller's lease: it reads what the engines
+/// run, hands the running replicas to its health checker, and routes each app's traffic to its
+/// healthy replicas. It starts, stops and removes nothing: that is the holder's.
+///
+/// It does not know the holder's drains: a replica the holder takes out of rotation leaves this
+/// process's routes when its health check fails or it is gone.
+pub async fn follow(
+    ctx: &Ctx,
+    state: &mut PassState,
+    apps: &[App],
+    due: &HashSet<Uuid>,
+) -> Result<Vec<(Uuid, Action)>, Error> {
+    if let Err(e) = ctx.engines.refresh(ctx, false).await {
+        tracing::warn!(error = %e.chain(), "cannot read the clusters; using the last known");
+    }
+    let mut observed: Vec<Observed> = ctx.observer.snapshot(ctx).await?;
+    observed.extend(ctx.engines.observe_remote(None).await);
+    observed.retain(|c| c.replica.is_some());
+    let all_ids: HashSet<String> = observed.iter().map(|c| c.id.clone()).collect();
+    let mut by_app: HashMap<Option<Uuid>, Vec<Observed>> = HashMap::new();
+    for c in observed {
+        by_app.entry(c.app_id).or_default().push(c);
+    }
+    let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
+    state.releases.keep_apps(&live);
+    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    ctx.routes.retain(&names);
+    publish_targets(ctx, apps, &by_app, &mut state.releases).await;
+    let mut actions = Vec::new();
+    for app in apps {
+        let mut backends = Vec::new();
+        for c in by_app.get(&Some(app.id)).into_iter().flatten() {
+            let Some(number) = c.release else { continue };
+            let Ok(release) = state.releases.get(ctx, app.id, number).await else {
+                continue;
+            };
+            if let Some(addr) = health_of(ctx, c, release.config.app_port_or_default()) {
+                backends.push(racer_proxy::Backend {
+                    addr,
+                    concurrency: release.config.concurrency,
+                });
+            }
+        }
+        backends.sort_by_key(|b| b.addr);
+        ctx.routes.set(&app.name, backends);
+        if due.contains(&app.id) {
+            actions.push((app.id, Action::requeue(ctx.settings.resync)));
+        }
+    }
+    ctx.health.retain(|id| all_ids.contains(id));
+    ctx.draining.retain(|id| all_ids.contains(id));
+    Ok(actions)
 }
 
 /// What the reconciler keeps from one pass to the next.
@@ -201,6 +265,9 @@ pub async fn housekeep(ctx: Ctx, shutdown: CancellationToken) {
         .unwrap_or_else(Instant::now);
     loop {
         let swept = async {
+            if !ctx.leases.controller.held() {
+                return Ok(());
+            }
             let apps = ctx.store.apps().all().await?;
             crate::replica::sweep_images(&ctx, &apps, &mut last).await
         };

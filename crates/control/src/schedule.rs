@@ -87,10 +87,16 @@ pub fn requeue_delay(n: u32) -> Duration {
     REQUEUE_BASE.saturating_mul(factor).min(REQUEUE_CAP)
 }
 
-/// What a replica of `config` asks of a cluster, with the server's defaults.
+/// What a replica of `config` asks of a cluster: the CPU and memory the app sets (which are
+/// also its limits), else the server's default requests, which are smaller than its default
+/// limits (as a Kubernetes LimitRange's `defaultRequest` and `default`): an app that says
+/// nothing may burst to the limit, but is counted as what such apps typically use, so a
+/// two-core machine still runs more than two of them.
 pub fn request_of(ctx: &Ctx, config: &RunConfig) -> Request {
-    let cpus = config.cpus.unwrap_or(ctx.settings.default_cpus);
-    let memory_mb = config.memory_mb.unwrap_or(ctx.settings.default_memory_mb);
+    let cpus = config.cpus.unwrap_or(ctx.settings.default_request_cpus);
+    let memory_mb = config
+        .memory_mb
+        .unwrap_or(ctx.settings.default_request_memory_mb);
     Request {
         resources: Resources::new(
             (cpus * 1000.0).round() as u64,

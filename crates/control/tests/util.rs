@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use racer_control::service::{Caller, ProxyUrls, Services};
@@ -49,30 +48,19 @@ impl Plane {
         let install = store.install_id().await.unwrap();
         let runtime = Runtime::connect_local().unwrap().for_install(&install);
         let tracker = TaskTracker::new();
-        let ctx = Ctx {
-            store: store.clone(),
+        let ctx = Ctx::new(
+            store.clone(),
             runtime,
-            data_dir: dir.path().to_path_buf(),
-            settings: Arc::new(Settings {
+            dir.path().to_path_buf(),
+            Settings {
                 rollout_deadline: Duration::from_secs(30),
                 drain: Duration::from_millis(200),
                 stop_grace_secs: 1,
                 ..Settings::default()
-            }),
-            build_wake: Default::default(),
-            reconcile_wake: Default::default(),
-            routes: Default::default(),
-            draining: Default::default(),
-            health: Default::default(),
-            metrics: Default::default(),
-            observer: Default::default(),
-            probes: Default::default(),
-            retiring: Default::default(),
-            engines: Default::default(),
-            preempted: Default::default(),
-            waiting: Default::default(),
-            tasks: tracker.clone(),
-        };
+            },
+            Default::default(),
+            tracker.clone(),
+        );
         let shutdown = CancellationToken::new();
         racer_control::start(ctx.clone(), shutdown.clone(), &tracker);
         let services = Services::new(

@@ -121,6 +121,29 @@ pub struct ServerInfo {
     /// `operator` (`API_KEY`, never written).
     #[serde(default)]
     pub admin_token: Option<String>,
+    /// Who acts on the engines among the servers and workers on this store (issue 14); `None`
+    /// without an engine.
+    #[serde(default)]
+    pub controller: Option<Leadership>,
+    /// Who makes scaling decisions among the servers on this store.
+    #[serde(default)]
+    pub autoscaler: Option<Leadership>,
+}
+
+/// One of the control loops' leases, as a server sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Leadership {
+    /// `leader` (this process holds the lease and acts), `follower` (another does), or `off`
+    /// (this process does not contend: `--no-worker`).
+    pub role: String,
+    /// This process's id among the holders.
+    pub me: String,
+    /// Who holds the lease now, if anyone does.
+    #[serde(default)]
+    pub holder: Option<String>,
+    /// Grows each time the lease changes hands.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 /// `POST /api/v1/apps`: create an app.

@@ -378,6 +378,14 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
             }
             .into(),
         ),
+        controller: s
+            .services
+            .leadership(racer_control::lease::CONTROLLER)
+            .await,
+        autoscaler: s
+            .services
+            .leadership(racer_control::lease::AUTOSCALER)
+            .await,
     })
 }
 

@@ -52,6 +52,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Docker engine cannot be reached (a worker needs one).
+    #[error("cannot reach the Docker engine (DOCKER_HOST, else the default socket): {message}")]
+    Engine {
+        /// The engine client's error.
+        message: String,
+    },
     /// The store cannot be opened or migrated.
     #[error("cannot open the store")]
     Store {

@@ -197,24 +197,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
         .map(|r| r.for_install(&install));
-    let control = runtime.map(|runtime| racer_control::Ctx {
-        store: store.clone(),
-        runtime,
-        data_dir: config.data_dir.clone(),
-        settings: Arc::new(control_settings),
-        build_wake: Arc::new(tokio::sync::Notify::new()),
-        reconcile_wake: Default::default(),
-        routes: routes.clone(),
-        draining: Default::default(),
-        health: Default::default(),
-        metrics: Default::default(),
-        observer: Default::default(),
-        probes: Default::default(),
-        retiring: Default::default(),
-        engines: Default::default(),
-        preempted: Default::default(),
-        waiting: Default::default(),
-        tasks: tracker.clone(),
+    let control = runtime.map(|runtime| {
+        racer_control::Ctx::new(
+            store.clone(),
+            runtime,
+            config.data_dir.clone(),
+            control_settings,
+            routes.clone(),
+            tracker.clone(),
+        )
     });
     let proxy = racer_proxy::Proxy::new(
         routes,
@@ -310,6 +301,88 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         tracker,
         store,
         _lock: lock,
+    })
+}
+
+/// A started worker (`racerctl worker`): the builder and the controller's loops, without the API
+/// or the proxy.
+pub struct RunningWorker {
+    /// `sqlite` or `postgres`.
+    pub store_kind: &'static str,
+    /// This worker's id among the builders and lease holders.
+    pub id: String,
+    /// Every task the worker started; wait on it after cancelling the token.
+    pub tracker: TaskTracker,
+    store: Store,
+}
+
+impl RunningWorker {
+    /// Waits until every task has finished (after the shutdown token was cancelled), then
+    /// closes the store.
+    pub async fn wait(self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.store.close().await;
+    }
+}
+
+/// Starts a worker on the store of `config` (its PostgreSQL URL, or the SQLite file of its data
+/// directory, which a server on the same machine may be using: a worker takes no lock on the
+/// directory, and reads uploaded build contexts from it). It builds queued deployments and
+/// contends for the controller's lease like a server; it has a fresh id each start, so builds
+/// it was running when it died go back to the queue once their lease is stale.
+pub async fn start_worker(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<RunningWorker, Error> {
+    if !config.data_dir.exists() {
+        return Err(Error::DataDir {
+            path: config.data_dir.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such directory: give the server's data directory (--data-dir), or start the server first",
+            ),
+        });
+    }
+    let store = match &config.database_url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_sqlite(&config.data_dir.join("racer.db")).await,
+    }
+    .map_err(|source| Error::Store { source })?;
+    store
+        .migrate()
+        .await
+        .map_err(|source| Error::Store { source })?;
+    let install = store
+        .install_id()
+        .await
+        .map_err(|source| Error::Store { source })?;
+    let runtime = racer_runtime::Runtime::connect_local()
+        .map_err(|e| Error::Engine {
+            message: e.to_string(),
+        })?
+        .for_install(&install);
+    let mut settings = config.control.clone();
+    settings.worker = true;
+    settings.autoscaler = false;
+    settings.role = "worker";
+    settings.builder_id = format!("worker-{}", uuid::Uuid::new_v4());
+    let id = settings.builder_id.clone();
+    let tracker = TaskTracker::new();
+    let ctx = racer_control::Ctx::new(
+        store.clone(),
+        runtime,
+        config.data_dir.clone(),
+        settings,
+        racer_proxy::Routes::default(),
+        tracker.clone(),
+    );
+    racer_control::start(ctx, shutdown, &tracker);
+    Ok(RunningWorker {
+        store_kind: store.backend().as_str(),
+        id,
+        tracker,
+        store,
     })
 }
 

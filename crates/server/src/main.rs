@@ -97,6 +97,14 @@ struct Args {
     /// RESOURCE_MEMORY_LIMIT).
     #[arg(long, default_value = "512Mi", env = "RACER_CONTAINER_MEMORY")]
     container_memory: String,
+    /// What a replica whose release sets no CPU is counted as asking when racer places it on a
+    /// cluster, in cores (its limit stays --container-cpus).
+    #[arg(long, default_value_t = 0.1, env = "RACER_REQUEST_CPUS")]
+    request_cpus: f64,
+    /// What a replica whose release sets no memory is counted as asking when racer places it,
+    /// e.g. 128Mi (its limit stays --container-memory).
+    #[arg(long, default_value = "128Mi", env = "RACER_REQUEST_MEMORY")]
+    request_memory: String,
     /// Use this admin token instead of generating admin.token (also API_KEY): at least 16
     /// characters, kept only as a digest, never written. Prefer the variable to the flag (ps
     /// shows flags).
@@ -111,12 +119,31 @@ struct Args {
     /// info,racer_proxy=debug. Default: RUST_LOG if set, else info.
     #[arg(long, env = "RACER_LOG_LEVEL")]
     log_level: Option<String>,
+    /// Do not run the embedded worker: this server builds nothing and never acts on the
+    /// engines; it serves the API and the proxy, checks health and routes, while `racerctl
+    /// worker` processes (or other servers) on the same store build and place.
+    #[arg(long, env = "RACER_NO_WORKER")]
+    no_worker: bool,
+    /// Seconds a control loop's lease lasts unrenewed: with several servers and workers on one
+    /// store, another takes over the loops within it when the holder dies. A build's lease is
+    /// three of it.
+    #[arg(long, default_value_t = racer_control::DEFAULT_LEASE_TTL.as_secs(), env = "RACER_LEASE_TTL")]
+    lease_ttl: u64,
     #[command(subcommand)]
     command: Option<Sub>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Sub {
+    /// Run as a worker (`racerctl worker` runs this): builds queued deployments and contends for
+    /// the controller's lease (placement, starting and stopping replicas), without the API or
+    /// the proxy. Uses the store of --database-url, else the SQLite file of --data-dir (the
+    /// server's, on this machine).
+    Worker {
+        /// Builds it runs at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+    },
     /// The local engine's swarm membership (`racerctl swarm ...` runs these).
     #[command(subcommand)]
     Swarm(SwarmSub),
@@ -214,6 +241,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Sub::Worker { concurrency }) = args.command {
+        return match rt.block_on(worker(args, concurrency)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("racer-server worker: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Sub::Swarm(cmd)) = args.command {
         return match rt.block_on(swarm(cmd)) {
             Ok(()) => ExitCode::SUCCESS,
@@ -282,24 +318,59 @@ async fn swarm(cmd: SwarmSub) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.unwrap_or_else(racer_server::default_data_dir);
+/// Runs a worker until SIGTERM or SIGINT.
+async fn worker(args: Args, concurrency: usize) -> anyhow::Result<()> {
+    if !(1..=64).contains(&concurrency) {
+        anyhow::bail!("invalid --concurrency {concurrency}: give 1 to 64 builds at once");
+    }
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(racer_server::default_data_dir);
     let mut config = Config::new(data_dir.clone());
-    config.api_addr = SocketAddr::new(args.bind, args.port);
-    config.database_url = args.database_url.filter(|u| !u.is_empty());
-    config.proxy_addr = SocketAddr::new(args.proxy_bind, args.proxy_port);
-    config.domain = args.domain;
-    config.balance = args.balance;
-    config.proxy_threads = args.proxy_threads;
-    config.replica_concurrency = args.replica_concurrency;
+    config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
+    apply_control(&args, &mut config)?;
+    config.control.max_parallel_builds = concurrency;
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    let shutdown = CancellationToken::new();
+    let running = racer_server::start_worker(config, shutdown.clone()).await?;
+    println!("racer worker ready (pid {})", std::process::id());
+    println!("  id:          {}", running.id);
+    println!("  store:       {}", running.store_kind);
+    println!("  data dir:    {}", data_dir.display());
+    println!("  builds:      {concurrency} at once");
+    println!(
+        "  lease TTL:   {}s (another server or worker takes over within it if this one dies)",
+        args.lease_ttl
+    );
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping the worker"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping the worker"),
+    }
+    shutdown.cancel();
+    running.wait().await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// The control loops' settings every process shares (server and worker).
+fn apply_control(args: &Args, config: &mut Config) -> anyhow::Result<()> {
     config.control.host_ports = racer_control::ports::parse(&args.host_ports)
         .map_err(|e| anyhow::anyhow!("invalid --host-ports: {e}"))?;
-    if let Some(b) = args.base_image {
-        config.control.conda_base_image = b;
+    if let Some(b) = &args.base_image {
+        config.control.conda_base_image = b.clone();
     }
     config.control.rollout_deadline = std::time::Duration::from_secs(args.rollout_deadline);
     config.control.observer_resync = std::time::Duration::from_secs(args.observer_resync.max(1));
     config.control.cluster = args.cluster;
+    if !(1..=3600).contains(&args.lease_ttl) {
+        anyhow::bail!(
+            "invalid --lease-ttl {}: give 1 to 3600 seconds",
+            args.lease_ttl
+        );
+    }
+    config.control.lease_ttl = std::time::Duration::from_secs(args.lease_ttl);
     if !(args.container_cpus > 0.0 && args.container_cpus <= 256.0) {
         anyhow::bail!(
             "invalid --container-cpus (RESOURCE_CPU_LIMIT) {}: cores must be more than 0 and at most 256",
@@ -314,6 +385,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.container_memory
         ),
     };
+    if !(args.request_cpus > 0.0 && args.request_cpus <= args.container_cpus) {
+        anyhow::bail!(
+            "invalid --request-cpus {}: more than 0 and at most --container-cpus ({})",
+            args.request_cpus,
+            args.container_cpus
+        );
+    }
+    config.control.default_request_cpus = args.request_cpus;
+    config.control.default_request_memory_mb =
+        match racer_core::spec::memory_mib(&args.request_memory) {
+            Some(m) if m >= 1 && m <= config.control.default_memory_mb => m,
+            _ => anyhow::bail!(
+                "invalid --request-memory {:?}: a size of at least 1Mi and at most --container-memory, e.g. 128Mi",
+                args.request_memory
+            ),
+        };
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(racer_server::default_data_dir);
+    let mut config = Config::new(data_dir.clone());
+    config.api_addr = SocketAddr::new(args.bind, args.port);
+    config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
+    config.proxy_addr = SocketAddr::new(args.proxy_bind, args.proxy_port);
+    config.domain = args.domain.clone();
+    config.balance = args.balance;
+    config.proxy_threads = args.proxy_threads;
+    config.replica_concurrency = args.replica_concurrency;
+    apply_control(&args, &mut config)?;
+    config.control.worker = !args.no_worker;
     if let Some(t) = args.admin_token.filter(|t| !t.is_empty()) {
         racer_core::settings::check_admin_token(&t)
             .map_err(|e| anyhow::anyhow!("the admin token (--admin-token, API_KEY) {e}"))?;
@@ -352,6 +457,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("  data dir:    {}", data_dir.display());
     println!("  store:       {}", running.store_kind);
     println!("  cluster:     {}", args.cluster.as_str());
+    if args.no_worker {
+        println!("  worker:      off (--no-worker): `racerctl worker` builds and places");
+    }
     match &running.token_path {
         Some(path) => println!(
             "  admin token: {}{}",

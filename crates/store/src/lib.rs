@@ -11,6 +11,7 @@ mod deployments;
 mod error;
 mod events;
 mod jobs;
+mod leases;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -27,6 +28,7 @@ pub use deployments::{Deployments, NewDeployment, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
 pub use jobs::{Failed, Job, Jobs, KindCounts, NewJob};
+pub use leases::{LeaseRecord, Leases};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -268,6 +270,11 @@ impl Store {
     /// The durable work queue.
     pub fn jobs(&self) -> Jobs<'_> {
         Jobs { store: self }
+    }
+
+    /// The control loops' leases.
+    pub fn leases(&self) -> Leases<'_> {
+        Leases { store: self }
     }
 
     /// The events repository (the audit log).

@@ -11,3 +11,4 @@ mod auth;
 mod clusters;
 mod contract;
 mod jobs;
+mod leases;

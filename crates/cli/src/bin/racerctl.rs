@@ -49,6 +49,10 @@ enum Cmd {
     /// The work waiting and running: builds and queued jobs.
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// Run a worker on the server's store, in this terminal: it builds queued deployments and,
+    /// holding the controller's lease, places and runs replicas (see `racerctl server start
+    /// --no-worker`).
+    Worker(server::WorkerArgs),
     /// Create, list, disable and enable users.
     #[command(subcommand)]
     Users(UsersCmd),
@@ -97,5 +101,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Clusters(c) => clusters::clusters(&Client::new(target()), c, json).await,
         Cmd::Queue(c) => clusters::queue(&Client::new(target()), c, json).await,
         Cmd::Swarm(c) => swarm::swarm(c, json),
+        Cmd::Worker(a) => server::worker(&data_dir, a),
     }
 }

@@ -71,7 +71,27 @@ pub fn print_info(info: &ServerInfo, log: Option<&str>) {
         "  docker:    {}",
         info.docker_version.as_deref().unwrap_or("unreachable")
     );
+    for (what, l) in [
+        ("controller", &info.controller),
+        ("autoscaler", &info.autoscaler),
+    ] {
+        if let Some(l) = l {
+            println!("  {what}: {}", leadership(l));
+        }
+    }
     if let Some(l) = log {
         println!("  log:       {l}");
+    }
+}
+
+/// `leader (epoch 3)`, `follower (leader: 5f1c…, epoch 3)`, `off (--no-worker)`.
+fn leadership(l: &racer_core::api::Leadership) -> String {
+    match l.role.as_str() {
+        "leader" => format!("leader (this server, epoch {})", l.epoch),
+        "off" => "off (--no-worker: a worker or another server acts)".into(),
+        _ => match &l.holder {
+            Some(h) => format!("follower (leader: {h}, epoch {})", l.epoch),
+            None => "follower (nobody holds the lease now)".into(),
+        },
     }
 }

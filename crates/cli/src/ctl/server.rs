@@ -119,6 +119,16 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_LOG_LEVEL")]
     #[serde(default)]
     pub log_level: Option<String>,
+    /// Do not run the embedded worker: the server builds nothing and never acts on the engines
+    /// (`racerctl worker` processes on the same store do). Recorded for `restart`.
+    #[arg(long, env = "RACER_NO_WORKER")]
+    #[serde(default)]
+    pub no_worker: bool,
+    /// Seconds a control loop's lease lasts unrenewed: with several servers and workers on one
+    /// store, another takes over within it when the holder dies. Default: 15.
+    #[arg(long, env = "RACER_LEASE_TTL")]
+    #[serde(default)]
+    pub lease_ttl: Option<String>,
     /// Seconds to wait for the server to become ready.
     #[arg(long, default_value_t = 30)]
     #[serde(skip)]
@@ -156,6 +166,7 @@ impl StartArgs {
             ("--container-cpus", self.container_cpus.clone()),
             ("--container-memory", self.container_memory.clone()),
             ("--log-level", self.log_level.clone()),
+            ("--lease-ttl", self.lease_ttl.clone()),
         ]
         .into_iter()
         .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
@@ -200,8 +211,13 @@ impl StartArgs {
             docker_host,
             container_cpus,
             container_memory,
-            log_level
+            log_level,
+            lease_ttl
         );
+        let merged = StartArgs {
+            no_worker: merged.no_worker || prev.no_worker,
+            ..merged
+        };
         if prev.admin_token_given && merged.admin_token.is_none() {
             bail!(
                 "the last start used an admin token of your choosing, which racer does not record; \
@@ -216,6 +232,72 @@ impl StartArgs {
         }
         Ok(merged)
     }
+}
+
+/// `racerctl worker`: a worker process on the server's store.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Builds it runs at once.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// The store's PostgreSQL URL (also DATABASE_URL); without it, the SQLite file of the data
+    /// directory (a server on this machine).
+    #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Seconds a control loop's lease lasts unrenewed. Default: 15.
+    #[arg(long, env = "RACER_LEASE_TTL")]
+    pub lease_ttl: Option<String>,
+    /// The Docker engine to use (also DOCKER_HOST). Default: the local socket.
+    #[arg(long, env = "RACER_DOCKER_HOST")]
+    pub docker_host: Option<String>,
+    /// Base image of Dockerfiles generated for conda-projects.
+    #[arg(long, env = "RACER_CONDA_BASE_IMAGE")]
+    pub base_image: Option<String>,
+    /// Host ports replicas are published on. Default: 8000-8999,9000-9999.
+    #[arg(long, env = "RACER_HOST_PORTS")]
+    pub host_ports: Option<String>,
+    /// What the log shows: error, warn, info, debug, trace, or a filter. Default: info.
+    #[arg(long, env = "RACER_LOG_LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// `racerctl worker`: runs a worker in this terminal until Ctrl-C or SIGTERM (run it under a
+/// service manager to keep it running). It takes builds off the store's queue and, when it holds
+/// the controller's lease, places and runs replicas; several may run at once, on this machine or
+/// (with PostgreSQL) others.
+pub fn worker(data_dir: &Path, a: WorkerArgs) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    if a.database_url.as_deref().is_none_or(str::is_empty) && !data_dir.join("racer.db").exists() {
+        bail!(
+            "no store at {}: start the server first (`racerctl server start`), give its data \
+             directory (--data-dir), or give the PostgreSQL URL it uses (--database-url)",
+            data_dir.display()
+        );
+    }
+    let mut cmd = Command::new(server_binary());
+    cmd.arg("--data-dir").arg(data_dir);
+    for (flag, value) in [
+        ("--lease-ttl", &a.lease_ttl),
+        ("--docker-host", &a.docker_host),
+        ("--base-image", &a.base_image),
+        ("--host-ports", &a.host_ports),
+        ("--log-level", &a.log_level),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            cmd.arg(flag).arg(v);
+        }
+    }
+    match a.database_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => cmd.env("RACER_DATABASE_URL", url),
+        None => cmd
+            .env_remove("RACER_DATABASE_URL")
+            .env_remove("DATABASE_URL"),
+    };
+    cmd.arg("worker")
+        .arg("--concurrency")
+        .arg(a.concurrency.to_string());
+    let err = cmd.exec();
+    bail!("cannot run {}: {err}", server_binary().display())
 }
 
 /// `racerctl server stop`.
@@ -285,6 +367,9 @@ fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     cmd.arg("--data-dir").arg(data_dir);
     for (flag, value) in a.flags() {
         cmd.arg(flag).arg(value);
+    }
+    if a.no_worker {
+        cmd.arg("--no-worker");
     }
     for (var, value) in a.secrets() {
         match value {
