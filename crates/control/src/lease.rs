@@ -66,8 +66,10 @@ pub struct Leases {
 }
 
 /// Keeps trying to take and renew lease `name` for `holder` until `shutdown`, publishing the
-/// outcome in `leader`; calls `gained` each time it is taken. Gives it up on shutdown so that
-/// another process takes over at once.
+/// outcome in `leader`; calls `gained` with the epoch each time this process starts holding it,
+/// and whether it changed hands in the store then (a takeover, or the first holder ever: a
+/// restarted process with the same id renews its own). Gives it up on shutdown so that another
+/// process takes over at once.
 pub async fn keep(
     store: Store,
     name: &'static str,
@@ -75,7 +77,7 @@ pub async fn keep(
     ttl: Duration,
     leader: &Leader,
     shutdown: CancellationToken,
-    gained: impl Fn(i64),
+    gained: impl Fn(i64, bool),
 ) {
     let ttl = ttl.max(Duration::from_millis(400));
     let renew = ttl / 4;
@@ -83,12 +85,13 @@ pub async fn keep(
     loop {
         let asked = Instant::now();
         match store.leases().acquire(name, &holder, ttl).await {
-            Ok(Some(epoch)) => {
+            Ok(Some(got)) => {
                 leader.set(Some(asked + ttl * 3 / 4));
+                let epoch = got.epoch;
                 let before = leader.epoch.swap(epoch, Ordering::Relaxed);
                 if !was_held || before != epoch {
                     tracing::info!(lease = name, epoch, "took the lease: this process acts");
-                    gained(epoch);
+                    gained(epoch, got.taken);
                 }
                 was_held = true;
             }

@@ -266,9 +266,13 @@ async fn keep_lease(ctx: Ctx, name: &'static str, shutdown: CancellationToken) {
         ctx.settings.lease_ttl,
         leader,
         shutdown,
-        |epoch| {
+        |epoch, taken| {
             if name == lease::CONTROLLER {
                 ctx.reconcile_wake.all();
+            }
+            // The audit log records takeovers: not the first holder, not a restart's renewal.
+            if !taken || epoch <= 1 {
+                return;
             }
             let event = racer_store::NewEvent {
                 actor: "racer".into(),
@@ -276,7 +280,7 @@ async fn keep_lease(ctx: Ctx, name: &'static str, shutdown: CancellationToken) {
                 app_id: None,
                 app_name: None,
                 message: format!(
-                    "{} ({holder}) holds the {name} lease (epoch {epoch})",
+                    "{} ({holder}) took the {name} lease over (epoch {epoch}): its holder stopped renewing it",
                     ctx.settings.role
                 ),
                 org: None,

@@ -98,13 +98,15 @@ struct Args {
     #[arg(long, default_value = "512Mi", env = "RACER_CONTAINER_MEMORY")]
     container_memory: String,
     /// What a replica whose release sets no CPU is counted as asking when racer places it on a
-    /// cluster, in cores (its limit stays --container-cpus).
-    #[arg(long, default_value_t = 0.1, env = "RACER_REQUEST_CPUS")]
-    request_cpus: f64,
+    /// cluster, in cores (its limit stays --container-cpus). Default: 0.1, or --container-cpus
+    /// if that is less.
+    #[arg(long, env = "RACER_REQUEST_CPUS")]
+    request_cpus: Option<f64>,
     /// What a replica whose release sets no memory is counted as asking when racer places it,
-    /// e.g. 128Mi (its limit stays --container-memory).
-    #[arg(long, default_value = "128Mi", env = "RACER_REQUEST_MEMORY")]
-    request_memory: String,
+    /// e.g. 128Mi (its limit stays --container-memory). Default: 128Mi, or --container-memory
+    /// if that is less.
+    #[arg(long, env = "RACER_REQUEST_MEMORY")]
+    request_memory: Option<String>,
     /// Use this admin token instead of generating admin.token (also API_KEY): at least 16
     /// characters, kept only as a digest, never written. Prefer the variable to the flag (ps
     /// shows flags).
@@ -385,22 +387,24 @@ fn apply_control(args: &Args, config: &mut Config) -> anyhow::Result<()> {
             args.container_memory
         ),
     };
-    if !(args.request_cpus > 0.0 && args.request_cpus <= args.container_cpus) {
-        anyhow::bail!(
-            "invalid --request-cpus {}: more than 0 and at most --container-cpus ({})",
-            args.request_cpus,
+    let limit_mb = config.control.default_memory_mb;
+    config.control.default_request_cpus = match args.request_cpus {
+        None => 0.1_f64.min(args.container_cpus),
+        Some(c) if c > 0.0 && c <= args.container_cpus => c,
+        Some(c) => anyhow::bail!(
+            "invalid --request-cpus {c}: more than 0 and at most --container-cpus ({})",
             args.container_cpus
-        );
-    }
-    config.control.default_request_cpus = args.request_cpus;
-    config.control.default_request_memory_mb =
-        match racer_core::spec::memory_mib(&args.request_memory) {
-            Some(m) if m >= 1 && m <= config.control.default_memory_mb => m,
+        ),
+    };
+    config.control.default_request_memory_mb = match args.request_memory.as_deref() {
+        None => 128.min(limit_mb),
+        Some(m) => match racer_core::spec::memory_mib(m) {
+            Some(mb) if mb >= 1 && mb <= limit_mb => mb,
             _ => anyhow::bail!(
-                "invalid --request-memory {:?}: a size of at least 1Mi and at most --container-memory, e.g. 128Mi",
-                args.request_memory
+                "invalid --request-memory {m:?}: a size of at least 1Mi and at most --container-memory ({limit_mb}Mi), e.g. 128Mi"
             ),
-        };
+        },
+    };
     Ok(())
 }
 

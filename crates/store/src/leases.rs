@@ -25,6 +25,16 @@ pub struct LeaseRecord {
     pub expires_at: i64,
 }
 
+/// A lease as its holder got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acquired {
+    /// Grows by one each time the lease changes hands.
+    pub epoch: i64,
+    /// The lease changed hands (or was created) with this call; `false` for a renewal (one in
+    /// the same millisecond as the take reads as taken again).
+    pub taken: bool,
+}
+
 /// The leases repository.
 pub struct Leases<'a> {
     pub(crate) store: &'a Store,
@@ -38,7 +48,7 @@ impl Leases<'_> {
         name: &str,
         holder: &str,
         ttl: std::time::Duration,
-    ) -> Result<Option<i64>, Error> {
+    ) -> Result<Option<Acquired>, Error> {
         let now = now_ms();
         let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         let row = sqlx::query(
@@ -50,7 +60,7 @@ impl Leases<'_> {
                holder = excluded.holder, \
                expires_at = excluded.expires_at \
              WHERE leases.holder = excluded.holder OR leases.expires_at <= $3 \
-             RETURNING epoch",
+             RETURNING epoch, acquired_at",
         )
         .bind(name)
         .bind(holder)
@@ -59,8 +69,13 @@ impl Leases<'_> {
         .fetch_optional(&self.store.pool)
         .await
         .map_err(Error::query)?;
-        row.map(|r| r.try_get::<i64, _>("epoch").map_err(Error::query))
-            .transpose()
+        row.map(|r| {
+            Ok(Acquired {
+                epoch: r.try_get("epoch").map_err(Error::query)?,
+                taken: r.try_get::<i64, _>("acquired_at").map_err(Error::query)? == now,
+            })
+        })
+        .transpose()
     }
 
     /// Gives `name` up at once if `holder` holds it (a clean shutdown: another takes over

@@ -28,7 +28,7 @@ pub use deployments::{Deployments, NewDeployment, NewRelease};
 pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
 pub use jobs::{Failed, Job, Jobs, KindCounts, NewJob};
-pub use leases::{LeaseRecord, Leases};
+pub use leases::{Acquired, LeaseRecord, Leases};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -6,44 +6,63 @@ use std::time::Duration;
 
 use crate::contract;
 
+/// The epoch `holder` holds `name` at after asking, if it does.
+async fn epoch(
+    leases: &racer_store::Leases<'_>,
+    name: &str,
+    holder: &str,
+    ttl: Duration,
+) -> Option<i64> {
+    leases
+        .acquire(name, holder, ttl)
+        .await
+        .unwrap()
+        .map(|a| a.epoch)
+}
+
 contract!(one_holder_at_a_time_renewal_expiry_and_release, |db| {
     let leases = db.store.leases();
     let ttl = Duration::from_millis(400);
-    assert_eq!(
-        leases.acquire("controller", "a", ttl).await.unwrap(),
-        Some(1)
-    );
+    let first = leases
+        .acquire("controller", "a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.taken, "a new lease is taken");
+    // (A renewal within the millisecond of the take would count as taken too.)
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let renewed = leases
+        .acquire("controller", "a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!renewed.taken, "a renewal is not a change of hands");
+    assert_eq!(renewed.epoch, 1);
+    assert_eq!(epoch(&leases, "controller", "a", ttl).await, Some(1));
     // Renewing keeps the epoch; another is refused while it runs.
-    assert_eq!(
-        leases.acquire("controller", "a", ttl).await.unwrap(),
-        Some(1)
-    );
-    assert_eq!(leases.acquire("controller", "b", ttl).await.unwrap(), None);
+    assert_eq!(epoch(&leases, "controller", "a", ttl).await, Some(1));
+    assert_eq!(epoch(&leases, "controller", "b", ttl).await, None);
     // Another lease name is independent.
-    assert_eq!(
-        leases.acquire("autoscaler", "b", ttl).await.unwrap(),
-        Some(1)
-    );
+    assert_eq!(epoch(&leases, "autoscaler", "b", ttl).await, Some(1));
     let held = leases.get("controller").await.unwrap().unwrap();
     assert_eq!((held.holder.as_str(), held.epoch), ("a", 1));
     // Not renewed: it lapses and the next asker takes it with a new epoch; the old holder is
     // refused from then on.
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(
-        leases.acquire("controller", "b", ttl).await.unwrap(),
-        Some(2)
-    );
-    assert_eq!(leases.acquire("controller", "a", ttl).await.unwrap(), None);
+    let taken = leases
+        .acquire("controller", "b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.epoch, taken.taken), (2, true), "b took it over");
+    assert_eq!(epoch(&leases, "controller", "a", ttl).await, None);
     // Released: free at once.
     assert!(leases.release("controller", "b").await.unwrap());
     assert!(
         !leases.release("controller", "a").await.unwrap(),
         "a holds nothing"
     );
-    assert_eq!(
-        leases.acquire("controller", "a", ttl).await.unwrap(),
-        Some(3)
-    );
+    assert_eq!(epoch(&leases, "controller", "a", ttl).await, Some(3));
     assert_eq!(leases.get("nothing").await.unwrap(), None);
 });
 

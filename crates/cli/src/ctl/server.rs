@@ -119,6 +119,16 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_LOG_LEVEL")]
     #[serde(default)]
     pub log_level: Option<String>,
+    /// What a replica whose release sets no CPU is counted as asking for placement, in cores.
+    /// Default: 0.1.
+    #[arg(long, env = "RACER_REQUEST_CPUS")]
+    #[serde(default)]
+    pub request_cpus: Option<String>,
+    /// What a replica whose release sets no memory is counted as asking for placement, e.g.
+    /// 128Mi. Default: 128Mi.
+    #[arg(long, env = "RACER_REQUEST_MEMORY")]
+    #[serde(default)]
+    pub request_memory: Option<String>,
     /// Do not run the embedded worker: the server builds nothing and never acts on the engines
     /// (`racerctl worker` processes on the same store do). Recorded for `restart`.
     #[arg(long, env = "RACER_NO_WORKER")]
@@ -167,6 +177,8 @@ impl StartArgs {
             ("--container-memory", self.container_memory.clone()),
             ("--log-level", self.log_level.clone()),
             ("--lease-ttl", self.lease_ttl.clone()),
+            ("--request-cpus", self.request_cpus.clone()),
+            ("--request-memory", self.request_memory.clone()),
         ]
         .into_iter()
         .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
@@ -212,7 +224,9 @@ impl StartArgs {
             container_cpus,
             container_memory,
             log_level,
-            lease_ttl
+            lease_ttl,
+            request_cpus,
+            request_memory
         );
         let merged = StartArgs {
             no_worker: merged.no_worker || prev.no_worker,
