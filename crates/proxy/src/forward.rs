@@ -1,8 +1,10 @@
-//! One request's way through: routing it to an app, sending it to a replica (trying another for
-//! a request without a body), and relaying the answer or the upgraded connection (WebSocket).
+//! One request's way through: routing it to an app (or a claim's port, behind its token),
+//! sending it to a replica (trying another for a request without a body), and relaying the
+//! answer or the upgraded connection (WebSocket).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -12,13 +14,15 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use crate::access::{self, claim_path, ClaimPath};
+use crate::claims::InUse;
 use crate::headers::{
     append_forwarded_for, is_upgrade, peer_ip_value, strip_hop_by_hop, X_FORWARDED_HOST,
     X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_REQUEST_ID,
 };
 use crate::proxy::Proxy;
 use crate::route::route_for;
-use crate::table::AppRoute;
+use crate::table::{AppRoute, ClaimEntry};
 use crate::upstream::{self, ProxyBody};
 
 impl Proxy {
@@ -41,6 +45,13 @@ impl Proxy {
             .unwrap_or("");
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let Some(target) = route_for(host, path_and_query, &self.config.domain) else {
+            // Not an app's: a claim's port, perhaps.
+            let claims = self.routes.claims.load();
+            if let Some(at) = claim_path(path_and_query, &claims.port_names) {
+                let entry = claims.claims.get(at.claim).cloned();
+                drop(claims);
+                return self.claim(req, at, entry, host_value, peer_ip).await;
+            }
             return page(
                 StatusCode::NOT_FOUND,
                 "no app here: use http://<app>.localhost:PORT/ or /apps/<app>/\n",
@@ -99,18 +110,104 @@ impl Proxy {
         let started = Instant::now();
         let metrics = &route.metrics;
         metrics.active.fetch_add(1, Ordering::Relaxed);
-        let resp = self.forward(req, route, &target.app, peer_ip).await;
+        let resp = self.forward(req, route, &target.app, peer_ip, None).await;
         metrics.active.fetch_sub(1, Ordering::Relaxed);
         metrics.record(resp.status(), started.elapsed());
         resp
     }
 
+    /// A request for claim port `at`: `entry` is the claim, if it is routed. The token is
+    /// checked (401), then the port (404); a token presented as `?token=` is moved into a cookie
+    /// by a redirect; the rest goes to the port with the prefix stripped and the claim's
+    /// credentials taken off. Neither the token nor the query is logged.
+    async fn claim(
+        &self,
+        mut req: Request<Incoming>,
+        at: ClaimPath<'_>,
+        entry: Option<Arc<ClaimEntry>>,
+        host_value: Option<HeaderValue>,
+        peer_ip: &HeaderValue,
+    ) -> Response<ProxyBody> {
+        let Some(entry) = entry else {
+            return page(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "no claim {:?} here (released, or never handed out)\n",
+                    at.claim
+                ),
+            );
+        };
+        let query = at.query();
+        let access = access::check(req.headers(), at.claim, query, &entry.token_sha256);
+        if !access.granted() {
+            let mut r = page(
+                StatusCode::UNAUTHORIZED,
+                "this claim wants its token: ?token=, X-Racer-Claim-Token or Authorization: Bearer\n",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"racer claim\""),
+            );
+            return r;
+        }
+        // From here on the claim counts as used (a request without its token does not).
+        let in_use = InUse::new(&entry.activity);
+        let Some(port) = entry.port(at.port) else {
+            return page(
+                StatusCode::NOT_FOUND,
+                &format!("claim {:?} has no port named {:?}\n", at.claim, at.port),
+            );
+        };
+        if access.query {
+            // Into a cookie for every port of the claim, out of the URL.
+            let mut r = page(StatusCode::SEE_OTHER, "");
+            if let Ok(v) = HeaderValue::from_str(&access::location_without_token(&at)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            if let Some(token) = access::query_token(query, &entry.token_sha256) {
+                for p in &entry.ports {
+                    if let Some(v) = access::set_cookie(at.claim, &p.name, &token) {
+                        r.headers_mut().append(header::SET_COOKIE, v);
+                    }
+                }
+            }
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return r;
+        }
+        if !at.rest.starts_with('/') {
+            // `/code/<claim>` → `/code/<claim>/`, as apps' path routes.
+            let mut r = page(StatusCode::PERMANENT_REDIRECT, "");
+            if let Ok(v) = HeaderValue::from_str(&format!("{}/{}", at.prefix, at.rest)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        match hyper::Uri::try_from(at.rest) {
+            Ok(u) => *req.uri_mut() = u,
+            Err(_) => return page(StatusCode::BAD_REQUEST, "bad request target\n"),
+        }
+        let headers = req.headers_mut();
+        access::strip_credentials(headers, &access);
+        if let Some(host) = host_value {
+            headers.insert(X_FORWARDED_HOST, host);
+        }
+        if let Ok(v) = HeaderValue::from_str(at.prefix) {
+            headers.insert(X_FORWARDED_PREFIX, v);
+        }
+        self.forward(req, &port.route, &port.label, peer_ip, Some(in_use))
+            .await
+    }
+
+    /// Sends `req` to one of `route`'s replicas and relays the answer. `in_use`, a claim's
+    /// request, lives as long as the response body or the upgraded connection.
     async fn forward(
         &self,
         mut req: Request<Incoming>,
         route: &AppRoute,
         app: &str,
         peer_ip: &HeaderValue,
+        mut in_use: Option<InUse>,
     ) -> Response<ProxyBody> {
         let upgrade = is_upgrade(req.headers());
         let request_id = match req.headers().get(X_REQUEST_ID) {
@@ -232,7 +329,8 @@ impl Proxy {
                     } else if stats.failures.load(Ordering::Relaxed) != 0 {
                         stats.failures.store(0, Ordering::Relaxed);
                     }
-                    let mut out = self.finish(resp, lease, client_upgrade, request_id);
+                    let mut out =
+                        self.finish(resp, lease, client_upgrade, request_id, in_use.take());
                     // Head and first bytes together (see `ProxyBody::prefetch`).
                     match tokio::time::timeout(
                         self.config.upstream_timeout,
@@ -269,6 +367,7 @@ impl Proxy {
         lease: Option<upstream::Lease>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
         request_id: HeaderValue,
+        in_use: Option<InUse>,
     ) -> Response<ProxyBody> {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_side) = client_upgrade {
@@ -281,6 +380,7 @@ impl Proxy {
                         let mut s = TokioIo::new(s);
                         let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
                     }
+                    drop(in_use);
                 });
                 let mut out = Response::from_parts(parts, ProxyBody::full(Bytes::new()));
                 out.headers_mut().insert(X_REQUEST_ID, request_id);
@@ -290,7 +390,7 @@ impl Proxy {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.insert(X_REQUEST_ID, request_id);
-        Response::from_parts(parts, ProxyBody::upstream(body, lease))
+        Response::from_parts(parts, ProxyBody::upstream(body, lease).hold(in_use))
     }
 }
 

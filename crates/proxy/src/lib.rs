@@ -7,10 +7,21 @@
 //! what is known of each replica), `config`, `proxy` (the [`Proxy`] and what its threads
 //! share), `listener` (accepting, one event loop per thread), `forward` (one request, upgrades
 //! included), `balance` (replica choice, passive health, concurrency limits), `headers`,
-//! `metrics` (per-app counters, latency histogram, p95) and `upstream` (connection pools,
-//! the response body).
+//! `metrics` (per-app counters, latency histogram, p95), `upstream` (connection pools,
+//! the response body), `claims` (the claims of warm pools: a claimed container's named ports at
+//! `/<port>/<claim>/...`) and `access` (a claim request's token: header, bearer, cookie or
+//! `?token=`).
+//!
+//! A claim's port answers at `http://<bind>:<port>/<port-name>/<claim>/` (prefix stripped,
+//! `X-Forwarded-Prefix` set, WebSockets passed through) to a client that presents the claim's
+//! token ([`Routes::set_claim`]). It is a path route: a request is a claim's if its Host does
+//! not name an app, its path is not `/apps/...`, its first segment is the name of a port of
+//! some routed claim and its second looks like a claim id ([`is_claim_id`]). Anything else
+//! routes as before.
 
+mod access;
 mod balance;
+mod claims;
 mod config;
 mod forward;
 mod headers;
@@ -23,6 +34,7 @@ mod table;
 mod tests;
 mod upstream;
 
+pub use claims::{is_claim_id, is_port_name, token_digest, ClaimError, ClaimRoute};
 pub use config::{Balance, Config, DEFAULT_REPLICA_CONCURRENCY};
 pub use metrics::{p95_ms, AppMetrics, TrafficSnapshot, LATENCY_BUCKETS, LATENCY_BUCKETS_MS};
 pub use proxy::Proxy;

@@ -1,8 +1,9 @@
 //! The route table: app name → replicas that answer, with what the proxy knows of each replica
-//! (in-flight requests, passive health, idle connections) and the app's traffic counters.
-//! Rebuilt and swapped in atomically, never edited in place.
+//! (in-flight requests, passive health, idle connections) and the app's traffic counters; and
+//! the claim table: claim id → the claim's ports and token digest. Rebuilt and swapped in
+//! atomically, never edited in place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+use crate::claims::{is_claim_id, is_port_name, Activity, ClaimError, ClaimRoute};
 use crate::metrics::{AppMetrics, TrafficSnapshot, LATENCY_BUCKETS};
 use crate::upstream;
 
@@ -63,10 +65,12 @@ pub struct RouteTable {
     pub(crate) apps: HashMap<String, Arc<AppRoute>>,
 }
 
-/// A shared, atomically swapped route table.
+/// A shared, atomically swapped route table, and beside it the table of claims (warm pools:
+/// [`Routes::set_claim`]).
 #[derive(Debug, Default, Clone)]
 pub struct Routes {
     pub(crate) table: Arc<ArcSwap<RouteTable>>,
+    pub(crate) claims: Arc<ArcSwap<ClaimTable>>,
 }
 
 impl Routes {
@@ -191,5 +195,270 @@ impl Default for Epoch {
 impl Epoch {
     pub(crate) fn now_ms(&self) -> u64 {
         self.0.elapsed().as_millis() as u64
+    }
+}
+
+/// The claim table: claim id → its ports and token digest. Rebuilt, never edited in place.
+#[derive(Debug, Default)]
+pub(crate) struct ClaimTable {
+    pub(crate) claims: HashMap<String, Arc<ClaimEntry>>,
+    /// Every port name of every claim: only a request whose first path segment is one of these
+    /// is looked at as a claim's.
+    pub(crate) port_names: HashSet<String>,
+}
+
+impl ClaimTable {
+    fn new(claims: HashMap<String, Arc<ClaimEntry>>) -> ClaimTable {
+        let port_names = claims
+            .values()
+            .flat_map(|c| c.ports.iter().map(|p| p.name.clone()))
+            .collect();
+        ClaimTable { claims, port_names }
+    }
+}
+
+/// One claim in the table.
+#[derive(Debug)]
+pub(crate) struct ClaimEntry {
+    pub(crate) token_sha256: [u8; 32],
+    pub(crate) ports: Vec<ClaimPort>,
+    /// When it was last used: kept when the claim is set again.
+    pub(crate) activity: Arc<Activity>,
+}
+
+impl ClaimEntry {
+    pub(crate) fn port(&self, name: &str) -> Option<&ClaimPort> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+}
+
+/// One named port of a claim: a route with one backend, under no concurrency limit.
+#[derive(Debug)]
+pub(crate) struct ClaimPort {
+    pub(crate) name: String,
+    pub(crate) route: Arc<AppRoute>,
+    /// What logs call it (`claim <id> port <name>`).
+    pub(crate) label: String,
+}
+
+impl Routes {
+    /// Routes a claim's ports (a claim already routed under the id is replaced; connections to
+    /// ports that stay the same are kept, and so is when it was last seen). Refuses a claim id
+    /// or port name that could not be told from other paths.
+    pub fn set_claim(&self, claim: ClaimRoute) -> Result<(), ClaimError> {
+        if !is_claim_id(&claim.claim) {
+            return Err(ClaimError::BadClaimId(claim.claim));
+        }
+        let mut names = HashSet::new();
+        for (name, _) in &claim.ports {
+            if !is_port_name(name) {
+                return Err(ClaimError::BadPortName(name.clone()));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(ClaimError::DuplicatePort(name.clone()));
+            }
+        }
+        self.claims.rcu(|current| {
+            let previous = current.claims.get(&claim.claim);
+            if let Some(p) = previous {
+                let same = p.token_sha256 == claim.token_sha256
+                    && p.ports.len() == claim.ports.len()
+                    && p.ports.iter().zip(&claim.ports).all(|(a, (name, addr))| {
+                        a.name == *name && a.route.backends.first().map(|b| b.addr) == Some(*addr)
+                    });
+                if same {
+                    return current.clone();
+                }
+            }
+            let ports = claim
+                .ports
+                .iter()
+                .map(|(name, addr)| {
+                    let kept = previous.and_then(|p| {
+                        p.port(name)
+                            .filter(|x| x.route.backends.first().map(|b| b.addr) == Some(*addr))
+                    });
+                    ClaimPort {
+                        name: name.clone(),
+                        route: kept.map_or_else(|| claim_port_route(*addr), |k| k.route.clone()),
+                        label: format!("claim {} port {name}", claim.claim),
+                    }
+                })
+                .collect();
+            let entry = ClaimEntry {
+                token_sha256: claim.token_sha256,
+                ports,
+                activity: previous
+                    .map_or_else(|| Arc::new(Activity::new()), |p| p.activity.clone()),
+            };
+            let mut claims = current.claims.clone();
+            claims.insert(claim.claim.clone(), Arc::new(entry));
+            Arc::new(ClaimTable::new(claims))
+        });
+        Ok(())
+    }
+
+    /// Stops routing a claim (released): its paths answer 404 from the next request on.
+    /// Upgraded connections already open (WebSockets) are not cut.
+    pub fn remove_claim(&self, claim: &str) {
+        self.claims.rcu(|current| {
+            if !current.claims.contains_key(claim) {
+                return current.clone();
+            }
+            let mut claims = current.claims.clone();
+            claims.remove(claim);
+            Arc::new(ClaimTable::new(claims))
+        });
+    }
+
+    /// Keeps only the claims named (the others are removed as by [`Routes::remove_claim`]).
+    pub fn retain_claims(&self, live: &HashSet<String>) {
+        self.claims.rcu(|current| {
+            if current.claims.keys().all(|k| live.contains(k)) {
+                return current.clone();
+            }
+            let claims = current
+                .claims
+                .iter()
+                .filter(|(k, _)| live.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Arc::new(ClaimTable::new(claims))
+        });
+    }
+
+    /// When a routed claim was last used: the start or end of its latest request that got
+    /// through (a token checked), now while one of its requests or upgraded connections
+    /// (WebSockets) is open, or when it was first set if it never was used. `None` for a claim
+    /// not routed.
+    pub fn claim_last_seen(&self, claim: &str) -> Option<Instant> {
+        self.claims
+            .load()
+            .claims
+            .get(claim)
+            .map(|c| c.activity.last_seen())
+    }
+}
+
+/// A route to one claim port: its only backend takes any number of requests at once.
+fn claim_port_route(addr: SocketAddr) -> Arc<AppRoute> {
+    Arc::new(AppRoute {
+        backends: vec![Backend {
+            addr,
+            concurrency: Some(0),
+        }],
+        stats: vec![Arc::default()],
+        ..AppRoute::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::{token_digest, InUse};
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn claim(id: &str, ports: &[(&str, u16)]) -> ClaimRoute {
+        ClaimRoute {
+            claim: id.into(),
+            token_sha256: token_digest("secret"),
+            ports: ports.iter().map(|(n, p)| ((*n).into(), addr(*p))).collect(),
+        }
+    }
+
+    #[test]
+    fn set_refuses_bad_claims_and_keeps_what_stays() {
+        let routes = Routes::default();
+        assert_eq!(
+            routes.set_claim(claim("bad id!", &[])),
+            Err(ClaimError::BadClaimId("bad id!".into()))
+        );
+        assert_eq!(
+            routes.set_claim(claim("claim-0001", &[("apps", 1)])),
+            Err(ClaimError::BadPortName("apps".into()))
+        );
+        assert_eq!(
+            routes.set_claim(claim("claim-0001", &[("code", 1), ("code", 2)])),
+            Err(ClaimError::DuplicatePort("code".into()))
+        );
+        assert!(routes.claims.load().claims.is_empty());
+
+        routes
+            .set_claim(claim("claim-0001", &[("code", 1), ("vnc", 2)]))
+            .unwrap();
+        let before = routes.claims.load_full();
+        let code = before.claims["claim-0001"]
+            .port("code")
+            .unwrap()
+            .route
+            .clone();
+        // The same claim again: nothing swapped.
+        routes
+            .set_claim(claim("claim-0001", &[("code", 1), ("vnc", 2)]))
+            .unwrap();
+        assert!(Arc::ptr_eq(&before, &routes.claims.load_full()));
+        // vnc moves, code stays: code keeps its route (and its idle connections).
+        routes
+            .set_claim(claim("claim-0001", &[("code", 1), ("vnc", 3)]))
+            .unwrap();
+        let after = routes.claims.load();
+        let entry = &after.claims["claim-0001"];
+        assert!(Arc::ptr_eq(&code, &entry.port("code").unwrap().route));
+        assert_eq!(entry.port("vnc").unwrap().route.backends[0].addr, addr(3));
+        assert!(Arc::ptr_eq(
+            &before.claims["claim-0001"].activity,
+            &entry.activity
+        ));
+        assert_eq!(after.port_names.len(), 2);
+    }
+
+    #[test]
+    fn remove_and_retain() {
+        let routes = Routes::default();
+        for id in ["claim-0001", "claim-0002", "claim-0003"] {
+            routes.set_claim(claim(id, &[("code", 1)])).unwrap();
+        }
+        routes
+            .set_claim(claim("claim-0004", &[("web", 1)]))
+            .unwrap();
+        routes.remove_claim("claim-0002");
+        routes.remove_claim("never-there");
+        assert!(routes.claim_last_seen("claim-0002").is_none());
+        let live: HashSet<String> = ["claim-0001".to_owned()].into();
+        routes.retain_claims(&live);
+        let table = routes.claims.load();
+        assert_eq!(table.claims.len(), 1);
+        assert!(table.claims.contains_key("claim-0001"));
+        assert_eq!(table.port_names, HashSet::from(["code".to_owned()]));
+    }
+
+    #[test]
+    fn last_seen_moves_with_use_and_is_now_while_open() {
+        let routes = Routes::default();
+        let t0 = Instant::now();
+        routes
+            .set_claim(claim("claim-0001", &[("code", 1)]))
+            .unwrap();
+        let set_at = routes.claim_last_seen("claim-0001").unwrap();
+        assert!(set_at >= t0, "first seen when set");
+        std::thread::sleep(Duration::from_millis(20));
+        let activity = routes.claims.load().claims["claim-0001"].activity.clone();
+        let open = InUse::new(&activity);
+        std::thread::sleep(Duration::from_millis(20));
+        let while_open = routes.claim_last_seen("claim-0001").unwrap();
+        assert!(while_open >= t0 + Duration::from_millis(40));
+        drop(open);
+        let closed = routes.claim_last_seen("claim-0001").unwrap();
+        assert!(
+            closed >= t0 + Duration::from_millis(40),
+            "seen when it ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(routes.claim_last_seen("claim-0001").unwrap(), closed);
     }
 }

@@ -26,6 +26,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::claims::InUse;
+
 /// What goes upstream: nothing (a request that can be sent again), or the client's body as it
 /// arrives.
 pub(crate) type RequestBody = Either<Empty<Bytes>, Incoming>;
@@ -322,6 +324,8 @@ impl Lease {
 /// to its pool at the end) or one of the proxy's own short pages.
 pub struct ProxyBody {
     kind: Kind,
+    /// A claim's request in progress, until the body is done with.
+    _in_use: Option<InUse>,
 }
 
 enum Kind {
@@ -357,7 +361,14 @@ impl ProxyBody {
                 first: None,
                 done: false,
             },
+            _in_use: None,
         }
+    }
+
+    /// The body, holding `in_use` until it is dropped.
+    pub(crate) fn hold(mut self, in_use: Option<InUse>) -> ProxyBody {
+        self._in_use = in_use;
+        self
     }
 
     /// Reads the first frame of a replica's body of known length before the response's head goes
@@ -398,6 +409,7 @@ impl ProxyBody {
     pub(crate) fn full(bytes: Bytes) -> ProxyBody {
         ProxyBody {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+            _in_use: None,
         }
     }
 }
