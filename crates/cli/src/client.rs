@@ -578,6 +578,90 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/pools`.
+    pub async fn pools(&self) -> Result<Vec<racer_core::api::PoolInfo>, ClientError> {
+        self.get("/api/v1/pools").await
+    }
+
+    /// `GET /api/v1/pools/{pool}`.
+    pub async fn pool(&self, pool: &str) -> Result<racer_core::api::PoolInfo, ClientError> {
+        self.get(&format!("/api/v1/pools/{}", path_segment(pool)))
+            .await
+    }
+
+    /// `POST /api/v1/pools`.
+    pub async fn create_pool(
+        &self,
+        req: &racer_core::api::NewPool,
+    ) -> Result<racer_core::api::PoolInfo, ClientError> {
+        self.call(Method::POST, "/api/v1/pools", Some(req)).await
+    }
+
+    /// `POST /api/v1/pools/{pool}/resize`.
+    pub async fn resize_pool(
+        &self,
+        pool: &str,
+        size: u32,
+    ) -> Result<racer_core::api::PoolInfo, ClientError> {
+        let req = racer_core::api::ResizePool { size };
+        self.call(
+            Method::POST,
+            &format!("/api/v1/pools/{}/resize", path_segment(pool)),
+            Some(&req),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/pools/{pool}`.
+    pub async fn delete_pool(&self, pool: &str) -> Result<racer_core::api::PoolInfo, ClientError> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!("/api/v1/pools/{}", path_segment(pool)),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/pools/{pool}/claims`.
+    pub async fn claim(
+        &self,
+        pool: &str,
+        req: &racer_core::api::ClaimRequest,
+    ) -> Result<racer_core::api::ClaimInfo, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/pools/{}/claims", path_segment(pool)),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/claims[?all=true]`.
+    pub async fn claims(&self, all: bool) -> Result<Vec<racer_core::api::ClaimInfo>, ClientError> {
+        self.get(if all {
+            "/api/v1/claims?all=true"
+        } else {
+            "/api/v1/claims"
+        })
+        .await
+    }
+
+    /// `GET /api/v1/claims/{id}`.
+    pub async fn claim_of(&self, id: &str) -> Result<racer_core::api::ClaimInfo, ClientError> {
+        self.get(&format!("/api/v1/claims/{}", path_segment(id)))
+            .await
+    }
+
+    /// `POST /api/v1/claims/{id}/release`.
+    pub async fn release_claim(&self, id: &str) -> Result<racer_core::api::ClaimInfo, ClientError> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/api/v1/claims/{}/release", path_segment(id)),
+            None,
+        )
+        .await
+    }
+
     /// `POST /api/v1/containers/cleanup`.
     pub async fn cleanup(&self) -> Result<ContainerAction, ClientError> {
         self.call::<(), _>(Method::POST, "/api/v1/containers/cleanup", None)

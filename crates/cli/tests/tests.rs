@@ -9,6 +9,7 @@ mod clusters;
 mod conda;
 mod deploy;
 mod leases;
+mod pools;
 mod quickstart;
 mod rbac;
 mod scheduling;

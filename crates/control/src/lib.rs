@@ -24,6 +24,7 @@ mod error;
 pub mod lease;
 pub mod metrics;
 pub mod observe;
+pub mod pools;
 pub mod ports;
 pub mod probe;
 pub mod reconcile;
@@ -144,6 +145,11 @@ pub struct Settings {
     pub lease_ttl: Duration,
     /// What this process is, in events and logs: `server` or `worker`.
     pub role: &'static str,
+    /// Default size of a warm pool (`PRE_WARMED_QUEUE_SIZE`).
+    pub pool_size: u32,
+    /// No new pool container while host memory in use is above this, percent
+    /// (`MAX_MEMORY_PERCENT`).
+    pub max_memory_percent: f64,
 }
 
 impl Default for Settings {
@@ -169,6 +175,8 @@ impl Default for Settings {
             autoscaler: true,
             lease_ttl: DEFAULT_LEASE_TTL,
             role: "server",
+            pool_size: 2,
+            max_memory_percent: 90.0,
         }
     }
 }
@@ -212,6 +220,10 @@ pub struct Ctx {
     pub waiting: Arc<tracking::Waiting>,
     /// The loops' leases, as this process holds them.
     pub leases: Arc<lease::Leases>,
+    /// Wakes the pool maintainer.
+    pub pools_wake: Arc<Notify>,
+    /// Why pools are held below their size.
+    pub pool_guard: Arc<pools::Guard>,
 }
 
 /// Starts every loop of the control plane for the cluster kind the settings name: the
@@ -248,6 +260,7 @@ fn start_on<C: cluster::Cluster>(
             tracker.clone(),
         ));
     }
+    tracker.spawn(crate::pools::run(ctx.clone(), shutdown.clone()));
     tracker.spawn(crate::cluster::run(cluster, ctx, shutdown));
 }
 
@@ -326,6 +339,8 @@ impl Ctx {
             preempted: Default::default(),
             waiting: Default::default(),
             leases: Default::default(),
+            pools_wake: Default::default(),
+            pool_guard: Default::default(),
         }
     }
 

@@ -3,11 +3,13 @@
 
 mod cluster;
 mod deploy;
+mod pools;
 mod run;
 pub mod swarm;
 
 pub use cluster::*;
 pub use deploy::*;
+pub use pools::*;
 pub use run::*;
 
 use std::collections::BTreeMap;

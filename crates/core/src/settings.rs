@@ -32,6 +32,8 @@ pub const SEED_ENV: &[SeedEnv] = &[
     seed("API_KEY", "RACER_ADMIN_TOKEN", true),
     seed("RESOURCE_CPU_LIMIT", "RACER_CONTAINER_CPUS", false),
     seed("RESOURCE_MEMORY_LIMIT", "RACER_CONTAINER_MEMORY", false),
+    seed("MAX_MEMORY_PERCENT", "RACER_MAX_MEMORY_PERCENT", false),
+    seed("PRE_WARMED_QUEUE_SIZE", "RACER_POOL_SIZE", false),
 ];
 
 /// The `RACER_*` variables to set from the seeds' ones: each seed variable that is set (and not

@@ -57,6 +57,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file for a container could not be packed.
+    #[error("cannot pack a file for the container: {message}")]
+    Archive {
+        /// What failed.
+        message: String,
+    },
     /// Any other engine failure.
     #[error("docker engine failed to {step}")]
     Engine {
@@ -95,7 +101,9 @@ impl Error {
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Connect { .. } | Error::Unreachable { .. } => ErrorKind::Unavailable,
             Error::Pull { .. } | Error::Build { .. } => ErrorKind::Invalid,
-            Error::Engine { .. } | Error::Context { .. } => ErrorKind::Internal,
+            Error::Engine { .. } | Error::Context { .. } | Error::Archive { .. } => {
+                ErrorKind::Internal
+            }
         }
     }
 }

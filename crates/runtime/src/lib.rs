@@ -7,6 +7,7 @@
 //! On a Swarm manager, [`swarm`] runs apps as services carrying the same labels.
 
 mod error;
+pub mod pool;
 pub mod swarm;
 
 pub use error::Error;

@@ -21,7 +21,7 @@ use crate::error::chain;
 use crate::extract::{Json, MAX_JSON_BODY};
 use crate::guard::{need, require_token, Need};
 use crate::state::AppState;
-use crate::{apps, clusters, containers, deployments, events, swarm, users, ApiError};
+use crate::{apps, clusters, containers, deployments, events, pools, swarm, users, ApiError};
 
 /// Builds the API router: public probes and login, then `/api/v1` in groups by the role each
 /// route needs (viewer < developer < admin < the install's admin token). Every group sits behind
@@ -31,6 +31,10 @@ pub(crate) fn router(state: AppState) -> Router {
     let role = |r: Role| middleware::from_fn(move |req, next| need(Need::Role(r), req, next));
     let viewer = Router::new()
         .route("/api/v1/info", get(info))
+        .route("/api/v1/pools", get(pools::list_pools))
+        .route("/api/v1/pools/{pool}", get(pools::get_pool))
+        .route("/api/v1/claims", get(pools::list_claims))
+        .route("/api/v1/claims/{id}", get(pools::get_claim))
         .route("/api/v1/whoami", get(users::whoami))
         .route("/api/v1/apps", get(apps::list_apps))
         .route("/api/v1/apps/{app}", get(apps::get_app))
@@ -54,6 +58,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route_layer(role(Role::Viewer));
     let developer = Router::new()
         .route("/api/v1/apps", post(apps::create_app))
+        .route("/api/v1/pools/{pool}/claims", post(pools::claim))
+        .route("/api/v1/claims/{id}/release", post(pools::release_claim))
         .route("/api/v1/validate", post(deployments::validate))
         .route("/api/v1/dockerfile", post(deployments::dockerfile))
         .route("/api/v1/deployments", post(deployments::deploy))
@@ -90,6 +96,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route_layer(role(Role::Developer));
     let admin = Router::new()
         .route("/api/v1/clusters", get(clusters::list_clusters))
+        .route("/api/v1/pools", post(pools::create_pool))
+        .route("/api/v1/pools/{pool}", delete(pools::delete_pool))
+        .route("/api/v1/pools/{pool}/resize", post(pools::resize_pool))
         .route("/api/v1/queue", get(clusters::queue_status))
         .route("/api/v1/clusters/{name}", get(clusters::get_cluster))
         .route("/api/v1/apps/{app}", delete(apps::delete_app))
@@ -198,6 +207,8 @@ async fn method_not_allowed() -> ApiError {
         swarm::swarm_status, swarm::swarm_logs, swarm::swarm_remove,
         clusters::list_clusters, clusters::get_cluster, clusters::add_cluster, clusters::drain_cluster,
         clusters::undrain_cluster, clusters::remove_cluster, clusters::queue_status,
+        pools::list_pools, pools::get_pool, pools::create_pool, pools::resize_pool, pools::delete_pool,
+        pools::claim, pools::list_claims, pools::get_claim, pools::release_claim,
         users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
         users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
         users::list_tokens, users::create_token, users::revoke_token),

@@ -15,6 +15,7 @@ mod events;
 mod extract;
 mod guard;
 mod metrics;
+mod pools;
 mod state;
 mod swarm;
 mod users;

@@ -121,6 +121,13 @@ struct Args {
     /// info,racer_proxy=debug. Default: RUST_LOG if set, else info.
     #[arg(long, env = "RACER_LOG_LEVEL")]
     log_level: Option<String>,
+    /// Warm pools: no new pool container while host memory in use is above this percent (also
+    /// MAX_MEMORY_PERCENT).
+    #[arg(long, default_value_t = 90.0, env = "RACER_MAX_MEMORY_PERCENT")]
+    max_memory_percent: f64,
+    /// Warm pools: the size of a pool created without one (also PRE_WARMED_QUEUE_SIZE).
+    #[arg(long, default_value_t = 2, env = "RACER_POOL_SIZE")]
+    pool_size: u32,
     /// Do not run the embedded worker: this server builds nothing and never acts on the
     /// engines; it serves the API and the proxy, checks health and routes, while `racerctl
     /// worker` processes (or other servers) on the same store build and place.
@@ -387,6 +394,20 @@ fn apply_control(args: &Args, config: &mut Config) -> anyhow::Result<()> {
             args.container_memory
         ),
     };
+    if !(args.max_memory_percent > 0.0 && args.max_memory_percent <= 100.0) {
+        anyhow::bail!(
+            "invalid --max-memory-percent (MAX_MEMORY_PERCENT) {}: give more than 0 and at most 100",
+            args.max_memory_percent
+        );
+    }
+    config.control.max_memory_percent = args.max_memory_percent;
+    if args.pool_size > 200 {
+        anyhow::bail!(
+            "invalid --pool-size (PRE_WARMED_QUEUE_SIZE) {}: at most 200",
+            args.pool_size
+        );
+    }
+    config.control.pool_size = args.pool_size;
     let limit_mb = config.control.default_memory_mb;
     config.control.default_request_cpus = match args.request_cpus {
         None => 0.1_f64.min(args.container_cpus),

@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod jobs;
 mod leases;
+mod pools;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use error::Error;
 pub use events::{EventFilter, Events, NewEvent};
 pub use jobs::{Failed, Job, Jobs, KindCounts, NewJob};
 pub use leases::{Acquired, LeaseRecord, Leases};
+pub use pools::{ClaimRecord, MemberRecord, NewClaim, PoolRecord, Pools};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -270,6 +272,11 @@ impl Store {
     /// The durable work queue.
     pub fn jobs(&self) -> Jobs<'_> {
         Jobs { store: self }
+    }
+
+    /// Warm pools, their members and claims.
+    pub fn pools(&self) -> Pools<'_> {
+        Pools { store: self }
     }
 
     /// The control loops' leases.

@@ -40,6 +40,14 @@ enum Cmd {
     /// List deployments of every project (or one), newest first, and why each queued one waits.
     #[command(subcommand)]
     Deployments(racer_cli::commands::deployments::DeploymentsCmd),
+    /// Create, list, show, resize and delete warm pools of pre-started containers.
+    #[command(subcommand)]
+    Pools(racer_cli::commands::pools::PoolsCmd),
+    /// Claim a container of a pool: a ready one in milliseconds, else one started now.
+    Claim(racer_cli::commands::pools::ClaimArgs),
+    /// List, show and release claims.
+    #[command(subcommand)]
+    Claims(racer_cli::commands::pools::ClaimsCmd),
     /// Show a project's status and containers (the only project if none is named; every project
     /// with --list).
     Status(StatusArgs),
@@ -135,6 +143,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::ListProjects => apps::list_projects(c, json).await,
         Cmd::Deployments(d) => racer_cli::commands::deployments::deployments(c, d, json).await,
         Cmd::Status(a) => apps::status(c, a, json).await,
+        Cmd::Pools(p) => racer_cli::commands::pools::pools(c, p, json).await,
+        Cmd::Claim(a) => racer_cli::commands::pools::claim(c, a, json).await,
+        Cmd::Claims(p) => racer_cli::commands::pools::claims(c, p, json).await,
         Cmd::Releases(n) => apps::releases(c, n, json).await,
         Cmd::Up(n) => apps::set_running(c, n, true, json).await,
         Cmd::Down(n) => apps::set_running(c, n, false, json).await,

@@ -8,6 +8,7 @@
 //! - [`scale`]: `scale` (with a source: deploy, then scale), `scale-up`, `scale-down`, `metrics`,
 //!   `policy`.
 //! - [`logs`]: `logs`, `events`.
+//! - [`pools`]: `pools …`, `claim`, `claims …` (warm pools).
 //! - [`swarm`]: `swarm-status`, `swarm-logs`, `swarm-remove`.
 //!
 //! The account commands (`login`, `tokens`, …) are in [`crate::account`].
@@ -16,6 +17,7 @@ pub mod apps;
 pub mod deploy;
 pub mod deployments;
 pub mod logs;
+pub mod pools;
 pub mod scale;
 pub mod spec;
 pub mod swarm;

@@ -129,6 +129,16 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_REQUEST_MEMORY")]
     #[serde(default)]
     pub request_memory: Option<String>,
+    /// Warm pools: no new pool container while host memory in use is above this percent (also
+    /// MAX_MEMORY_PERCENT). Default: 90.
+    #[arg(long, env = "RACER_MAX_MEMORY_PERCENT")]
+    #[serde(default)]
+    pub max_memory_percent: Option<String>,
+    /// Warm pools: the size of a pool created without one (also PRE_WARMED_QUEUE_SIZE).
+    /// Default: 2.
+    #[arg(long, env = "RACER_POOL_SIZE")]
+    #[serde(default)]
+    pub pool_size: Option<String>,
     /// Do not run the embedded worker: the server builds nothing and never acts on the engines
     /// (`racerctl worker` processes on the same store do). Recorded for `restart`.
     #[arg(long, env = "RACER_NO_WORKER")]
@@ -179,6 +189,8 @@ impl StartArgs {
             ("--lease-ttl", self.lease_ttl.clone()),
             ("--request-cpus", self.request_cpus.clone()),
             ("--request-memory", self.request_memory.clone()),
+            ("--max-memory-percent", self.max_memory_percent.clone()),
+            ("--pool-size", self.pool_size.clone()),
         ]
         .into_iter()
         .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
@@ -226,7 +238,9 @@ impl StartArgs {
             log_level,
             lease_ttl,
             request_cpus,
-            request_memory
+            request_memory,
+            max_memory_percent,
+            pool_size
         );
         let merged = StartArgs {
             no_worker: merged.no_worker || prev.no_worker,

@@ -13,6 +13,7 @@
 //! - [`specs`]: apply a spec document (returns the diff), replace a scaling policy.
 //! - [`inspect`]: uploads, validate, the generated Dockerfile, and the preflight of a deploy.
 //! - [`containers`]: the operator's view of containers: list, logs, stop, remove, cleanup.
+//! - [`pools`]: warm pools and their claims.
 //! - [`swarm`]: an app's Swarm service, and the local engine's swarm membership.
 //! - [`server`]: the engine's health and version, for `/health` and `/api/v1/info`.
 
@@ -22,6 +23,7 @@ pub mod containers;
 pub mod deployments;
 pub mod events;
 pub mod inspect;
+pub mod pools;
 pub mod server;
 pub mod specs;
 pub mod swarm;
