@@ -7,6 +7,10 @@
 //! declared capacity) are read from the store at most once a second; what an engine holds is
 //! read from it (`NCPU`, `MemTotal`) unless declared, again every minute.
 //!
+//! An engine recorded with TLS files (`racerctl clusters add --tls-ca … --tls-cert … --tls-key
+//! …`) is reached over mutual TLS; the files are read when its handle is made, in every process
+//! that makes one (server and workers alike), so they must be readable there at the same path.
+//!
 //! An engine that does not answer keeps its last list (its replicas are not started twice
 //! elsewhere because of one failed read) and is unreachable to the scheduler: nothing new is
 //! placed there.
@@ -15,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use racer_core::api::ClusterTls;
 use racer_core::placement;
 use racer_runtime::{EngineFacts, Observed, Runtime, LOCAL};
 use racer_store::ClusterRecord;
@@ -41,14 +46,35 @@ struct State {
     records: Vec<ClusterRecord>,
     remote: HashMap<String, Remote>,
     facts: HashMap<String, (Option<EngineFacts>, Instant)>,
+    /// Why a cluster's engine could not be opened, as last said (said again only when it
+    /// changes, not at every read of the records).
+    failed: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
 struct Remote {
     host: String,
+    tls: Option<ClusterTls>,
     runtime: Runtime,
     last: Vec<Observed>,
     reachable: bool,
+}
+
+/// A handle on a cluster's engine at `host`, over mutual TLS when `tls` names the files (read
+/// and checked now; a bad one is [`racer_runtime::Error::Tls`], naming it).
+pub(crate) fn connect(
+    host: &str,
+    tls: Option<&ClusterTls>,
+) -> Result<Runtime, racer_runtime::Error> {
+    match tls {
+        None => Runtime::connect_to(host),
+        Some(t) => Runtime::connect_to_tls(
+            host,
+            std::path::Path::new(&t.ca),
+            std::path::Path::new(&t.cert),
+            std::path::Path::new(&t.key),
+        ),
+    }
 }
 
 impl Engines {
@@ -74,29 +100,40 @@ impl Engines {
         s.remote.retain(|n, _| names.contains(n.as_str()));
         s.facts
             .retain(|n, _| names.contains(n.as_str()) || n == LOCAL);
+        s.failed.retain(|n, _| names.contains(n.as_str()));
         for r in &records {
             let Some(host) = r.docker_host.as_deref() else {
                 continue;
             };
-            if s.remote.get(&r.name).is_some_and(|e| e.host == host) {
+            if s.remote
+                .get(&r.name)
+                .is_some_and(|e| e.host == host && e.tls == r.tls)
+            {
                 continue;
             }
-            match Runtime::connect_to(host) {
+            match connect(host, r.tls.as_ref()) {
                 Ok(rt) => {
                     let runtime = rt.for_install(ctx.runtime.install()).for_cluster(&r.name);
                     s.remote.insert(
                         r.name.clone(),
                         Remote {
                             host: host.to_owned(),
+                            tls: r.tls.clone(),
                             runtime,
                             last: Vec::new(),
                             reachable: false,
                         },
                     );
                     s.facts.remove(&r.name);
+                    s.failed.remove(&r.name);
                 }
                 Err(e) => {
-                    tracing::warn!(cluster = %r.name, error = %e, "cannot open the cluster's engine");
+                    // Paths and what is wrong with a file only: never a key's contents.
+                    let why = racer_core::error_chain(&e);
+                    if s.failed.get(&r.name) != Some(&why) {
+                        tracing::warn!(cluster = %r.name, error = %why, "cannot open the cluster's engine; nothing is placed there until it can be");
+                        s.failed.insert(r.name.clone(), why);
+                    }
                 }
             }
         }

@@ -1,4 +1,39 @@
+use std::path::{Path, PathBuf};
+
 use racer_core::ErrorKind;
+
+/// One of the three files of an engine reached over mutual TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    /// The CA certificate the engine's certificate must be signed by.
+    Ca,
+    /// racer's client certificate.
+    Cert,
+    /// The client certificate's private key.
+    Key,
+}
+
+impl TlsFile {
+    /// Its field in `POST /api/v1/clusters` (`--tls-ca`, ... on the command line).
+    pub fn field(self) -> &'static str {
+        match self {
+            TlsFile::Ca => "tls_ca",
+            TlsFile::Cert => "tls_cert",
+            TlsFile::Key => "tls_key",
+        }
+    }
+}
+
+impl std::fmt::Display for TlsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self {
+            TlsFile::Ca => "CA certificate",
+            TlsFile::Cert => "client certificate",
+            TlsFile::Key => "client key",
+        };
+        write!(f, "the TLS {what} ({})", self.field())
+    }
+}
 
 /// Everything that can go wrong talking to the engine.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +45,23 @@ pub enum Error {
         /// bollard's error.
         #[source]
         source: bollard::errors::Error,
+    },
+    /// A file of an engine reached over TLS cannot be used (missing, unreadable, not PEM, a key
+    /// that is not the certificate's). Never carries the file's contents.
+    #[error("{file} {}: {problem}", path.display())]
+    Tls {
+        /// Which file.
+        file: TlsFile,
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// TLS was asked for an engine address that is not `tcp://`.
+    #[error("{host:?}: TLS is for engines reached over TCP (tcp://host:port)")]
+    TlsHost {
+        /// The address.
+        host: String,
     },
     /// The engine is not reachable (socket missing, daemon down).
     #[error("docker engine unreachable while trying to {step}")]
@@ -75,6 +127,14 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn tls(file: TlsFile, path: &Path, problem: impl Into<String>) -> Error {
+        Error::Tls {
+            file,
+            path: path.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
     pub(crate) fn from_engine(step: &'static str, source: bollard::errors::Error) -> Error {
         use bollard::errors::Error as B;
         match source {
@@ -101,6 +161,7 @@ impl Error {
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Connect { .. } | Error::Unreachable { .. } => ErrorKind::Unavailable,
             Error::Pull { .. } | Error::Build { .. } => ErrorKind::Invalid,
+            Error::Tls { .. } | Error::TlsHost { .. } => ErrorKind::Invalid,
             Error::Engine { .. } | Error::Context { .. } | Error::Archive { .. } => {
                 ErrorKind::Internal
             }

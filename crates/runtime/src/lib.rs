@@ -9,8 +9,9 @@
 mod error;
 pub mod pool;
 pub mod swarm;
+mod tls;
 
-pub use error::Error;
+pub use error::{Error, TlsFile};
 pub use swarm::{ServiceDef, ServiceObserved, SwarmState, TaskObserved};
 
 use std::collections::HashMap;
@@ -277,6 +278,35 @@ impl Runtime {
             None => Docker::connect_with_http(host, timeout, bollard::API_DEFAULT_VERSION),
         }
         .map_err(|source| Error::Connect { source })?;
+        Ok(Runtime {
+            docker,
+            install: String::new(),
+            cluster: LOCAL.to_owned(),
+        })
+    }
+
+    /// Connects to the engine at `host` (`tcp://host:port`) over mutual TLS, as `docker
+    /// --tlsverify` does: the engine's certificate must be signed by the CA in `ca`, and racer
+    /// presents the client certificate `cert` with its private key `key` (PEM files). The files
+    /// are read and checked here, so a missing, unreadable or malformed one is said at once,
+    /// naming it ([`Error::Tls`]); key contents are never put in an error. Does not talk to
+    /// the engine yet.
+    pub fn connect_to_tls(
+        host: &str,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Runtime, Error> {
+        if !host.starts_with("tcp://") {
+            return Err(Error::TlsHost {
+                host: host.to_owned(),
+            });
+        }
+        tls::check(ca, cert, key)?;
+        let timeout = 10;
+        let docker =
+            Docker::connect_with_ssl(host, key, cert, ca, timeout, bollard::API_DEFAULT_VERSION)
+                .map_err(|source| Error::Connect { source })?;
         Ok(Runtime {
             docker,
             install: String::new(),

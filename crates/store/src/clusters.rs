@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use racer_core::api::ClusterTls;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -15,6 +16,8 @@ pub struct ClusterRecord {
     pub name: String,
     /// Its engine; `None` for `local`.
     pub docker_host: Option<String>,
+    /// The paths of the files its engine is reached with over mutual TLS; `None` without.
+    pub tls: Option<ClusterTls>,
     /// A Swarm manager.
     pub swarm: bool,
     /// Declared millicores, if declared.
@@ -34,7 +37,8 @@ pub struct Clusters<'a> {
     pub(crate) store: &'a Store,
 }
 
-const COLUMNS: &str = "name, docker_host, swarm, cpu_milli, memory_mb, gpu, labels, drained";
+const COLUMNS: &str =
+    "name, docker_host, swarm, cpu_milli, memory_mb, gpu, labels, drained, tls_ca, tls_cert, tls_key";
 
 fn from_row(row: &AnyRow) -> Result<ClusterRecord, Error> {
     let opt = |c: &str| -> Result<Option<u64>, Error> {
@@ -43,9 +47,16 @@ fn from_row(row: &AnyRow) -> Result<ClusterRecord, Error> {
             .map_err(Error::query)?
             .and_then(|v| u64::try_from(v).ok()))
     };
+    let text = |c: &str| -> Result<Option<String>, Error> { row.try_get(c).map_err(Error::query) };
+    // Written all three or none.
+    let tls = match (text("tls_ca")?, text("tls_cert")?, text("tls_key")?) {
+        (Some(ca), Some(cert), Some(key)) => Some(ClusterTls { ca, cert, key }),
+        _ => None,
+    };
     Ok(ClusterRecord {
         name: row.try_get("name").map_err(Error::query)?,
         docker_host: row.try_get("docker_host").map_err(Error::query)?,
+        tls,
         swarm: row.try_get::<i32, _>("swarm").map_err(Error::query)? != 0,
         cpu_milli: opt("cpu_milli")?,
         memory_mb: opt("memory_mb")?,
@@ -65,7 +76,8 @@ impl Clusters<'_> {
         let now = now_ms();
         let done = sqlx::query(
             "INSERT INTO clusters (name, docker_host, swarm, cpu_milli, memory_mb, gpu, labels, \
-             drained, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+             drained, created_at, updated_at, tls_ca, tls_cert, tls_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9, $10, $11)",
         )
         .bind(&c.name)
         .bind(c.docker_host.as_deref())
@@ -75,6 +87,9 @@ impl Clusters<'_> {
         .bind(i64_of(Some(c.gpu)))
         .bind(to_json(&c.labels))
         .bind(now)
+        .bind(c.tls.as_ref().map(|t| t.ca.as_str()))
+        .bind(c.tls.as_ref().map(|t| t.cert.as_str()))
+        .bind(c.tls.as_ref().map(|t| t.key.as_str()))
         .execute(&self.store.pool)
         .await;
         done.map_err(|e| Error::unique_or_query(e, "cluster", "name", &c.name))?;

@@ -18,6 +18,7 @@ contract!(clusters_start_with_local_and_keep_what_was_declared, |db| {
     let b = ClusterRecord {
         name: "gpu-a".into(),
         docker_host: Some("unix:///run/b.sock".into()),
+        tls: None,
         swarm: false,
         cpu_milli: Some(32_000),
         memory_mb: None,
@@ -50,3 +51,34 @@ contract!(clusters_start_with_local_and_keep_what_was_declared, |db| {
         Err(Error::NotFound { .. })
     ));
 });
+
+contract!(
+    a_cluster_over_tls_keeps_the_paths_of_its_three_files,
+    |db| {
+        let clusters = db.store.clusters();
+        let c = ClusterRecord {
+            name: "remote".into(),
+            docker_host: Some("tcp://10.0.0.2:2376".into()),
+            tls: Some(racer_core::api::ClusterTls {
+                ca: "/etc/racer/tls/ca.pem".into(),
+                cert: "/etc/racer/tls/cert.pem".into(),
+                key: "/etc/racer/tls/key.pem".into(),
+            }),
+            swarm: false,
+            cpu_milli: None,
+            memory_mb: None,
+            gpu: 0,
+            labels: BTreeMap::new(),
+            drained: false,
+        };
+        assert_eq!(clusters.create(&c).await.unwrap(), c);
+        let listed = clusters.list().await.unwrap();
+        let local = listed.iter().find(|r| r.name == "local").unwrap();
+        assert_eq!(local.tls, None, "local has no TLS files");
+        assert_eq!(
+            db.reopen().await.clusters().get("remote").await.unwrap(),
+            c,
+            "survives a restart"
+        );
+    }
+);

@@ -1,6 +1,7 @@
 //! `racerctl clusters …`: the Docker engines racer places work on (issue 14).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -20,6 +21,17 @@ pub enum ClustersCmd {
         /// The engine: unix:///path/to/docker.sock or tcp://host:port.
         #[arg(long)]
         docker_host: String,
+        /// A tcp:// engine over mutual TLS (dockerd --tlsverify): the CA certificate (PEM) its
+        /// certificate is signed by. A file on the server, read by it and by every worker; with
+        /// --tls-cert and --tls-key.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
+        /// The client certificate (PEM) racer presents to the engine.
+        #[arg(long, value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM); only its path is sent and stored.
+        #[arg(long, value_name = "FILE")]
+        tls_key: Option<PathBuf>,
         /// Cores (default: the engine's NCPU).
         #[arg(long)]
         cpu: Option<f64>,
@@ -98,6 +110,18 @@ fn print(c: &ClusterInfo) {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("capacity: {} ({})", capacity(c), sources.join(", "));
+    if let Some(t) = &c.tls {
+        println!(
+            "tls:      yes (ca {}, cert {}, key {})",
+            t.ca, t.cert, t.key
+        );
+    } else if c
+        .docker_host
+        .as_deref()
+        .is_some_and(|h| h.starts_with("tcp://"))
+    {
+        println!("tls:      no");
+    }
     if let Some(v) = &c.engine_version {
         println!("version:  {v}");
     }
@@ -106,6 +130,16 @@ fn print(c: &ClusterInfo) {
         let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("labels:   {}", labels.join(", "));
     }
+}
+
+/// A file the server reads, as the path to send it: a relative path is taken from this
+/// directory (the usual case of a server on this machine); the server checks it exists.
+fn server_path(p: &std::path::Path) -> anyhow::Result<String> {
+    let abs = std::path::absolute(p)
+        .map_err(|e| anyhow::anyhow!("{}: cannot make it an absolute path: {e}", p.display()))?;
+    abs.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("{}: the path is not UTF-8", abs.display()))
 }
 
 /// Runs `racerctl clusters …`.
@@ -124,7 +158,11 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
                             c.state.clone(),
                             capacity(c),
                             c.containers.to_string(),
-                            c.docker_host.clone().unwrap_or_else(|| "(server's)".into()),
+                            match (&c.docker_host, &c.tls) {
+                                (None, _) => "(server's)".into(),
+                                (Some(h), None) => h.clone(),
+                                (Some(h), Some(_)) => format!("{h} (tls)"),
+                            },
                         ]
                     })
                     .collect();
@@ -138,6 +176,9 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
         ClustersCmd::Add {
             name,
             docker_host,
+            tls_ca,
+            tls_cert,
+            tls_key,
             cpu,
             memory,
             gpu,
@@ -160,6 +201,9 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
                     gpu,
                     swarm,
                     labels: map,
+                    tls_ca: tls_ca.map(|p| server_path(&p)).transpose()?,
+                    tls_cert: tls_cert.map(|p| server_path(&p)).transpose()?,
+                    tls_key: tls_key.map(|p| server_path(&p)).transpose()?,
                 })
                 .await?
         }

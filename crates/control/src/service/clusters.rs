@@ -23,7 +23,7 @@ impl Services {
     fn cluster_runtime(&self, c: &ClusterRecord) -> Result<Runtime, Error> {
         match &c.docker_host {
             None => Ok(self.engine()?.runtime.clone()),
-            Some(host) => Ok(Runtime::connect_to(host)?
+            Some(host) => Ok(crate::engines::connect(host, c.tls.as_ref())?
                 .for_install(self.install_id().as_deref().unwrap_or_default())),
         }
     }
@@ -102,6 +102,7 @@ impl Services {
         ClusterInfo {
             name: c.name,
             docker_host: c.docker_host,
+            tls: c.tls,
             swarm: c.swarm,
             labels: c.labels,
             drained: c.drained,
@@ -196,13 +197,16 @@ impl Services {
         }
     }
 
-    /// Adds a cluster: the engine must answer (a typo in a socket path is said at once).
+    /// Adds a cluster: the engine must answer (a typo in a socket path is said at once); over
+    /// TLS when the three files are given, each read and checked first (a bad one is refused
+    /// naming its field).
     pub async fn add_cluster(
         &self,
         caller: &Caller,
         req: &NewCluster,
     ) -> Result<ClusterInfo, Error> {
         let (cpu_milli, memory_mb) = req.check()?;
+        let tls = req.tls()?;
         if req.name == LOCAL_CLUSTER {
             return Err(Error::refused(
                 ErrorKind::Conflict,
@@ -210,9 +214,33 @@ impl Services {
             )
             .at("name"));
         }
+        let unreachable = |why: &str| {
+            let hint = if tls.is_some() {
+                "check that it runs, that its certificate is signed by --tls-ca and names the address, and that it trusts the CA of --tls-cert (dockerd --tlsverify --tlscacert)"
+            } else if req.docker_host.starts_with("tcp://") {
+                "check that it runs and listens there; an engine started with --tlsverify needs --tls-ca, --tls-cert and --tls-key"
+            } else {
+                "check that it runs and that this server may open it"
+            };
+            Error::invalid(format!(
+                "cannot reach the engine at {}{}: {}; {hint}",
+                req.docker_host,
+                if tls.is_some() { " over TLS" } else { "" },
+                why.trim_end(),
+            ))
+            .at("docker_host")
+        };
+        // A TLS file that cannot be used is the fault of its own field.
+        if let Err(e) = crate::engines::connect(&req.docker_host, tls.as_ref()) {
+            if let racer_runtime::Error::Tls { file, .. } = &e {
+                return Err(Error::invalid(e.to_string()).at(file.field()));
+            }
+            return Err(unreachable(&racer_core::error_chain(&e)));
+        }
         let record = ClusterRecord {
             name: req.name.clone(),
             docker_host: Some(req.docker_host.clone()),
+            tls: tls.clone(),
             swarm: req.swarm,
             cpu_milli,
             memory_mb,
@@ -222,11 +250,7 @@ impl Services {
         };
         let probe = self.cluster_info(record.clone()).await;
         if let Some(e) = &probe.error {
-            return Err(Error::invalid(format!(
-                "cannot reach the engine at {}: {e}; check that it runs and that this server may open it",
-                req.docker_host
-            ))
-            .at("docker_host"));
+            return Err(unreachable(e));
         }
         self.store().clusters().create(&record).await?;
         self.event(NewEvent {
@@ -234,7 +258,12 @@ impl Services {
             kind: "cluster.added".into(),
             app_id: None,
             app_name: None,
-            message: format!("cluster {} added ({})", req.name, req.docker_host),
+            message: format!(
+                "cluster {} added ({}{})",
+                req.name,
+                req.docker_host,
+                if tls.is_some() { ", TLS" } else { "" }
+            ),
             org: None,
         })
         .await;

@@ -48,9 +48,77 @@ pub struct NewCluster {
     /// Labels requests can ask for (`zone=eu`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// A `tcp://` engine reached over mutual TLS (`dockerd --tlsverify`): the CA certificate
+    /// (PEM) its certificate is signed by. A path on the server, which every worker must be
+    /// able to read too; with `tls_cert` and `tls_key`, or none of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<String>,
+    /// The client certificate (PEM) racer presents to the engine; a path as `tls_ca`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// The client certificate's private key (PEM); a path as `tls_ca`. Only the path is kept
+    /// and shown, never the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+}
+
+/// The files of an engine reached over mutual TLS: paths on the server (and every worker),
+/// read when the engine is connected to; the store keeps the paths, not the contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterTls {
+    /// The CA certificate the engine's certificate is signed by.
+    pub ca: String,
+    /// The client certificate.
+    pub cert: String,
+    /// The client certificate's private key (its path only).
+    pub key: String,
 }
 
 impl NewCluster {
+    /// The TLS files, when given: all three or none, absolute paths, for a `tcp://` engine
+    /// only. A partial set names the first missing field.
+    pub fn tls(&self) -> Result<Option<ClusterTls>, FieldError> {
+        let given = [
+            ("tls_ca", &self.tls_ca),
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+        ];
+        if given.iter().all(|(_, v)| v.is_none()) {
+            return Ok(None);
+        }
+        if let Some((field, _)) = given.iter().find(|(_, v)| v.is_none()) {
+            return Err(FieldError::new(
+                *field,
+                format!(
+                    "{field} is missing: an engine over TLS needs all three files, --tls-ca, --tls-cert and --tls-key (or none, for an engine without TLS)"
+                ),
+            ));
+        }
+        for (field, v) in given {
+            let path = v.as_deref().unwrap_or_default();
+            if !path.starts_with('/') {
+                return Err(FieldError::new(
+                    field,
+                    format!("{path:?} is not an absolute path (a file on the server)"),
+                ));
+            }
+        }
+        if !self.docker_host.starts_with("tcp://") {
+            return Err(FieldError::new(
+                "docker_host",
+                format!(
+                    "{:?}: TLS is for engines reached over TCP (tcp://host:port); a unix socket needs no TLS files",
+                    self.docker_host
+                ),
+            ));
+        }
+        Ok(Some(ClusterTls {
+            ca: self.tls_ca.clone().unwrap_or_default(),
+            cert: self.tls_cert.clone().unwrap_or_default(),
+            key: self.tls_key.clone().unwrap_or_default(),
+        }))
+    }
+
     /// Checks what can be checked without the engine; the declared capacity in the scheduler's
     /// units (`None` where the engine's is used).
     pub fn check(&self) -> Result<(Option<u64>, Option<u64>), FieldError> {
@@ -58,6 +126,7 @@ impl NewCluster {
             FieldError::new("name", format!("invalid cluster name {:?}: {e}", self.name))
         })?;
         check_docker_host(&self.docker_host)?;
+        self.tls()?;
         let cpu = match self.cpu {
             None => None,
             Some(c) if c > 0.0 && c <= 100_000.0 => Some((c * 1000.0).round() as u64),
@@ -135,6 +204,9 @@ pub struct ClusterInfo {
     /// The engine; `None` for `local` (the server's own: `DOCKER_HOST`, else the socket).
     #[serde(default)]
     pub docker_host: Option<String>,
+    /// The files it is reached with over mutual TLS; `None` without TLS.
+    #[serde(default)]
+    pub tls: Option<ClusterTls>,
     /// A Swarm manager.
     #[serde(default)]
     pub swarm: bool,
@@ -206,6 +278,35 @@ mod tests {
         d.memory = None;
         d.labels.insert("zone".into(), "eu west".into());
         assert_eq!(d.check().unwrap_err().field, "labels.zone");
+    }
+
+    #[test]
+    fn tls_files_come_all_three_or_none_as_absolute_paths_for_tcp_engines() {
+        let mut t = c("b", "tcp://10.0.0.2:2376");
+        assert_eq!(t.tls(), Ok(None));
+        t.tls_ca = Some("/etc/racer/ca.pem".into());
+        let e = t.check().unwrap_err();
+        assert_eq!(e.field, "tls_cert");
+        assert!(e.message.contains("--tls-key"), "{}", e.message);
+        t.tls_cert = Some("/etc/racer/cert.pem".into());
+        assert_eq!(t.check().unwrap_err().field, "tls_key");
+        t.tls_key = Some("key.pem".into());
+        assert_eq!(t.check().unwrap_err().field, "tls_key");
+        t.tls_key = Some("/etc/racer/key.pem".into());
+        assert_eq!(t.check(), Ok((None, None)));
+        assert_eq!(
+            t.tls(),
+            Ok(Some(ClusterTls {
+                ca: "/etc/racer/ca.pem".into(),
+                cert: "/etc/racer/cert.pem".into(),
+                key: "/etc/racer/key.pem".into(),
+            }))
+        );
+        t.docker_host = "unix:///run/b.sock".into();
+        assert_eq!(t.check().unwrap_err().field, "docker_host");
+        // Only what is given goes on the wire: an older server refuses unknown fields.
+        let plain = serde_json::to_string(&c("b", "tcp://h:1")).unwrap();
+        assert!(!plain.contains("tls"), "{plain}");
     }
 }
 
