@@ -21,3 +21,4 @@ mod swarm;
 mod takeover;
 mod traffic;
 mod websocket;
+mod workspaces;

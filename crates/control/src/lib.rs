@@ -30,10 +30,12 @@ pub mod probe;
 pub mod reconcile;
 mod replica;
 pub mod requeue;
+pub mod s3;
 pub mod schedule;
 pub mod service;
 pub mod swarm;
 pub mod tracking;
+pub mod workspace;
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -145,6 +147,10 @@ pub struct Settings {
     pub lease_ttl: Duration,
     /// What this process is, in events and logs: `server` or `worker`.
     pub role: &'static str,
+    /// Where claims' workspaces are stored (S3-compatible), and its credentials.
+    pub s3: s3::S3Config,
+    /// How often a claim's workspace syncs.
+    pub workspace_sync_interval: Duration,
     /// Default size of a warm pool (`PRE_WARMED_QUEUE_SIZE`).
     pub pool_size: u32,
     /// No new pool container while host memory in use is above this, percent
@@ -175,6 +181,8 @@ impl Default for Settings {
             autoscaler: true,
             lease_ttl: DEFAULT_LEASE_TTL,
             role: "server",
+            s3: Default::default(),
+            workspace_sync_interval: Duration::from_secs(30),
             pool_size: 2,
             max_memory_percent: 90.0,
         }
@@ -224,6 +232,8 @@ pub struct Ctx {
     pub pools_wake: Arc<Notify>,
     /// Why pools are held below their size.
     pub pool_guard: Arc<pools::Guard>,
+    /// When each claim's workspace syncs next.
+    pub workspace_sync: Arc<workspace::Schedule>,
 }
 
 /// Starts every loop of the control plane for the cluster kind the settings name: the
@@ -341,6 +351,7 @@ impl Ctx {
             leases: Default::default(),
             pools_wake: Default::default(),
             pool_guard: Default::default(),
+            workspace_sync: Default::default(),
         }
     }
 

@@ -249,6 +249,20 @@ pub async fn end_claim(
     error: Option<&str>,
     actor: &str,
 ) -> Result<Option<ClaimRecord>, Error> {
+    // A last push of the workspace before the container goes; if it cannot be made, the claim
+    // stays (nothing written in it is lost) and says why.
+    if c.workspace.is_some() && matches!(state, "released" | "expired" | "idle") {
+        let pool = ctx.store.pools().get(&c.pool_id).await?;
+        if let Err(e) = crate::workspace::sync(ctx, &pool, c).await {
+            return Err(Error::refused(
+                ErrorKind::Unavailable,
+                format!(
+                    "the last push of claim {}'s workspace failed ({e}); the claim stays and its container keeps running: try again when the storage answers",
+                    c.id
+                ),
+            ));
+        }
+    }
     ctx.routes.remove_claim(&c.id);
     let ended = ctx.store.pools().end_claim(&c.id, state, error).await?;
     if ended.is_some() {
@@ -384,16 +398,25 @@ pub async fn reconcile(ctx: &Ctx) -> Result<Duration, Error> {
         let Some(p) = by_id.get(c.pool_id.as_str()) else {
             continue;
         };
-        if c.expires_at <= now {
-            end_claim(ctx, c, "expired", None, "racer").await?;
-        } else if let (Some(idle), Some(seen)) =
-            (p.idle_timeout_s, ctx.routes.claim_last_seen(&c.id))
-        {
-            if seen.elapsed() >= Duration::from_secs(idle) {
-                end_claim(ctx, c, "idle", None, "racer").await?;
+        let end = if c.expires_at <= now {
+            Some("expired")
+        } else {
+            match (p.idle_timeout_s, ctx.routes.claim_last_seen(&c.id)) {
+                (Some(idle), Some(seen)) if seen.elapsed() >= Duration::from_secs(idle) => {
+                    Some("idle")
+                }
+                _ => None,
+            }
+        };
+        if let Some(state) = end {
+            if let Err(e) = end_claim(ctx, c, state, None, "racer").await {
+                tracing::warn!(claim = %c.id, error = %e.chain(), "cannot end the claim yet");
             }
         }
     }
+    // Workspaces due for a sync (claims still active after the steps above).
+    let active: Vec<ClaimRecord> = store.claims(None, false).await?;
+    crate::workspace::sync_due(ctx, &pools, &active);
     // Sizes.
     let mut budget = STARTS_PER_PASS;
     for p in &pools {

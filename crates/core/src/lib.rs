@@ -13,6 +13,7 @@ pub mod rollout;
 pub mod settings;
 pub mod spec;
 pub mod units;
+pub mod workspace;
 
 pub use names::{AppName, AppRef, NameError};
 

@@ -34,6 +34,9 @@ pub const SEED_ENV: &[SeedEnv] = &[
     seed("RESOURCE_MEMORY_LIMIT", "RACER_CONTAINER_MEMORY", false),
     seed("MAX_MEMORY_PERCENT", "RACER_MAX_MEMORY_PERCENT", false),
     seed("PRE_WARMED_QUEUE_SIZE", "RACER_POOL_SIZE", false),
+    seed("AWS_ACCESS_KEY_ID", "RACER_S3_ACCESS_KEY", true),
+    seed("AWS_SECRET_ACCESS_KEY", "RACER_S3_SECRET_KEY", true),
+    seed("AWS_REGION", "RACER_S3_REGION", false),
 ];
 
 /// The `RACER_*` variables to set from the seeds' ones: each seed variable that is set (and not

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ListContainersOptionsBuilder, UploadToContainerOptionsBuilder,
 };
+use futures_util::StreamExt;
 
 use crate::{first_ip, Error, Runtime, LABEL_CLUSTER, LABEL_INSTALL, LABEL_MANAGED};
 
@@ -32,6 +34,17 @@ pub struct MemberSpec {
     pub memory_bytes: i64,
     /// CPU limit, billionths of a core.
     pub nano_cpus: i64,
+}
+
+/// A file of a container's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Its path below the directory, `/`-separated.
+    pub path: String,
+    /// Its contents.
+    pub contents: Vec<u8>,
+    /// Its modification time (seconds since the epoch).
+    pub mtime: u64,
 }
 
 /// A pool member as the engine reports it.
@@ -164,5 +177,115 @@ impl Runtime {
             .upload_to_container(id, Some(opts), bollard::body_full(bytes.into()))
             .await
             .map_err(|s| Error::from_engine("copy a file into the container", s))
+    }
+
+    /// Every regular file below `dir` in a container (`None` when `dir` does not exist).
+    pub async fn read_files(&self, id: &str, dir: &str) -> Result<Option<Vec<FileEntry>>, Error> {
+        let opts = DownloadFromContainerOptionsBuilder::new().path(dir).build();
+        let mut stream = self.docker.download_from_container(id, Some(opts));
+        let mut tarball = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => tarball.extend_from_slice(&b),
+                Err(e) => {
+                    let e = Error::from_engine("read the container's files", e);
+                    if matches!(e, Error::NotFound { .. }) {
+                        return Ok(None);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut archive = tar::Archive::new(&tarball[..]);
+        let entries = archive.entries().map_err(|e| Error::Archive {
+            message: e.to_string(),
+        })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| Error::Archive {
+                message: e.to_string(),
+            })?;
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                continue;
+            }
+            let path = entry
+                .path()
+                .map_err(|e| Error::Archive {
+                    message: e.to_string(),
+                })?
+                .to_string_lossy()
+                .into_owned();
+            // The archive's first component is the directory itself.
+            let Some((_, rel)) = path.split_once('/') else {
+                continue;
+            };
+            let mtime = entry.header().mtime().unwrap_or(0);
+            let mut contents = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut contents).map_err(|e| Error::Archive {
+                message: e.to_string(),
+            })?;
+            out.push(FileEntry {
+                path: rel.to_owned(),
+                contents,
+                mtime,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Writes files below `dir` (an absolute path; created, writable by every user, as are the
+    /// files) in a container.
+    pub async fn write_files(
+        &self,
+        id: &str,
+        dir: &str,
+        files: &[(String, Vec<u8>)],
+    ) -> Result<(), Error> {
+        let dir = dir.trim_matches('/');
+        let pack = |e: std::io::Error| Error::Archive {
+            message: e.to_string(),
+        };
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut acc = String::new();
+        for part in dir.split('/') {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(part);
+            dirs.insert(acc.clone());
+        }
+        for (path, _) in files {
+            let mut parent = std::path::Path::new(path).parent();
+            while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                dirs.insert(format!("{dir}/{}", p.display()));
+                parent = p.parent();
+            }
+        }
+        for d in &dirs {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o777);
+            h.set_size(0);
+            h.set_cksum();
+            b.append_data(&mut h, format!("{d}/"), std::io::empty())
+                .map_err(pack)?;
+        }
+        for (path, contents) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(contents.len() as u64);
+            h.set_mode(0o666);
+            h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+            h.set_cksum();
+            b.append_data(&mut h, format!("{dir}/{path}"), &contents[..])
+                .map_err(pack)?;
+        }
+        b.finish().map_err(pack)?;
+        let bytes = b.into_inner().map_err(pack)?;
+        let opts = UploadToContainerOptionsBuilder::new().path("/").build();
+        self.docker
+            .upload_to_container(id, Some(opts), bollard::body_full(bytes.into()))
+            .await
+            .map_err(|s| Error::from_engine("copy files into the container", s))
     }
 }

@@ -128,6 +128,23 @@ struct Args {
     /// Warm pools: the size of a pool created without one (also PRE_WARMED_QUEUE_SIZE).
     #[arg(long, default_value_t = 2, env = "RACER_POOL_SIZE")]
     pool_size: u32,
+    /// Warm pools' workspaces: the S3-compatible endpoint, e.g. http://127.0.0.1:9000. Default:
+    /// AWS S3.
+    #[arg(long, env = "RACER_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// Warm pools' workspaces: the S3 region (also AWS_REGION). Default: us-east-1.
+    #[arg(long, env = "RACER_S3_REGION")]
+    s3_region: Option<String>,
+    /// Warm pools' workspaces: the access key id (also AWS_ACCESS_KEY_ID). Prefer the variable.
+    #[arg(long, env = "RACER_S3_ACCESS_KEY", hide_env_values = true)]
+    s3_access_key: Option<String>,
+    /// Warm pools' workspaces: the secret access key (also AWS_SECRET_ACCESS_KEY). Prefer the
+    /// variable: ps shows flags.
+    #[arg(long, env = "RACER_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<String>,
+    /// Warm pools' workspaces: seconds between syncs of a claimed container's workspace.
+    #[arg(long, default_value_t = 30, env = "RACER_WORKSPACE_SYNC_INTERVAL")]
+    workspace_sync_interval: u64,
     /// Do not run the embedded worker: this server builds nothing and never acts on the
     /// engines; it serves the API and the proxy, checks health and routes, while `racerctl
     /// worker` processes (or other servers) on the same store build and place.
@@ -408,6 +425,21 @@ fn apply_control(args: &Args, config: &mut Config) -> anyhow::Result<()> {
         );
     }
     config.control.pool_size = args.pool_size;
+    if !(1..=3600).contains(&args.workspace_sync_interval) {
+        anyhow::bail!(
+            "invalid --workspace-sync-interval {}: give 1 to 3600 seconds",
+            args.workspace_sync_interval
+        );
+    }
+    config.control.workspace_sync_interval =
+        std::time::Duration::from_secs(args.workspace_sync_interval);
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    config.control.s3 = racer_control::s3::S3Config {
+        endpoint: given(&args.s3_endpoint),
+        region: given(&args.s3_region),
+        access_key: given(&args.s3_access_key),
+        secret_key: given(&args.s3_secret_key),
+    };
     let limit_mb = config.control.default_memory_mb;
     config.control.default_request_cpus = match args.request_cpus {
         None => 0.1_f64.min(args.container_cpus),

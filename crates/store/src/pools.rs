@@ -40,6 +40,8 @@ pub struct PoolRecord {
     pub health_path: Option<String>,
     /// Environment of every container of the pool.
     pub env: BTreeMap<String, String>,
+    /// Where a claim's workspace lives in the container.
+    pub workspace_path: String,
     /// When it was created (ms since the epoch).
     pub created_at: i64,
 }
@@ -102,6 +104,18 @@ pub struct ClaimRecord {
     pub expires_at: i64,
     /// See `created_at`.
     pub ended_at: Option<i64>,
+    /// Its workspace, `s3://bucket/prefix`.
+    pub workspace: Option<String>,
+    /// What both sides held at the last sync, by path (JSON).
+    pub sync_state: String,
+    /// Why the last sync failed.
+    pub sync_error: Option<String>,
+    /// When it last synced (ms).
+    pub synced_at: Option<i64>,
+    /// Bytes restored into the container when claimed.
+    pub restored_bytes: Option<i64>,
+    /// How long the restore took, ms.
+    pub restore_ms: Option<i64>,
 }
 
 /// A claim to record.
@@ -119,13 +133,18 @@ pub struct NewClaim {
     pub env: BTreeMap<String, String>,
     /// When it expires (ms).
     pub expires_at: i64,
+    /// Its workspace, `s3://bucket/prefix`.
+    pub workspace: Option<String>,
 }
 
 const POOL_COLUMNS: &str = "id, name, org, image, size, ports, cpu_milli, memory_mb, claim_ttl_s, \
-     idle_timeout_s, health_path, env, created_at";
+     idle_timeout_s, health_path, env, created_at, workspace_path";
 const MEMBER_COLUMNS: &str = "id, pool_id, container_id, ip, state, claim_id, created_at, ready_at";
 const CLAIM_COLUMNS: &str = "id, pool_id, pool_name, member_id, container_id, ip, org, actor, \
-     token_sha256, warm, env, state, error, claim_ms, created_at, expires_at, ended_at";
+     token_sha256, warm, env, state, error, claim_ms, created_at, expires_at, ended_at, workspace";
+const CLAIM_READ: &str = "id, pool_id, pool_name, member_id, container_id, ip, org, actor, \
+     token_sha256, warm, env, state, error, claim_ms, created_at, expires_at, ended_at, workspace, \
+     sync_state, sync_error, synced_at, restored_bytes, restore_ms";
 
 fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -153,6 +172,7 @@ fn pool_from_row(r: &AnyRow) -> Result<PoolRecord, Error> {
             .map(u),
         health_path: r.try_get("health_path").map_err(Error::query)?,
         env: json(r, "env")?,
+        workspace_path: r.try_get("workspace_path").map_err(Error::query)?,
         created_at: get_i("created_at")?,
     })
 }
@@ -189,6 +209,12 @@ fn claim_from_row(r: &AnyRow) -> Result<ClaimRecord, Error> {
         created_at: r.try_get("created_at").map_err(Error::query)?,
         expires_at: r.try_get("expires_at").map_err(Error::query)?,
         ended_at: r.try_get("ended_at").map_err(Error::query)?,
+        workspace: r.try_get("workspace").map_err(Error::query)?,
+        sync_state: r.try_get("sync_state").map_err(Error::query)?,
+        sync_error: r.try_get("sync_error").map_err(Error::query)?,
+        synced_at: r.try_get("synced_at").map_err(Error::query)?,
+        restored_bytes: r.try_get("restored_bytes").map_err(Error::query)?,
+        restore_ms: r.try_get("restore_ms").map_err(Error::query)?,
     })
 }
 
@@ -203,7 +229,7 @@ impl Pools<'_> {
         let now = now_ms();
         sqlx::query(&format!(
             "INSERT INTO pools ({POOL_COLUMNS}, updated_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)"
         ))
         .bind(&p.id)
         .bind(&p.name)
@@ -218,6 +244,7 @@ impl Pools<'_> {
         .bind(p.health_path.as_deref())
         .bind(to_json(&p.env))
         .bind(now)
+        .bind(&p.workspace_path)
         .execute(&self.store.pool)
         .await
         .map_err(|e| Error::unique_or_query(e, "pool", "name", &p.name))?;
@@ -403,7 +430,7 @@ impl Pools<'_> {
         let ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         sqlx::query(&format!(
             "INSERT INTO claims ({CLAIM_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $13, $14, NULL)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $13, $14, NULL, $15)"
         ))
         .bind(&c.id)
         .bind(&pool.id)
@@ -419,6 +446,7 @@ impl Pools<'_> {
         .bind(ms)
         .bind(now)
         .bind(c.expires_at)
+        .bind(c.workspace.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(Error::query)?;
@@ -428,7 +456,7 @@ impl Pools<'_> {
 
     /// A claim by id.
     pub async fn claim_by_id(&self, id: &str) -> Result<ClaimRecord, Error> {
-        let row = sqlx::query(&format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {CLAIM_READ} FROM claims WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.store.pool)
             .await
@@ -443,7 +471,7 @@ impl Pools<'_> {
     /// Claims, newest first: only active ones unless `all`; only `org`'s when given.
     pub async fn claims(&self, org: Option<&str>, all: bool) -> Result<Vec<ClaimRecord>, Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM claims WHERE ($1 IS NULL OR org = $1) \
+            "SELECT {CLAIM_READ} FROM claims WHERE ($1 IS NULL OR org = $1) \
              AND ($2 = 1 OR state = 'active') ORDER BY created_at DESC LIMIT 1000"
         ))
         .bind(org)
@@ -483,5 +511,39 @@ impl Pools<'_> {
             .map_err(Error::query)?;
         tx.commit().await.map_err(Error::query)?;
         self.claim_by_id(id).await.map(Some)
+    }
+
+    /// Records a sync of a claim's workspace: the state both sides held, or why it failed
+    /// (the state is then left as it was).
+    pub async fn record_sync(
+        &self,
+        id: &str,
+        state: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE claims SET sync_state = COALESCE($1, sync_state), sync_error = $2, \
+             synced_at = CASE WHEN $2 IS NULL THEN $3 ELSE synced_at END WHERE id = $4",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        Ok(())
+    }
+
+    /// Records a claim's restore.
+    pub async fn record_restore(&self, id: &str, bytes: i64, ms: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE claims SET restored_bytes = $1, restore_ms = $2 WHERE id = $3")
+            .bind(bytes)
+            .bind(ms)
+            .bind(id)
+            .execute(&self.store.pool)
+            .await
+            .map_err(Error::query)?;
+        Ok(())
     }
 }

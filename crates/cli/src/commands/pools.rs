@@ -72,6 +72,9 @@ pub struct CreateArgs {
     /// Environment of every container, KEY=value (repeat).
     #[arg(long)]
     pub env: Vec<String>,
+    /// Where a claim's workspace lives in the container. Default: /workspace.
+    #[arg(long)]
+    pub workspace_path: Option<String>,
 }
 
 /// `racer claim`.
@@ -83,6 +86,10 @@ pub struct ClaimArgs {
     /// container before the claim answers.
     #[arg(long)]
     pub env: Vec<String>,
+    /// s3://bucket/prefix: restored into the container's workspace before the claim answers,
+    /// synced while claimed, pushed on release (storage and credentials: the server's).
+    #[arg(long)]
+    pub workspace: Option<String>,
 }
 
 /// `racer claims …`.
@@ -155,6 +162,18 @@ fn print_claim(c: &ClaimInfo) {
     if let Some(e) = &c.error {
         println!("  error:      {e}");
     }
+    if let Some(w) = &c.workspace {
+        println!("  workspace:  {}", w.url);
+        if let (Some(b), Some(ms)) = (w.restored_bytes, w.restore_ms) {
+            println!("  restored:   {b} bytes in {ms} ms");
+        }
+        if let Some(t) = w.synced_at {
+            println!("  synced:     {}", t.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        if let Some(e) = &w.sync_error {
+            println!("  sync error: {e} (retried)");
+        }
+    }
 }
 
 /// Runs `racer pools …`.
@@ -174,6 +193,7 @@ pub async fn pools(c: &Client, cmd: PoolsCmd, json: bool) -> anyhow::Result<Exit
                 idle_timeout: a.idle_timeout,
                 health_path: a.health_path,
                 env: a.env,
+                workspace_path: a.workspace_path,
             };
             let p = c.create_pool(&req).await?;
             if json {
@@ -250,7 +270,15 @@ pub async fn pools(c: &Client, cmd: PoolsCmd, json: bool) -> anyhow::Result<Exit
 
 /// Runs `racer claim`.
 pub async fn claim(c: &Client, a: ClaimArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let info = c.claim(&a.pool, &ClaimRequest { env: a.env }).await?;
+    let info = c
+        .claim(
+            &a.pool,
+            &ClaimRequest {
+                env: a.env,
+                workspace: a.workspace,
+            },
+        )
+        .await?;
     if json {
         output::json(&info)?;
     } else {

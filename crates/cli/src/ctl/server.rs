@@ -139,6 +139,28 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_POOL_SIZE")]
     #[serde(default)]
     pub pool_size: Option<String>,
+    /// Warm pools' workspaces: the S3-compatible endpoint. Default: AWS S3.
+    #[arg(long, env = "RACER_S3_ENDPOINT")]
+    #[serde(default)]
+    pub s3_endpoint: Option<String>,
+    /// Warm pools' workspaces: the S3 region (also AWS_REGION).
+    #[arg(long, env = "RACER_S3_REGION")]
+    #[serde(default)]
+    pub s3_region: Option<String>,
+    /// Warm pools' workspaces: the access key id (also AWS_ACCESS_KEY_ID). Passed in the
+    /// environment, never recorded.
+    #[arg(long, env = "RACER_S3_ACCESS_KEY", hide_env_values = true)]
+    #[serde(skip)]
+    pub s3_access_key: Option<String>,
+    /// Warm pools' workspaces: the secret access key (also AWS_SECRET_ACCESS_KEY). Passed in the
+    /// environment, never recorded.
+    #[arg(long, env = "RACER_S3_SECRET_KEY", hide_env_values = true)]
+    #[serde(skip)]
+    pub s3_secret_key: Option<String>,
+    /// Warm pools' workspaces: seconds between syncs. Default: 30.
+    #[arg(long, env = "RACER_WORKSPACE_SYNC_INTERVAL")]
+    #[serde(default)]
+    pub workspace_sync_interval: Option<String>,
     /// Do not run the embedded worker: the server builds nothing and never acts on the engines
     /// (`racerctl worker` processes on the same store do). Recorded for `restart`.
     #[arg(long, env = "RACER_NO_WORKER")]
@@ -191,6 +213,12 @@ impl StartArgs {
             ("--request-memory", self.request_memory.clone()),
             ("--max-memory-percent", self.max_memory_percent.clone()),
             ("--pool-size", self.pool_size.clone()),
+            ("--s3-endpoint", self.s3_endpoint.clone()),
+            ("--s3-region", self.s3_region.clone()),
+            (
+                "--workspace-sync-interval",
+                self.workspace_sync_interval.clone(),
+            ),
         ]
         .into_iter()
         .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
@@ -199,7 +227,7 @@ impl StartArgs {
 
     /// The secret settings, passed to `racer-server` in its environment (never on argv, where
     /// `ps` shows them): (variable, value, whether it was given).
-    fn secrets(&self) -> [(&'static str, Option<&str>); 3] {
+    fn secrets(&self) -> [(&'static str, Option<&str>); 5] {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|v| !v.is_empty())
         }
@@ -207,6 +235,8 @@ impl StartArgs {
             ("RACER_DATABASE_URL", given(&self.database_url)),
             ("RACER_ADMIN_TOKEN", given(&self.admin_token)),
             ("RACER_JWT_SECRET", given(&self.jwt_secret)),
+            ("RACER_S3_ACCESS_KEY", given(&self.s3_access_key)),
+            ("RACER_S3_SECRET_KEY", given(&self.s3_secret_key)),
         ]
     }
 
@@ -240,7 +270,10 @@ impl StartArgs {
             request_cpus,
             request_memory,
             max_memory_percent,
-            pool_size
+            pool_size,
+            s3_endpoint,
+            s3_region,
+            workspace_sync_interval
         );
         let merged = StartArgs {
             no_worker: merged.no_worker || prev.no_worker,

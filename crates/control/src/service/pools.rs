@@ -131,6 +131,7 @@ impl Services {
             claim_ttl_seconds: p.claim_ttl_s,
             idle_timeout_seconds: p.idle_timeout_s,
             health_path: p.health_path.clone(),
+            workspace_path: p.workspace_path.clone(),
             ready: count("ready"),
             starting: count("starting"),
             claimed: count("claimed"),
@@ -167,6 +168,16 @@ impl Services {
             created_at: at(c.created_at),
             expires_at: at(c.expires_at),
             ended_at: c.ended_at.map(at),
+            workspace: c
+                .workspace
+                .as_ref()
+                .map(|url| racer_core::api::WorkspaceInfo {
+                    url: url.clone(),
+                    restored_bytes: c.restored_bytes,
+                    restore_ms: c.restore_ms,
+                    synced_at: c.synced_at.map(at),
+                    sync_error: c.sync_error.clone(),
+                }),
         })
     }
 
@@ -258,6 +269,20 @@ impl Services {
             idle_timeout_s: seconds("idle_timeout", req.idle_timeout.as_deref(), None)?,
             health_path,
             env: parse_env("env", &req.env)?,
+            workspace_path: match req.workspace_path.as_deref().map(str::trim) {
+                None | Some("") => "/workspace".into(),
+                Some(p)
+                    if p.starts_with('/') && p.len() > 1 && !p.split('/').any(|s| s == "..") =>
+                {
+                    p.trim_end_matches('/').to_owned()
+                }
+                Some(p) => {
+                    return Err(invalid(
+                        "workspace_path",
+                        format!("{p:?} must be an absolute path below /, without .."),
+                    ))
+                }
+            },
             created_at: 0,
         };
         let p = self.store().pools().create(&record).await?;
@@ -370,6 +395,13 @@ impl Services {
         let ctx = self.engine()?;
         let p = self.visible_pool(who, pool).await?;
         let mut env = parse_env("env", &req.env)?;
+        let workspace = match req.workspace.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => {
+                crate::s3::parse_url(url).map_err(|e| invalid("workspace", e))?;
+                Some(url.to_owned())
+            }
+        };
         let (token, digest) = new_token();
         let id = uuid::Uuid::new_v4().to_string();
         let names: Vec<String> = p.ports.iter().map(|(n, _)| n.clone()).collect();
@@ -383,6 +415,7 @@ impl Services {
             env: env.clone(),
             expires_at: chrono::Utc::now().timestamp_millis()
                 + i64::try_from(p.claim_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+            workspace,
         };
         let pools = self.store().pools();
         let claimed = match pools.claim(&p, None, &new, started).await? {
@@ -429,6 +462,18 @@ impl Services {
                 }
             }
         }
+        // The workspace is in place before the claim answers.
+        let claimed = if claimed.workspace.is_some() {
+            if let Err(e) = crate::workspace::restore(ctx, &p, &claimed).await {
+                let why = e.chain();
+                let _ =
+                    crate::pools::end_claim(ctx, &claimed, "failed", Some(&why), &who.actor).await;
+                return Err(e);
+            }
+            self.store().pools().claim_by_id(&claimed.id).await?
+        } else {
+            claimed
+        };
         crate::pools::route_claim(ctx, &p, &claimed);
         ctx.pools_wake.notify_one();
         let e = NewEvent {

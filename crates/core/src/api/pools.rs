@@ -44,6 +44,9 @@ pub struct NewPool {
     /// Environment of every container, `KEY=value`.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Where a claim's workspace lives in the container; default `/workspace`.
+    #[serde(default)]
+    pub workspace_path: Option<String>,
 }
 
 /// A pool and its containers now.
@@ -73,6 +76,9 @@ pub struct PoolInfo {
     /// Readiness path.
     #[serde(default)]
     pub health_path: Option<String>,
+    /// Where a claim's workspace lives in the container.
+    #[serde(default)]
+    pub workspace_path: String,
     /// Containers ready to claim.
     pub ready: u32,
     /// Containers starting.
@@ -102,6 +108,30 @@ pub struct ClaimRequest {
     /// (a running container's environment cannot change) before the claim answers.
     #[serde(default)]
     pub env: Vec<String>,
+    /// `s3://bucket/prefix`: restored into the container's workspace before the claim answers,
+    /// synced both ways while claimed, pushed a last time on release. The storage's endpoint and
+    /// credentials are the server's (`--s3-endpoint`, `AWS_ACCESS_KEY_ID`, …).
+    #[serde(default)]
+    pub workspace: Option<String>,
+}
+
+/// A claim's workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceInfo {
+    /// `s3://bucket/prefix`.
+    pub url: String,
+    /// Bytes restored when claimed.
+    #[serde(default)]
+    pub restored_bytes: Option<i64>,
+    /// How long the restore took, ms.
+    #[serde(default)]
+    pub restore_ms: Option<i64>,
+    /// When it last synced.
+    #[serde(default)]
+    pub synced_at: Option<DateTime<Utc>>,
+    /// Why the last sync failed (it is retried).
+    #[serde(default)]
+    pub sync_error: Option<String>,
 }
 
 /// A claim.
@@ -139,4 +169,7 @@ pub struct ClaimInfo {
     /// When it ended.
     #[serde(default)]
     pub ended_at: Option<DateTime<Utc>>,
+    /// Its workspace, if it has one.
+    #[serde(default)]
+    pub workspace: Option<WorkspaceInfo>,
 }
