@@ -12,3 +12,4 @@ mod clusters;
 mod contract;
 mod jobs;
 mod leases;
+mod pools;
