@@ -158,6 +158,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .merge(public)
         .merge(authed)
+        .merge(
+            crate::ui::router()
+                .route_layer(middleware::from_fn_with_state(state.clone(), require_ready)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
@@ -264,6 +268,7 @@ async fn root() -> Json<ApiInfo> {
         ("info", "/api/v1/info"),
         ("apps", "/api/v1/apps"),
         ("events", "/api/v1/events"),
+        ("dashboard", "/ui/"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -139,6 +139,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// What is wrong, for a person (with the field, when one is named).
+    pub fn message(&self) -> String {
+        match &self.field {
+            Some(f) => format!("{}: {}", f, self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// Formats an error with its whole chain on one line.

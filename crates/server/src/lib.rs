@@ -18,6 +18,7 @@ mod metrics;
 mod pools;
 mod state;
 mod swarm;
+mod ui;
 mod users;
 
 use std::net::SocketAddr;

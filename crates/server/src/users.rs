@@ -76,10 +76,26 @@ pub(crate) async fn login(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    let (token, expires_at, user) =
+        password_login(&state, &req.email, req.password, addr.ip()).await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user,
+    }))
+}
+
+/// Checks an email and password (rate-limited per address and email, recorded as events) and
+/// issues a session token: the API's login and the dashboard's.
+pub(crate) async fn password_login(
+    state: &AppState,
+    email: &str,
+    password: String,
+    source: std::net::IpAddr,
+) -> Result<(String, chrono::DateTime<chrono::Utc>, User), ApiError> {
     let auth = &state.0.auth;
-    let source = addr.ip();
     // A malformed email is simply a failed login: the same answer as a wrong password.
-    let email = normalize_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
+    let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
     if let Err(wait) = auth.login_allowed(&email, source) {
         return Err(ApiError::with_status(
             StatusCode::TOO_MANY_REQUESTS,
@@ -93,30 +109,26 @@ pub(crate) async fn login(
         Some((u, hash)) if !u.disabled => (Some(u), hash),
         _ => (None, None),
     };
-    let ok = auth.verify(req.password, phc).await? && user.is_some();
+    let ok = auth.verify(password, phc).await? && user.is_some();
     match user {
         Some(user) if ok => {
             auth.login_succeeded(&email);
             let (token, expires_at) = auth.issue(&user)?;
             record(
-                &state,
+                state,
                 &user.email,
                 "auth.login",
                 Some(&user.org),
                 format!("{} logged in from {source}", user.email),
             )
             .await;
-            Ok(Json(LoginResponse {
-                token,
-                expires_at,
-                user,
-            }))
+            Ok((token, expires_at, user))
         }
         other => {
             auth.login_failed(&email);
             let org = other.as_ref().map(|u| u.org.clone());
             record(
-                &state,
+                state,
                 "anonymous",
                 "auth.login.failed",
                 org.as_deref(),

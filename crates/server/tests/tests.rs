@@ -5,4 +5,5 @@
 
 mod api;
 mod seeds;
+mod ui;
 mod util;
