@@ -8,6 +8,8 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)  # the clusters test gives its second dockerd a bridge
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # certificates of the TLS cluster test
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the dashboard's browser tests
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages)..." >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -464,7 +464,7 @@ fn replicas_chart(history: &[Event], now_count: u32) -> String {
         let _ = write!(d, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" });
     }
     format!(
-        r##"<svg viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="replicas over time, now {now_count}, at most {max}"><rect width="{w}" height="{h}" fill="#fff"/><path d="{d}" fill="none" stroke="#2456c5" stroke-width="2"/><text x="12" y="16" font-size="12">replicas (max {max})</text></svg>"##
+        r##"<svg viewBox="0 0 {w} {h}" width="100%" height="{h}" preserveAspectRatio="none" role="img" aria-label="replicas over time, now {now_count}, at most {max}"><rect width="{w}" height="{h}" fill="#fff"/><path d="{d}" fill="none" stroke="#2456c5" stroke-width="2"/><text x="12" y="16" font-size="12">replicas (max {max})</text></svg>"##
     )
 }
 
