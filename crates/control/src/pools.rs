@@ -129,10 +129,14 @@ pub fn route_claim(ctx: &Ctx, pool: &PoolRecord, c: &ClaimRecord) {
 }
 
 /// Starts one member of `pool` (recorded first, so a crash leaves a record, not an orphan).
-pub async fn start_member(ctx: &Ctx, pool: &PoolRecord) -> Result<MemberRecord, Error> {
+pub async fn start_member(
+    ctx: &Ctx,
+    pool: &PoolRecord,
+    reserved: bool,
+) -> Result<MemberRecord, Error> {
     let short = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let id = format!("racer-pool-{}-{short}", pool.name);
-    ctx.store.pools().add_member(&pool.id, &id).await?;
+    ctx.store.pools().add_member(&pool.id, &id, reserved).await?;
     let spec = MemberSpec {
         name: id.clone(),
         image: pool.image.clone(),
@@ -153,7 +157,7 @@ pub async fn start_member(ctx: &Ctx, pool: &PoolRecord) -> Result<MemberRecord, 
                 pool_id: pool.id.clone(),
                 container_id: Some(cid),
                 ip,
-                state: "starting".into(),
+                state: if reserved { "reserved" } else { "starting" }.into(),
                 claim_id: None,
                 created_at: chrono::Utc::now().timestamp_millis(),
                 ready_at: None,
@@ -422,7 +426,7 @@ pub async fn reconcile(ctx: &Ctx) -> Result<Duration, Error> {
     for p in &pools {
         let unclaimed: Vec<&&MemberRecord> = alive
             .iter()
-            .filter(|m| m.pool_id == p.id && m.state != "claimed")
+            .filter(|m| m.pool_id == p.id && matches!(m.state.as_str(), "starting" | "ready"))
             .collect();
         let have = unclaimed.len();
         let want = p.size as usize;
@@ -466,7 +470,7 @@ pub async fn reconcile(ctx: &Ctx) -> Result<Duration, Error> {
                 break;
             }
             budget -= 1;
-            if let Err(e) = start_member(ctx, p).await {
+            if let Err(e) = start_member(ctx, p, false).await {
                 tracing::warn!(pool = %p.name, error = %e.chain(), "cannot start a pool container");
                 break;
             }

@@ -57,7 +57,7 @@ pub struct MemberRecord {
     pub container_id: Option<String>,
     /// Its container's address on the engine's network.
     pub ip: Option<String>,
-    /// `starting`, `ready` or `claimed`.
+    /// `starting`, `ready`, `reserved` (started for a claim) or `claimed`.
     pub state: String,
     /// The claim holding it.
     pub claim_id: Option<String>,
@@ -314,13 +314,15 @@ impl Pools<'_> {
         tx.commit().await.map_err(Error::query)
     }
 
-    /// Records a member being started.
-    pub async fn add_member(&self, pool_id: &str, id: &str) -> Result<(), Error> {
+    /// Records a member being started: `starting` for the pool, or `reserved` for the claim that
+    /// starts it (a cold start, which the maintainer neither counts nor removes).
+    pub async fn add_member(&self, pool_id: &str, id: &str, reserved: bool) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO pool_members (id, pool_id, state, created_at) VALUES ($1, $2, 'starting', $3)",
+            "INSERT INTO pool_members (id, pool_id, state, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(id)
         .bind(pool_id)
+        .bind(if reserved { "reserved" } else { "starting" })
         .bind(now_ms())
         .execute(&self.store.pool)
         .await
@@ -404,7 +406,7 @@ impl Pools<'_> {
             .map_err(Error::query)?,
             Some(id) => sqlx::query(&format!(
                 "SELECT {MEMBER_COLUMNS} FROM pool_members WHERE id = $1 \
-                 AND state IN ('starting', 'ready'){lock}"
+                 AND state IN ('starting', 'ready', 'reserved'){lock}"
             ))
             .bind(id)
             .fetch_optional(&mut *tx)

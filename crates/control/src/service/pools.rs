@@ -428,7 +428,7 @@ impl Services {
                         format!("pool {} has no ready container, and {why}", p.name),
                     ));
                 }
-                let member = crate::pools::start_member(ctx, &p).await?;
+                let member = crate::pools::start_member(ctx, &p, true).await?;
                 let ready = crate::pools::wait_ready(ctx, &p, &member, COLD_START_DEADLINE).await;
                 if let Err(e) = ready {
                     let _ = crate::pools::discard(ctx, &member).await;
