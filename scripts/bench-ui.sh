@@ -35,11 +35,12 @@ done | while read -r body; do
   curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d "$body" "$api/api/v1/apps" || die "create failed"
 done
 cookie="racer_ui=$token"
-cursor=$(curl -sf -H "Authorization: Bearer $token" "$api/api/v1/apps?limit=50&cursor=" | jq -r .next_cursor)
+cursor=$(curl -sf -H "Authorization: Bearer $token" "$api/api/v1/apps?limit=50" | jq -r .next_cursor)
 page() { # URL -> one time_starttransfer (ms) per line, REPS requests on one connection
   local args=() i
-  for i in $(seq 1 "$reps"); do args+=(-o /dev/null -w '%{time_starttransfer}\n' "$1"); done
-  curl -s -H "Cookie: $cookie" "${args[@]}" | awk '{printf "%.3f\n", $1*1000}'
+  for i in $(seq 1 "$reps"); do args+=(-o /dev/null -w '%{http_code} %{size_download} %{time_starttransfer}\n' "$1"); done
+  # Every answer must be the page itself (200, the full size), not a redirect to the login.
+  curl -s -H "Cookie: $cookie" "${args[@]}" | awk '$1 != 200 || $2 < 10000 {print "bad answer: " $0 > "/dev/stderr"; exit 1} {printf "%.3f\n", $3*1000}'
 }
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END{i=int((NR-1)*p/100)+1; printf "%.2f", a[i]}'; }
 first=$(page "$api/ui/")
@@ -48,7 +49,7 @@ curl -sf -H "Cookie: $cookie" "$api/ui/" | grep -q 'href="/ui/apps/app-0001"' ||
 f50=$(pct 50 <<<"$first"); f99=$(pct 99 <<<"$first")
 l50=$(pct 50 <<<"$later"); l99=$(pct 99 <<<"$later")
 size=$(stat -c %s "$bin_dir/racer-server")
-ui=$(nm --size-sort -C "$bin_dir/racer-server" 2>/dev/null | awk '/racer_server::ui::/ {s+=strtonum("0x"$1)} END{print s+0}')
+ui=$(nm --size-sort -C "$bin_dir/racer-server" 2>/dev/null | grep 'racer_server::ui::' | while read -r sz _; do echo $((16#$sz)); done | awk '{s+=$1} END{print s+0}')
 echo
 echo "| measure | target | result |"
 echo "|---|---|---|"
