@@ -257,6 +257,28 @@ fn f16_dashboard_in_headless_chromium() {
     let app: racer_core::api::App = env.racer(&["apps", "show", "web", "--json"]).json();
     assert_eq!(app.release, Some(3));
 
+    // The events page is live: an event made elsewhere appears without a reload.
+    d.go(&format!("{ui}/events"), "events");
+    std::thread::sleep(Duration::from_millis(500));
+    env.racer(&["apps", "create", "live-one"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !d.source().contains("live-one") {
+        assert!(
+            Instant::now() < deadline,
+            "the new event never appeared:\n{}",
+            d.source()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.shot("events-live");
+    // The apps filter looks through every app.
+    d.go(&format!("{ui}/?q=live"), "apps-filtered");
+    let src = d.source();
+    assert!(
+        src.contains("live-one") && !src.contains(r#"href="/ui/apps/web""#),
+        "{src}"
+    );
+
     // A viewer: no actions on the page; a crafted post from it is refused.
     let made = env.program_as(
         "racerctl",

@@ -136,7 +136,10 @@ pub async fn start_member(
 ) -> Result<MemberRecord, Error> {
     let short = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let id = format!("racer-pool-{}-{short}", pool.name);
-    ctx.store.pools().add_member(&pool.id, &id, reserved).await?;
+    ctx.store
+        .pools()
+        .add_member(&pool.id, &id, reserved)
+        .await?;
     let spec = MemberSpec {
         name: id.clone(),
         image: pool.image.clone(),

@@ -70,7 +70,6 @@ pub(crate) async fn stream_events(
     headers: axum::http::HeaderMap,
     Query(p): Query<StreamParams>,
 ) -> Result<Response, ApiError> {
-    use futures_util::StreamExt;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -84,16 +83,25 @@ pub(crate) async fn stream_events(
         .services()
         .follow_events(&who, q, resume.or(p.after))
         .await?;
-    let stream = events.map(|e| {
+    Ok(sse_of(events, true))
+}
+
+/// Events as server-sent events, each with its id (a reconnect resumes after it) and, when
+/// `named`, its kind as the event's name (the dashboard's page takes every kind unnamed).
+pub(crate) fn sse_of(
+    events: futures_util::stream::BoxStream<'static, racer_core::api::Event>,
+    named: bool,
+) -> Response {
+    use futures_util::StreamExt;
+    let stream = events.map(move |e| {
+        let ev = SseEvent::default().id(e.id.to_string());
+        let ev = if named { ev.event(e.kind.clone()) } else { ev };
         Ok::<_, std::convert::Infallible>(
-            SseEvent::default()
-                .id(e.id.to_string())
-                .event(e.kind.clone())
-                .json_data(&e)
+            ev.json_data(&e)
                 .unwrap_or_else(|_| SseEvent::default().comment("unencodable event")),
         )
     });
-    Ok(Sse::new(stream)
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
-        .into_response())
+        .into_response()
 }

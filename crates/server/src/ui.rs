@@ -47,6 +47,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ui/apps/{app}/log", get(app_log))
         .route("/ui/deploy", post(deploy))
         .route("/ui/events", get(events_page))
+        .route("/ui/events/stream", get(events_stream))
         .route("/ui/pools", get(pools_page))
         .route("/ui/clusters", get(clusters_page))
         .route("/ui/queue", get(queue_page))
@@ -367,20 +368,37 @@ async fn apps_page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let page = match state
-        .services()
-        .list_apps(&s.caller, Some(50), q.cursor.as_deref())
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return api_error(e),
+    let filter = q.q.clone().unwrap_or_default().trim().to_owned();
+    // A filter looks through every app (a page of 200 at a time) and shows the first 50 matches.
+    let mut page = racer_core::api::Page::<App> {
+        items: Vec::new(),
+        next_cursor: q.cursor.clone(),
     };
-    let filter = q.q.clone().unwrap_or_default();
-    let apps: Vec<&App> = page
-        .items
-        .iter()
-        .filter(|a| filter.is_empty() || a.name.contains(filter.as_str()))
-        .collect();
+    let mut found: Vec<App> = Vec::new();
+    loop {
+        let limit = if filter.is_empty() { 50 } else { 200 };
+        page = match state
+            .services()
+            .list_apps(&s.caller, Some(limit), page.next_cursor.as_deref())
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return api_error(e),
+        };
+        found.extend(
+            page.items
+                .drain(..)
+                .filter(|a| filter.is_empty() || a.name.contains(filter.as_str())),
+        );
+        if filter.is_empty() || found.len() >= 50 || page.next_cursor.is_none() {
+            break;
+        }
+    }
+    if !filter.is_empty() {
+        found.truncate(50);
+        page.next_cursor = None;
+    }
+    let apps: Vec<&App> = found.iter().collect();
     let mut body = format!(
         r#"<form method="get" action="/ui/" role="search"><label>Filter <input name="q" value="{}"></label> <button>Filter</button></form>"#,
         esc(&filter)
@@ -812,7 +830,35 @@ async fn events_page(
         );
     }
     body.push_str("</tbody></table></div>");
+    // Live: new events are added at the top as they happen (cells filled as text, never HTML).
+    let _ = write!(
+        body,
+        r#"<p class="muted" id="live">Live: new events appear at the top.</p><script>(()=>{{const es=new EventSource("/ui/events/stream?app={}&kind={}");
+es.onmessage=m=>{{const e=JSON.parse(m.data),tr=document.createElement("tr");for(const v of [e.at.replace("T"," ").slice(0,19),e.kind,e.app_name||"",e.actor,e.message]){{const td=document.createElement("td");td.textContent=v;tr.appendChild(td)}}const tb=document.getElementById("events");tb.insertBefore(tr,tb.firstChild)}};}})()</script>"#,
+        seg(app.as_deref().unwrap_or_default()),
+        seg(kind.as_deref().unwrap_or_default())
+    );
     html(layout(Some(&s), "Events", &body))
+}
+
+async fn events_stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let s = match session(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let query = EventQuery {
+        app: q.app.filter(|a| !a.is_empty()),
+        kind: q.kind.filter(|k| !k.is_empty()),
+        ..Default::default()
+    };
+    match state.services().follow_events(&s.caller, query, None).await {
+        Ok(events) => crate::events::sse_of(events, false),
+        Err(e) => api_error(e),
+    }
 }
 
 async fn pools_page(State(state): State<AppState>, headers: HeaderMap) -> Response {

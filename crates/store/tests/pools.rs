@@ -43,7 +43,11 @@ contract!(concurrent_claims_never_share_a_member, |db| {
     let p = db.store.pools().create(&pool("ide")).await.unwrap();
     for i in 0..10 {
         let id = format!("m{i}");
-        db.store.pools().add_member(&p.id, &id, false).await.unwrap();
+        db.store
+            .pools()
+            .add_member(&p.id, &id, false)
+            .await
+            .unwrap();
         db.store
             .pools()
             .set_container(&id, &format!("c{i}"), Some("10.0.0.1"))
