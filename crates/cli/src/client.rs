@@ -653,11 +653,15 @@ impl Client {
     }
 
     /// `POST /api/v1/claims/{id}/release`.
-    pub async fn release_claim(&self, id: &str) -> Result<racer_core::api::ClaimInfo, ClientError> {
-        self.call::<(), _>(
+    pub async fn release_claim(
+        &self,
+        id: &str,
+        no_sync: bool,
+    ) -> Result<racer_core::api::ClaimInfo, ClientError> {
+        self.call(
             Method::POST,
             &format!("/api/v1/claims/{}/release", path_segment(id)),
-            None,
+            Some(&racer_core::api::ReleaseRequest { no_sync }),
         )
         .await
     }

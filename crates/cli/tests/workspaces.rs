@@ -211,6 +211,63 @@ fn f15_workspaces_restore_sync_both_ways_survive_a_server_kill_and_push_on_relea
         "the secret key stays out of the log"
     );
 
+    // Credentials and region given with the claim (kept in the server's memory only).
+    eventually(
+        60,
+        "a ready container for the claim with its own credentials",
+        || {
+            env.racer(&["pools", "show", "ws", "--json"])
+                .json::<PoolInfo>()
+                .ready
+                == 1
+        },
+    );
+    let err = env
+        .racer(&[
+            "claim",
+            "ws",
+            "--workspace",
+            &format!("s3://{bucket}/carol"),
+            "--s3-access-key",
+            "claim-key",
+        ])
+        .code(1);
+    assert!(err.contains("s3_secret_key"), "{err}");
+    let own: ClaimInfo = env
+        .racer(&[
+            "claim",
+            "ws",
+            "--workspace",
+            &format!("s3://{bucket}/alice"),
+            "--s3-region",
+            "us-east-1",
+            "--s3-access-key",
+            "testing-key",
+            "--s3-secret-key",
+            "claim-secret-never-logged",
+            "--json",
+        ])
+        .json();
+    assert_eq!(
+        own.workspace.as_ref().and_then(|w| w.restored_bytes),
+        Some(
+            [
+                "changed in the bucket",
+                "deep",
+                "written in the container",
+                "written before the kill",
+                "pushed on release"
+            ]
+            .iter()
+            .map(|t| t.len() as i64)
+            .sum()
+        ),
+        "the claim's own credentials restored alice's workspace"
+    );
+    env.racer(&["claims", "release", &own.id]).ok();
+    let log = std::fs::read_to_string(env.data_dir.join("server.log")).unwrap_or_default();
+    assert!(!log.contains("claim-secret-never-logged"));
+
     // A claimed container killed behind racer's back: the claim fails, the pool refills.
     eventually(60, "a ready container again", || {
         env.racer(&["pools", "show", "ws", "--json"])
@@ -329,7 +386,15 @@ fn f15_storage_down_during_a_push_is_retried_and_nothing_is_lost() {
             .workspace
             .is_some_and(|w| w.sync_error.is_none())
     });
-    env.racer(&["claims", "release", &c.id]).ok();
+    // Down again: a release cannot push and is refused; with --no-sync it ends the claim anyway.
+    stop();
+    write_in_container(&env, &cid, "lost.txt", "never pushed");
+    let err = env.racer(&["claims", "release", &c.id]).code(1);
+    assert!(err.contains("last push"), "{err}");
+    env.racer(&["claims", "release", &c.id, "--no-sync"]).ok();
+    let ended: ClaimInfo = env.racer(&["claims", "show", &c.id, "--json"]).json();
+    assert_eq!(ended.state, "released");
+    start();
     env.racer(&["pools", "delete", "down"]).ok();
     stop();
     docker(&["rmi", "-f", &image]);

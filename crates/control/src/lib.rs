@@ -234,6 +234,8 @@ pub struct Ctx {
     pub pool_guard: Arc<pools::Guard>,
     /// When each claim's workspace syncs next.
     pub workspace_sync: Arc<workspace::Schedule>,
+    /// Credentials claims brought for their workspaces (memory only).
+    pub claim_credentials: Arc<workspace::ClaimCredentials>,
 }
 
 /// Starts every loop of the control plane for the cluster kind the settings name: the
@@ -352,6 +354,7 @@ impl Ctx {
             pools_wake: Default::default(),
             pool_guard: Default::default(),
             workspace_sync: Default::default(),
+            claim_credentials: Default::default(),
         }
     }
 

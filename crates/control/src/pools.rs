@@ -255,10 +255,11 @@ pub async fn end_claim(
     state: &str,
     error: Option<&str>,
     actor: &str,
+    last_push: bool,
 ) -> Result<Option<ClaimRecord>, Error> {
     // A last push of the workspace before the container goes; if it cannot be made, the claim
     // stays (nothing written in it is lost) and says why.
-    if c.workspace.is_some() && matches!(state, "released" | "expired" | "idle") {
+    if last_push && c.workspace.is_some() && matches!(state, "released" | "expired" | "idle") {
         let pool = ctx.store.pools().get(&c.pool_id).await?;
         if let Err(e) = crate::workspace::sync(ctx, &pool, c).await {
             return Err(Error::refused(
@@ -272,6 +273,7 @@ pub async fn end_claim(
     }
     ctx.routes.remove_claim(&c.id);
     let ended = ctx.store.pools().end_claim(&c.id, state, error).await?;
+    ctx.claim_credentials.remove(&c.id);
     if ended.is_some() {
         if let Some(cid) = &c.container_id {
             match ctx.runtime.remove(cid).await {
@@ -381,6 +383,7 @@ pub async fn reconcile(ctx: &Ctx) -> Result<Duration, Error> {
                     "failed",
                     Some("its container stopped or was removed behind racer's back"),
                     "racer",
+                    false,
                 )
                 .await?;
             }
@@ -416,7 +419,7 @@ pub async fn reconcile(ctx: &Ctx) -> Result<Duration, Error> {
             }
         };
         if let Some(state) = end {
-            if let Err(e) = end_claim(ctx, c, state, None, "racer").await {
+            if let Err(e) = end_claim(ctx, c, state, None, "racer", true).await {
                 tracing::warn!(claim = %c.id, error = %e.chain(), "cannot end the claim yet");
             }
         }

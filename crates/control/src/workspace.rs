@@ -72,9 +72,56 @@ fn md5_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn client(ctx: &Ctx, url: &str) -> Result<(S3, String), String> {
+/// Credentials given with claims (claim id → access key, secret key): in memory only.
+#[derive(Default)]
+pub struct ClaimCredentials(Mutex<HashMap<String, (String, String)>>);
+
+impl std::fmt::Debug for ClaimCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClaimCredentials(<hidden>)")
+    }
+}
+
+impl ClaimCredentials {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a claim's credentials.
+    pub fn insert(&self, claim: &str, access: String, secret: String) {
+        self.lock().insert(claim.to_owned(), (access, secret));
+    }
+
+    /// Forgets a claim's credentials.
+    pub fn remove(&self, claim: &str) {
+        self.lock().remove(claim);
+    }
+
+    fn get(&self, claim: &str) -> Option<(String, String)> {
+        self.lock().get(claim).cloned()
+    }
+}
+
+/// Keys of a claim's record (its `env` map) that are not environment variables: the workspace's
+/// region, and whether the claim brought credentials of its own.
+pub const REGION_KEY: &str = "\u{0}s3_region";
+/// See [`REGION_KEY`].
+pub const OWN_CREDENTIALS_KEY: &str = "\u{0}s3_own_credentials";
+
+fn client(ctx: &Ctx, c: &ClaimRecord, url: &str) -> Result<(S3, String), String> {
     let (bucket, prefix) = parse_url(url)?;
-    Ok((S3::new(&ctx.settings.s3, &bucket)?, prefix))
+    let mut config = ctx.settings.s3.clone();
+    if let Some(region) = c.env.get(REGION_KEY) {
+        config.region = Some(region.clone());
+    }
+    if c.env.contains_key(OWN_CREDENTIALS_KEY) {
+        let Some((access, secret)) = ctx.claim_credentials.get(&c.id) else {
+            return Err("the credentials given with this claim are gone (the server restarted and never keeps them): release it with --no-sync, or claim again".into());
+        };
+        config.access_key = Some(access);
+        config.secret_key = Some(secret);
+    }
+    Ok((S3::new(&config, &bucket)?, prefix))
 }
 
 /// Restores a claim's workspace into its container; returns (bytes, ms).
@@ -92,7 +139,7 @@ pub async fn restore(ctx: &Ctx, pool: &PoolRecord, c: &ClaimRecord) -> Result<(i
     let (Some(url), Some(cid)) = (c.workspace.as_deref(), c.container_id.as_deref()) else {
         return Ok((0, 0));
     };
-    let (s3, prefix) = client(ctx, url).map_err(refuse)?;
+    let (s3, prefix) = client(ctx, c, url).map_err(refuse)?;
     let objects = s3.list(&prefix).await.map_err(refuse)?;
     let mut files = Vec::new();
     let mut state = BTreeMap::new();
@@ -161,7 +208,7 @@ async fn sync_once(
     let (Some(url), Some(cid)) = (c.workspace.as_deref(), c.container_id.as_deref()) else {
         return Ok((Report::default(), c.sync_state.clone()));
     };
-    let (s3, prefix) = client(ctx, url)?;
+    let (s3, prefix) = client(ctx, c, url)?;
     let files = ctx
         .runtime
         .read_files(cid, &pool.workspace_path)

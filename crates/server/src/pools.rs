@@ -3,7 +3,9 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use racer_core::api::{ClaimInfo, ClaimRequest, ErrorBody, NewPool, PoolInfo, ResizePool};
+use racer_core::api::{
+    ClaimInfo, ClaimRequest, ErrorBody, NewPool, PoolInfo, ReleaseRequest, ResizePool,
+};
 use serde::Deserialize;
 
 use crate::extract::{Json, Who};
@@ -114,11 +116,27 @@ pub(crate) async fn get_claim(
 
 /// Releases a claim: its routes answer 404 at once, its container is removed, the pool refills.
 #[utoipa::path(post, path = "/api/v1/claims/{id}/release", params(("id" = String, Path)),
+    request_body = Option<ReleaseRequest>,
     responses((status = 200, body = ClaimInfo), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn release_claim(
     State(state): State<AppState>,
     Who(who): Who,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<ClaimInfo>, ApiError> {
-    Ok(Json(state.services().release_claim(&who, &id).await?))
+    let no_sync = if body.iter().all(u8::is_ascii_whitespace) {
+        false
+    } else {
+        serde_json::from_slice::<ReleaseRequest>(&body)
+            .map_err(|e| {
+                ApiError::new(
+                    racer_core::ErrorKind::Invalid,
+                    format!("the body is not a release request ({{\"no_sync\": true}}): {e}"),
+                )
+            })?
+            .no_sync
+    };
+    Ok(Json(
+        state.services().release_claim(&who, &id, no_sync).await?,
+    ))
 }

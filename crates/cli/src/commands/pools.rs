@@ -90,6 +90,26 @@ pub struct ClaimArgs {
     /// synced while claimed, pushed on release (storage and credentials: the server's).
     #[arg(long)]
     pub workspace: Option<String>,
+    /// The workspace's S3 region instead of the server's.
+    #[arg(long, requires = "workspace")]
+    pub s3_region: Option<String>,
+    /// An access key for the workspace's bucket instead of the server's (with the secret key;
+    /// prefer the variable). The server keeps it in memory only.
+    #[arg(
+        long,
+        env = "RACER_CLAIM_S3_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "workspace"
+    )]
+    pub s3_access_key: Option<String>,
+    /// The secret key that goes with --s3-access-key (prefer the variable: ps shows flags).
+    #[arg(
+        long,
+        env = "RACER_CLAIM_S3_SECRET_KEY",
+        hide_env_values = true,
+        requires = "workspace"
+    )]
+    pub s3_secret_key: Option<String>,
 }
 
 /// `racer claims …`.
@@ -106,10 +126,14 @@ pub enum ClaimsCmd {
         /// The claim's id.
         id: String,
     },
-    /// Release a claim: its routes answer 404 at once, its container is removed.
+    /// Release a claim: its workspace is pushed a last time, its routes answer 404 at once, its
+    /// container is removed.
     Release {
         /// The claim's id.
         id: String,
+        /// Skip the last push of the workspace (what was not synced yet is lost).
+        #[arg(long)]
+        no_sync: bool,
     },
 }
 
@@ -276,6 +300,9 @@ pub async fn claim(c: &Client, a: ClaimArgs, json: bool) -> anyhow::Result<ExitC
             &ClaimRequest {
                 env: a.env,
                 workspace: a.workspace,
+                s3_region: a.s3_region,
+                s3_access_key: a.s3_access_key,
+                s3_secret_key: a.s3_secret_key,
             },
         )
         .await?;
@@ -321,8 +348,8 @@ pub async fn claims(c: &Client, cmd: ClaimsCmd, json: bool) -> anyhow::Result<Ex
                 print_claim(&x);
             }
         }
-        ClaimsCmd::Release { id } => {
-            let x = c.release_claim(&id).await?;
+        ClaimsCmd::Release { id, no_sync } => {
+            let x = c.release_claim(&id, no_sync).await?;
             if json {
                 output::json(&x)?;
             } else {

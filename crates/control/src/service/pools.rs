@@ -372,6 +372,7 @@ impl Services {
                     "released",
                     Some("its pool was deleted"),
                     &who.actor,
+                    true,
                 )
                 .await?;
             }
@@ -402,8 +403,50 @@ impl Services {
                 Some(url.to_owned())
             }
         };
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let own = match (given(&req.s3_access_key), given(&req.s3_secret_key)) {
+            (Some(a), Some(s)) => Some((a, s)),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "s3_access_key",
+                    "give s3_access_key with s3_secret_key",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "s3_secret_key",
+                    "give s3_secret_key with s3_access_key",
+                ))
+            }
+        };
+        let region = given(&req.s3_region);
+        if workspace.is_none() && (own.is_some() || region.is_some()) {
+            return Err(invalid(
+                "workspace",
+                "S3 settings were given without a workspace",
+            ));
+        }
+        if let Some(r) = &region {
+            if !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(invalid(
+                    "s3_region",
+                    format!("{r:?} is not a region such as us-east-1"),
+                ));
+            }
+            env.insert(crate::workspace::REGION_KEY.into(), r.clone());
+        }
+        if own.is_some() {
+            env.insert(crate::workspace::OWN_CREDENTIALS_KEY.into(), "yes".into());
+        }
         let (token, digest) = new_token();
         let id = uuid::Uuid::new_v4().to_string();
+
         let names: Vec<String> = p.ports.iter().map(|(n, _)| n.clone()).collect();
         // The pool's port names ride along in the claim's record (a key no variable can have).
         env.insert("\u{0}ports".into(), names.join(","));
@@ -462,12 +505,16 @@ impl Services {
                 }
             }
         }
+        if let Some((a, s)) = own {
+            ctx.claim_credentials.insert(&claimed.id, a, s);
+        }
         // The workspace is in place before the claim answers.
         let claimed = if claimed.workspace.is_some() {
             if let Err(e) = crate::workspace::restore(ctx, &p, &claimed).await {
                 let why = e.chain();
                 let _ =
-                    crate::pools::end_claim(ctx, &claimed, "failed", Some(&why), &who.actor).await;
+                    crate::pools::end_claim(ctx, &claimed, "failed", Some(&why), &who.actor, false)
+                        .await;
                 return Err(e);
             }
             self.store().pools().claim_by_id(&claimed.id).await?
@@ -527,8 +574,14 @@ impl Services {
         self.claim_info(&c, None)
     }
 
-    /// Releases a claim: its routes go at once, its container is removed, the pool refills.
-    pub async fn release_claim(&self, who: &Caller, id: &str) -> Result<ClaimInfo, Error> {
+    /// Releases a claim: its workspace is pushed a last time (unless `no_sync`), its routes go
+    /// at once, its container is removed, the pool refills.
+    pub async fn release_claim(
+        &self,
+        who: &Caller,
+        id: &str,
+        no_sync: bool,
+    ) -> Result<ClaimInfo, Error> {
         let ctx = self.engine()?;
         let c = self.visible_claim(who, id).await?;
         if c.state != "active" {
@@ -537,7 +590,8 @@ impl Services {
                 format!("claim {id} already ended ({})", c.state),
             ));
         }
-        let ended = crate::pools::end_claim(ctx, &c, "released", None, &who.actor).await?;
+        let ended =
+            crate::pools::end_claim(ctx, &c, "released", None, &who.actor, !no_sync).await?;
         self.claim_info(&ended.unwrap_or(c), None)
     }
 }

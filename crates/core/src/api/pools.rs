@@ -101,7 +101,7 @@ pub struct ResizePool {
 }
 
 /// `POST /api/v1/pools/{pool}/claims`: claim a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// The claim's own environment, `KEY=value`: written to `/racer/claim.env` in the container
@@ -113,6 +113,44 @@ pub struct ClaimRequest {
     /// credentials are the server's (`--s3-endpoint`, `AWS_ACCESS_KEY_ID`, …).
     #[serde(default)]
     pub workspace: Option<String>,
+    /// The workspace's S3 region, instead of the server's.
+    #[serde(default)]
+    pub s3_region: Option<String>,
+    /// Credentials for the workspace's bucket instead of the server's (both or neither). Kept in
+    /// the server's memory only: never stored, logged or returned. A server that restarts has
+    /// forgotten them; the claim's sync then says so (release it with `no_sync`, or claim again).
+    #[serde(default)]
+    pub s3_access_key: Option<String>,
+    /// See `s3_access_key`.
+    #[serde(default)]
+    pub s3_secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for ClaimRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimRequest")
+            .field("env", &self.env.len())
+            .field("workspace", &self.workspace)
+            .field("s3_region", &self.s3_region)
+            .field(
+                "s3_access_key",
+                &self.s3_access_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "s3_secret_key",
+                &self.s3_secret_key.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
+}
+
+/// `POST /api/v1/claims/{id}/release`: the body is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// End the claim without the last push of its workspace (what was not synced is lost).
+    #[serde(default)]
+    pub no_sync: bool,
 }
 
 /// A claim's workspace.
