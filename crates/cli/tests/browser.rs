@@ -241,6 +241,15 @@ fn f16_dashboard_in_headless_chromium() {
     ]);
     assert_eq!(running.len(), 3, "three replicas in the engine");
 
+    // Traffic through the proxy shows on the page's charts (sampled every 5 s).
+    let app_url = format!("{}/apps/web/", file.proxy_url.clone().unwrap());
+    for _ in 0..30 {
+        let _ = crate::util::get_ok(&app_url);
+    }
+    d.until(30, &format!("{ui}/apps/web"), "traffic-charts", |s| {
+        s.contains("<figcaption>requests/s: now") && s.contains("<figcaption>p95 latency: now")
+    });
+
     // A second release (redeploy), then roll back to the first from the page.
     d.click("form input[value=rerun] ~ button", "redeployed");
     d.until(90, &format!("{ui}/apps/web"), "release-2", |s| {

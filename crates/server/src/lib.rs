@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod extract;
 mod guard;
+mod history;
 mod metrics;
 mod pools;
 mod state;
@@ -224,6 +225,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         Some(proxy.clone()),
         urls,
     );
+    let history = Arc::new(history::History::default());
+    tracker.spawn(history::run(
+        proxy.clone(),
+        history.clone(),
+        shutdown.clone(),
+    ));
     let state = AppState(Arc::new(Shared {
         services,
         store: store.clone(),
@@ -241,6 +248,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         data_dir: config.data_dir.clone(),
         proxy_url,
         traffic: proxy.clone(),
+        history: history.clone(),
         facts: state::Facts {
             domain: config.domain.clone(),
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) proxy_url: String,
     /// The proxy, for its traffic counters in `/metrics`.
     pub(crate) traffic: Arc<racer_proxy::Proxy>,
+    /// Each app's traffic over the last minutes, for the dashboard's charts.
+    pub(crate) history: Arc<crate::history::History>,
     /// The settings `/api/v1/info` reports.
     pub(crate) facts: Facts,
 }

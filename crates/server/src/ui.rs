@@ -451,9 +451,44 @@ async fn apps_page(
     html(layout(Some(&s), "Apps", &body))
 }
 
-/// A replica-count-over-time chart from the scaling history, as inline SVG.
-fn replicas_chart(history: &[Event], now_count: u32) -> String {
-    let mut points: Vec<(i64, u32)> = history
+/// A line chart as inline SVG: `points` are (unix seconds, value), oldest first.
+fn line_chart(title: &str, unit: &str, points: &[(i64, f64)]) -> String {
+    // One point is drawn as a step of one sample's length.
+    let one;
+    let points = match points {
+        [p] => {
+            one = [(p.0 - crate::history::EVERY.as_secs() as i64, p.1), *p];
+            &one[..]
+        }
+        _ => points,
+    };
+    if points.len() < 2 {
+        return format!(
+            r#"<p class="muted">{}: not enough samples yet (one every {} s).</p>"#,
+            esc(title),
+            crate::history::EVERY.as_secs()
+        );
+    }
+    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
+    let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9);
+    let (w, h) = (600.0, 120.0);
+    let mut d = String::new();
+    for (i, (t, v)) in points.iter().enumerate() {
+        let x = (t - t0) as f64 / (t1 - t0) as f64 * (w - 20.0) + 10.0;
+        let y = h - 10.0 - v / max * (h - 30.0);
+        let _ = write!(d, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" });
+    }
+    let last = points[points.len() - 1].1;
+    format!(
+        r##"<figure><svg viewBox="0 0 {w} {h}" width="100%" height="{h}" preserveAspectRatio="none" role="img" aria-label="{0} over time: now {last:.1} {1}, at most {max:.1} {1}"><rect width="{w}" height="{h}" fill="#fff"/><path d="{d}" fill="none" stroke="#2456c5" stroke-width="2"/></svg><figcaption>{0}: now {last:.1} {1} (at most {max:.1})</figcaption></figure>"##,
+        esc(title),
+        esc(unit)
+    )
+}
+
+/// The replica count over time, from the scaling history and the count now.
+fn replica_points(history: &[Event], now_count: u32) -> Vec<(i64, f64)> {
+    let mut points: Vec<(i64, f64)> = history
         .iter()
         .filter_map(|e| {
             let to = e.message.split(" to ").nth(1)?;
@@ -462,28 +497,16 @@ fn replicas_chart(history: &[Event], now_count: u32) -> String {
                 .next()?
                 .parse()
                 .ok()?;
-            Some((e.at.timestamp(), n))
+            Some((e.at.timestamp(), f64::from(n)))
         })
         .collect();
-    points.sort();
-    points.push((chrono::Utc::now().timestamp(), now_count));
-    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
-    let max = points.iter().map(|p| p.1).max().unwrap_or(1).max(1);
-    let (w, h) = (600.0, 120.0);
-    let xy = |t: i64, n: u32| {
-        (
-            (t - t0) as f64 / (t1 - t0) as f64 * (w - 20.0) + 10.0,
-            h - 10.0 - f64::from(n) / f64::from(max) * (h - 20.0),
-        )
-    };
-    let mut d = String::new();
-    for (i, (t, n)) in points.iter().enumerate() {
-        let (x, y) = xy(*t, *n);
-        let _ = write!(d, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" });
+    points.sort_by_key(|p| p.0);
+    let now = chrono::Utc::now().timestamp();
+    if points.is_empty() {
+        points.push((now - 600, f64::from(now_count)));
     }
-    format!(
-        r##"<svg viewBox="0 0 {w} {h}" width="100%" height="{h}" preserveAspectRatio="none" role="img" aria-label="replicas over time, now {now_count}, at most {max}"><rect width="{w}" height="{h}" fill="#fff"/><path d="{d}" fill="none" stroke="#2456c5" stroke-width="2"/><text x="12" y="16" font-size="12">replicas (max {max})</text></svg>"##
-    )
+    points.push((now, f64::from(now_count)));
+    points
 }
 
 async fn app_page(
@@ -558,12 +581,21 @@ async fn app_page(
     body.push_str("</tbody></table></div></section>");
     if let Some(m) = &metrics {
         let total: u64 = m.requests.values().sum();
+        let series = state.0.history.series(&a.name);
+        let rps: Vec<(i64, f64)> = series.iter().map(|p| (p.0, p.1)).collect();
+        let p95: Vec<(i64, f64)> = series.iter().filter_map(|p| Some((p.0, p.2?))).collect();
         let _ = write!(
             body,
-            r#"<section><h2>Traffic</h2><p>{total} requests · {} in flight · p95 {}</p>{}</section>"#,
+            r#"<section><h2>Traffic</h2><p>{total} requests · {} in flight · p95 {}</p>{}{}{}</section>"#,
             m.active_requests,
             m.p95_ms.map(|p| format!("{p:.1} ms")).unwrap_or("—".into()),
-            replicas_chart(&m.scaling_history, m.replicas_ready)
+            line_chart("requests/s", "req/s", &rps),
+            line_chart("p95 latency", "ms", &p95),
+            line_chart(
+                "replicas",
+                "",
+                &replica_points(&m.scaling_history, m.replicas_ready)
+            )
         );
     }
     body.push_str(r#"<section><h2>Releases</h2><div class="scroll"><table><thead><tr><th>#</th><th>Image</th><th>Created</th><th></th></tr></thead><tbody>"#);
