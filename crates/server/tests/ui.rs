@@ -176,6 +176,64 @@ async fn sessions_csrf_roles_and_escaping() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let _: racer_core::api::App = s.get("/api/v1/apps/web").await;
 
+    // A pasted token that expires ends the session when it does.
+    let viewer_jwt = viewer.trim_start_matches("racer_ui=").to_owned();
+    let made: serde_json::Value = s
+        .http
+        .post(s.url("/api/v1/tokens"))
+        .bearer_auth(&viewer_jwt)
+        .json(&serde_json::json!({"name": "short", "expires": "1s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let short = made["secret"].as_str().expect("a token secret").to_owned();
+    let (short_cookie, _) = login(&s, &[("token", short.as_str())]).await;
+    assert_eq!(page(&short_cookie, &s.url("/ui/")).await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = browser()
+        .get(s.url("/ui/"))
+        .header(COOKIE, &short_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "an expired session goes to the login"
+    );
+    assert_eq!(r.headers()[LOCATION], "/ui/login?expired=1");
+
+    // A session ends when its user is disabled: the next page goes to the login, saying so,
+    // and the cookie is cleared.
+    let users: Vec<serde_json::Value> = s.get("/api/v1/users").await;
+    let viewer_id = users.iter().find(|u| u["email"] == "v@acme.io").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = s
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{viewer_id}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let r = browser()
+        .get(s.url("/ui/"))
+        .header(COOKIE, &viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/ui/login?expired=1");
+    assert!(r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+
     // Logout ends the session in the browser; a made-up or ended credential goes to login.
     let (_, html) = page(&admin, &s.url("/ui/")).await;
     let token = csrf_in(&html);
