@@ -19,9 +19,13 @@ use crate::ApiError;
     responses((status = 201, body = Upload), (status = 413, body = ErrorBody)))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
+    Who(who): Who,
     body: Body,
 ) -> Result<(StatusCode, Json<Upload>), ApiError> {
-    let upload = state.services().upload(body.into_data_stream()).await?;
+    let upload = state
+        .services()
+        .upload(&who, body.into_data_stream())
+        .await?;
     Ok((StatusCode::CREATED, Json(upload)))
 }
 
@@ -30,9 +34,10 @@ pub(crate) async fn upload(
     responses((status = 200, body = ValidateReport), (status = 422, body = ErrorBody)))]
 pub(crate) async fn validate(
     State(state): State<AppState>,
+    Who(who): Who,
     Json(req): Json<InspectRequest>,
 ) -> Result<Json<ValidateReport>, ApiError> {
-    Ok(Json(state.services().validate(&req).await?))
+    Ok(Json(state.services().validate(&who, &req).await?))
 }
 
 /// The Dockerfile a deploy of this source would build.
@@ -40,9 +45,10 @@ pub(crate) async fn validate(
     responses((status = 200, body = DockerfileReport), (status = 422, body = ErrorBody)))]
 pub(crate) async fn dockerfile(
     State(state): State<AppState>,
+    Who(who): Who,
     Json(req): Json<InspectRequest>,
 ) -> Result<Json<DockerfileReport>, ApiError> {
-    Ok(Json(state.services().dockerfile(&req).await?))
+    Ok(Json(state.services().dockerfile(&who, &req).await?))
 }
 
 /// Deploys: records a deployment (and the app, if new) and wakes the builder.

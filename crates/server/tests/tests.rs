@@ -7,4 +7,5 @@ mod api;
 mod pools;
 mod seeds;
 mod ui;
+mod uploads;
 mod util;

@@ -23,6 +23,7 @@ impl Services {
         if let Some(i) = req.instances {
             check_instances(i, false)?;
         }
+        super::inspect::owns_upload(ctx, who, &req.source).await?;
         self.preflight(ctx, &req.source, &req.config).await?;
         self.record(
             ctx,

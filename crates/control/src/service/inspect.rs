@@ -11,7 +11,9 @@ use racer_core::api::{
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use super::Services;
+use racer_core::ErrorKind;
+
+use super::{Caller, Services};
 use crate::builder::{generate_dockerfile, upload_path};
 use crate::{Ctx, Error};
 
@@ -42,7 +44,7 @@ fn io_error(path: &std::path::Path, source: std::io::Error) -> Error {
 impl Services {
     /// Receives a build-context tarball, streamed to disk, never held in memory; nothing is kept
     /// when the stream fails or passes [`MAX_UPLOAD`].
-    pub async fn upload<S, B, E>(&self, mut body: S) -> Result<Upload, Error>
+    pub async fn upload<S, B, E>(&self, who: &Caller, mut body: S) -> Result<Upload, Error>
     where
         S: Stream<Item = Result<B, E>> + Unpin,
         B: AsRef<[u8]>,
@@ -82,6 +84,12 @@ impl Services {
             let _ = tokio::fs::remove_file(&part).await;
             return Err(e);
         }
+        // Bound to its organisation before it can be used: another organisation's id is a 404.
+        let owner = owner_path(&path);
+        if let Err(e) = tokio::fs::write(&owner, who.home_org()).await {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(io_error(&owner, e));
+        }
         tokio::fs::rename(&part, &path)
             .await
             .map_err(|e| io_error(&path, e))?;
@@ -89,8 +97,13 @@ impl Services {
     }
 
     /// Validates a project: what racer would build, and every problem with its field path.
-    pub async fn validate(&self, req: &InspectRequest) -> Result<ValidateReport, Error> {
+    pub async fn validate(
+        &self,
+        who: &Caller,
+        req: &InspectRequest,
+    ) -> Result<ValidateReport, Error> {
         let ctx = self.engine()?;
+        owns_upload(ctx, who, &req.source).await?;
         let co = checkout(ctx, &req.source).await?;
         let src = co.src.clone();
         let env = req.config.env.clone();
@@ -106,8 +119,13 @@ impl Services {
     }
 
     /// The Dockerfile a deploy of this source would build.
-    pub async fn dockerfile(&self, req: &InspectRequest) -> Result<DockerfileReport, Error> {
+    pub async fn dockerfile(
+        &self,
+        who: &Caller,
+        req: &InspectRequest,
+    ) -> Result<DockerfileReport, Error> {
         let ctx = self.engine()?;
+        owns_upload(ctx, who, &req.source).await?;
         let co = checkout(ctx, &req.source).await?;
         forget_upload(ctx, &req.source).await;
         let src = co.src.clone();
@@ -249,9 +267,38 @@ async fn checkout(ctx: &Ctx, source: &Source) -> Result<Checkout, Error> {
     }
 }
 
+/// Where an upload's organisation is kept, beside it.
+pub(crate) fn owner_path(upload: &std::path::Path) -> std::path::PathBuf {
+    upload.with_extension("owner")
+}
+
+/// Refuses (404, as if it did not exist) an upload of another organisation than the caller's;
+/// the install's admin token may use any.
+pub(crate) async fn owns_upload(ctx: &Ctx, who: &Caller, source: &Source) -> Result<(), Error> {
+    let Source::Path { upload, .. } = source else {
+        return Ok(());
+    };
+    let Some(mine) = who.org() else {
+        return Ok(());
+    };
+    let owner = tokio::fs::read_to_string(owner_path(&upload_path(ctx, upload)))
+        .await
+        .unwrap_or_default();
+    if owner != mine {
+        return Err(Error::refused(
+            ErrorKind::NotFound,
+            format!("no upload {upload:?}: send the folder first (POST /api/v1/uploads)"),
+        )
+        .at("source.upload"));
+    }
+    Ok(())
+}
+
 /// Removes the upload a source names, if it does (it is used once).
 pub(crate) async fn forget_upload(ctx: &Ctx, source: &Source) {
     if let Source::Path { upload, .. } = source {
-        let _ = tokio::fs::remove_file(upload_path(ctx, upload)).await;
+        let path = upload_path(ctx, upload);
+        let _ = tokio::fs::remove_file(owner_path(&path)).await;
+        let _ = tokio::fs::remove_file(path).await;
     }
 }
