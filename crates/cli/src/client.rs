@@ -578,6 +578,47 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/apps/{app}/secrets`.
+    pub async fn secrets(
+        &self,
+        app: &str,
+    ) -> Result<Vec<racer_core::api::SecretInfo>, ClientError> {
+        self.get(&format!("/api/v1/apps/{}/secrets", path_segment(app)))
+            .await
+    }
+
+    /// `PUT /api/v1/apps/{app}/secrets`.
+    pub async fn set_secrets(
+        &self,
+        app: &str,
+        req: &racer_core::api::SetSecrets,
+    ) -> Result<Vec<racer_core::api::SecretInfo>, ClientError> {
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/apps/{}/secrets", path_segment(app)),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/apps/{app}/secrets/{name}`.
+    pub async fn unset_secret(
+        &self,
+        app: &str,
+        name: &str,
+    ) -> Result<Vec<racer_core::api::SecretInfo>, ClientError> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!(
+                "/api/v1/apps/{}/secrets/{}",
+                path_segment(app),
+                path_segment(name)
+            ),
+            None,
+        )
+        .await
+    }
+
     /// `GET /api/v1/pools`.
     pub async fn pools(&self) -> Result<Vec<racer_core::api::PoolInfo>, ClientError> {
         self.get("/api/v1/pools").await

@@ -14,6 +14,7 @@ mod pools;
 mod quickstart;
 mod rbac;
 mod scheduling;
+mod secrets;
 mod seedcli;
 mod seedenv;
 mod server;

@@ -32,6 +32,7 @@ mod replica;
 pub mod requeue;
 pub mod s3;
 pub mod schedule;
+pub mod secrets;
 pub mod service;
 pub mod swarm;
 pub mod tracking;
@@ -147,6 +148,8 @@ pub struct Settings {
     pub lease_ttl: Duration,
     /// What this process is, in events and logs: `server` or `worker`.
     pub role: &'static str,
+    /// The key app secrets are sealed with; `None`: secrets cannot be set.
+    pub secret_key: Option<secrets::SecretKey>,
     /// Where claims' workspaces are stored (S3-compatible), and its credentials.
     pub s3: s3::S3Config,
     /// How often a claim's workspace syncs.
@@ -181,6 +184,7 @@ impl Default for Settings {
             autoscaler: true,
             lease_ttl: DEFAULT_LEASE_TTL,
             role: "server",
+            secret_key: None,
             s3: Default::default(),
             workspace_sync_interval: Duration::from_secs(30),
             pool_size: 2,

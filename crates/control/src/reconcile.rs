@@ -621,6 +621,10 @@ async fn start_all(ctx: &Ctx, starts: Vec<Start>, errors: &mut HashMap<Uuid, Str
 
 async fn start_replica(ctx: &Ctx, start: &Start) -> Result<(), Error> {
     let mut named = start.spec.clone();
+    // The app's secrets, opened only now, into the replica's environment.
+    named
+        .env
+        .extend(crate::secrets::env_of(ctx, start.spec.app_id).await?);
     if start.cluster != racer_runtime::LOCAL {
         // Another cluster's replica says where it runs (clusters may share one engine).
         named.name = format!("{}-{}", named.name, start.cluster);

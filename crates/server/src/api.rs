@@ -21,7 +21,9 @@ use crate::error::chain;
 use crate::extract::{Json, MAX_JSON_BODY};
 use crate::guard::{need, require_token, Need};
 use crate::state::AppState;
-use crate::{apps, clusters, containers, deployments, events, pools, swarm, users, ApiError};
+use crate::{
+    apps, clusters, containers, deployments, events, pools, secrets, swarm, users, ApiError,
+};
 
 /// Builds the API router: public probes and login, then `/api/v1` in groups by the role each
 /// route needs (viewer < developer < admin < the install's admin token). Every group sits behind
@@ -35,6 +37,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/pools/{pool}", get(pools::get_pool))
         .route("/api/v1/claims", get(pools::list_claims))
         .route("/api/v1/claims/{id}", get(pools::get_claim))
+        .route("/api/v1/apps/{app}/secrets", get(secrets::list_secrets))
         .route("/api/v1/whoami", get(users::whoami))
         .route("/api/v1/apps", get(apps::list_apps))
         .route("/api/v1/apps/{app}", get(apps::get_app))
@@ -60,6 +63,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/apps", post(apps::create_app))
         .route("/api/v1/pools/{pool}/claims", post(pools::claim))
         .route("/api/v1/claims/{id}/release", post(pools::release_claim))
+        .route("/api/v1/apps/{app}/secrets", put(secrets::set_secrets))
+        .route(
+            "/api/v1/apps/{app}/secrets/{name}",
+            delete(secrets::unset_secret),
+        )
         .route("/api/v1/validate", post(deployments::validate))
         .route("/api/v1/dockerfile", post(deployments::dockerfile))
         .route("/api/v1/deployments", post(deployments::deploy))
@@ -213,6 +221,7 @@ async fn method_not_allowed() -> ApiError {
         clusters::undrain_cluster, clusters::remove_cluster, clusters::queue_status,
         pools::list_pools, pools::get_pool, pools::create_pool, pools::resize_pool, pools::delete_pool,
         pools::claim, pools::list_claims, pools::get_claim, pools::release_claim,
+        secrets::list_secrets, secrets::set_secrets, secrets::unset_secret,
         users::login, users::register, users::whoami, users::list_orgs, users::create_org, users::list_users,
         users::create_user, users::disable_user, users::enable_user, users::list_invites, users::create_invite,
         users::list_tokens, users::create_token, users::revoke_token),

@@ -52,6 +52,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The key app secrets are sealed with cannot be read or made.
+    #[error("cannot set up the secret key: {message}")]
+    SecretKey {
+        /// What is wrong.
+        message: String,
+    },
     /// The Docker engine cannot be reached (a worker needs one).
     #[error("cannot reach the Docker engine (DOCKER_HOST, else the default socket): {message}")]
     Engine {

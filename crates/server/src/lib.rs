@@ -17,6 +17,7 @@ mod guard;
 mod history;
 mod metrics;
 mod pools;
+mod secrets;
 mod state;
 mod swarm;
 mod ui;
@@ -71,6 +72,9 @@ pub struct Config {
     /// A JWT secret the operator chose (`JWT_SECRET_KEY`) instead of the generated `jwt.secret`
     /// file: servers on one database with the same secret accept each other's sessions.
     pub jwt_secret: Option<String>,
+    /// The key app secrets are sealed with, base64 of 32 bytes (`RACER_SECRET_KEY`); `None`: the
+    /// data directory's `secret.key`, made if missing.
+    pub secret_key: Option<String>,
 }
 
 impl Config {
@@ -90,6 +94,7 @@ impl Config {
             replica_concurrency: racer_proxy::DEFAULT_REPLICA_CONCURRENCY,
             admin_token: None,
             jwt_secret: None,
+            secret_key: None,
         }
     }
 }
@@ -196,6 +201,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     };
     control_settings.app_urls = Some(urls.clone());
     control_settings.builder_id = builder_id(&config.data_dir);
+    control_settings.secret_key = Some(
+        racer_control::secrets::SecretKey::load(&config.data_dir, config.secret_key.as_deref())
+            .map_err(|message| Error::SecretKey { message })?,
+    );
     let tracker = TaskTracker::new();
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
@@ -373,6 +382,10 @@ pub async fn start_worker(
         })?
         .for_install(&install);
     let mut settings = config.control.clone();
+    settings.secret_key = Some(
+        racer_control::secrets::SecretKey::load(&config.data_dir, config.secret_key.as_deref())
+            .map_err(|message| Error::SecretKey { message })?,
+    );
     settings.worker = true;
     settings.autoscaler = false;
     settings.role = "worker";

@@ -145,6 +145,11 @@ struct Args {
     /// Warm pools' workspaces: seconds between syncs of a claimed container's workspace.
     #[arg(long, default_value_t = 30, env = "RACER_WORKSPACE_SYNC_INTERVAL")]
     workspace_sync_interval: u64,
+    /// The key app secrets are sealed with: base64 of 32 bytes (`head -c32 /dev/urandom |
+    /// base64`). Default: the data directory's secret.key, made (0600) if missing. Servers and
+    /// workers on one database must share it. Prefer the variable.
+    #[arg(long, env = "RACER_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Do not run the embedded worker: this server builds nothing and never acts on the
     /// engines; it serves the API and the proxy, checks health and routes, while `racerctl
     /// worker` processes (or other servers) on the same store build and place.
@@ -217,6 +222,7 @@ fn apply_seed_env() {
 /// Removes the secrets from the environment once they are read, so that nothing the server
 /// runs (git, builds) inherits them.
 fn forget_secret_env() {
+    std::env::remove_var("RACER_SECRET_KEY");
     for s in racer_core::settings::SEED_ENV.iter().filter(|s| s.secret) {
         std::env::remove_var(s.seed);
         std::env::remove_var(s.racer);
@@ -425,6 +431,7 @@ fn apply_control(args: &Args, config: &mut Config) -> anyhow::Result<()> {
         );
     }
     config.control.pool_size = args.pool_size;
+    config.secret_key = args.secret_key.clone().filter(|k| !k.is_empty());
     if !(1..=3600).contains(&args.workspace_sync_interval) {
         anyhow::bail!(
             "invalid --workspace-sync-interval {}: give 1 to 3600 seconds",

@@ -162,7 +162,7 @@ impl Apps<'_> {
     pub async fn delete(&self, app: &AppRef, actor: &str) -> Result<App, Error> {
         let found = self.get(app).await?;
         let mut tx = self.store.write_tx().await?;
-        for table in ["deployments", "releases"] {
+        for table in ["deployments", "releases", "secrets"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(found.id.to_string())
                 .execute(&mut *tx)

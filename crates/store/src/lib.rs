@@ -13,6 +13,7 @@ mod events;
 mod jobs;
 mod leases;
 mod pools;
+mod secrets;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,6 +32,7 @@ pub use events::{EventFilter, Events, NewEvent};
 pub use jobs::{Failed, Job, Jobs, KindCounts, NewJob};
 pub use leases::{Acquired, LeaseRecord, Leases};
 pub use pools::{ClaimRecord, MemberRecord, NewClaim, PoolRecord, Pools};
+pub use secrets::{SecretRecord, Secrets};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -272,6 +274,11 @@ impl Store {
     /// The durable work queue.
     pub fn jobs(&self) -> Jobs<'_> {
         Jobs { store: self }
+    }
+
+    /// App secrets (sealed).
+    pub fn secrets(&self) -> Secrets<'_> {
+        Secrets { store: self }
     }
 
     /// Warm pools, their members and claims.

@@ -40,6 +40,9 @@ enum Cmd {
     /// List deployments of every project (or one), newest first, and why each queued one waits.
     #[command(subcommand)]
     Deployments(racer_cli::commands::deployments::DeploymentsCmd),
+    /// Set, list and unset an app's secrets (encrypted at rest, given to replicas as env).
+    #[command(subcommand)]
+    Secrets(racer_cli::commands::secrets::SecretsCmd),
     /// Create, list, show, resize and delete warm pools of pre-started containers.
     #[command(subcommand)]
     Pools(racer_cli::commands::pools::PoolsCmd),
@@ -144,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Deployments(d) => racer_cli::commands::deployments::deployments(c, d, json).await,
         Cmd::Status(a) => apps::status(c, a, json).await,
         Cmd::Pools(p) => racer_cli::commands::pools::pools(c, p, json).await,
+        Cmd::Secrets(s) => racer_cli::commands::secrets::secrets(c, s, json).await,
         Cmd::Claim(a) => racer_cli::commands::pools::claim(c, a, json).await,
         Cmd::Claims(p) => racer_cli::commands::pools::claims(c, p, json).await,
         Cmd::Releases(n) => apps::releases(c, n, json).await,

@@ -19,6 +19,7 @@ pub mod deployments;
 pub mod logs;
 pub mod pools;
 pub mod scale;
+pub mod secrets;
 pub mod spec;
 pub mod swarm;
 

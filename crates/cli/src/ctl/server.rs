@@ -139,6 +139,11 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_POOL_SIZE")]
     #[serde(default)]
     pub pool_size: Option<String>,
+    /// The key app secrets are sealed with, base64 of 32 bytes (default: the data directory's
+    /// secret.key). Passed in the environment, never recorded.
+    #[arg(long, env = "RACER_SECRET_KEY", hide_env_values = true)]
+    #[serde(skip)]
+    pub secret_key: Option<String>,
     /// Warm pools' workspaces: the S3-compatible endpoint. Default: AWS S3.
     #[arg(long, env = "RACER_S3_ENDPOINT")]
     #[serde(default)]
@@ -227,7 +232,7 @@ impl StartArgs {
 
     /// The secret settings, passed to `racer-server` in its environment (never on argv, where
     /// `ps` shows them): (variable, value, whether it was given).
-    fn secrets(&self) -> [(&'static str, Option<&str>); 5] {
+    fn secrets(&self) -> [(&'static str, Option<&str>); 6] {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|v| !v.is_empty())
         }
@@ -237,6 +242,7 @@ impl StartArgs {
             ("RACER_JWT_SECRET", given(&self.jwt_secret)),
             ("RACER_S3_ACCESS_KEY", given(&self.s3_access_key)),
             ("RACER_S3_SECRET_KEY", given(&self.s3_secret_key)),
+            ("RACER_SECRET_KEY", given(&self.secret_key)),
         ]
     }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use racer_core::ErrorKind;
 
 use super::{Caller, Services};
-use crate::builder::{generate_dockerfile, upload_path};
+use crate::builder::{forget_upload, generate_dockerfile, owner_path, upload_path};
 use crate::{Ctx, Error};
 
 /// The largest build context accepted.
@@ -267,11 +267,6 @@ async fn checkout(ctx: &Ctx, source: &Source) -> Result<Checkout, Error> {
     }
 }
 
-/// Where an upload's organisation is kept, beside it.
-pub(crate) fn owner_path(upload: &std::path::Path) -> std::path::PathBuf {
-    upload.with_extension("owner")
-}
-
 /// Refuses (404, as if it did not exist) an upload of another organisation than the caller's;
 /// the install's admin token may use any.
 pub(crate) async fn owns_upload(ctx: &Ctx, who: &Caller, source: &Source) -> Result<(), Error> {
@@ -292,13 +287,4 @@ pub(crate) async fn owns_upload(ctx: &Ctx, who: &Caller, source: &Source) -> Res
         .at("source.upload"));
     }
     Ok(())
-}
-
-/// Removes the upload a source names, if it does (it is used once).
-pub(crate) async fn forget_upload(ctx: &Ctx, source: &Source) {
-    if let Source::Path { upload, .. } = source {
-        let path = upload_path(ctx, upload);
-        let _ = tokio::fs::remove_file(owner_path(&path)).await;
-        let _ = tokio::fs::remove_file(path).await;
-    }
 }

@@ -24,6 +24,7 @@ pub mod deployments;
 pub mod events;
 pub mod inspect;
 pub mod pools;
+pub mod secrets;
 pub mod server;
 pub mod specs;
 pub mod swarm;

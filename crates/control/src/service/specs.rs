@@ -5,8 +5,8 @@ use racer_core::spec::{AppDocument, Scaling, SpecSource};
 use racer_core::{AppName, AppRef, ErrorKind};
 use racer_store::NewDeployment;
 
-use super::inspect::forget_upload;
 use super::{Caller, Services};
+use crate::builder::forget_upload;
 use crate::Error;
 
 /// A spec or policy parse error, blaming the first problem's field (under `prefix`).

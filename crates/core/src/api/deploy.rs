@@ -283,3 +283,31 @@ pub struct ApplyResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Problem>,
 }
+
+/// One of an app's secrets as the API shows it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretInfo {
+    /// Its name (the environment variable replicas get).
+    pub name: String,
+    /// A keyed digest of its value: equal digests, equal values (nothing else can be learnt).
+    pub digest: String,
+    /// When it was last set.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `PUT /api/v1/apps/{app}/secrets`: set (or replace) secrets; the app rolls to a new release
+/// with them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SetSecrets {
+    /// Name → value.
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SetSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetSecrets")
+            .field("names", &self.secrets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
