@@ -188,6 +188,10 @@ pub struct StartArgs {
     #[arg(skip)]
     #[serde(default)]
     pub jwt_secret_given: bool,
+    /// Recorded: the last start had an operator-chosen secret key (its value is not).
+    #[arg(skip)]
+    #[serde(default)]
+    pub secret_key_given: bool,
 }
 
 impl StartArgs {
@@ -295,6 +299,12 @@ impl StartArgs {
             bail!(
                 "the last start used a JWT secret of your choosing, which racer does not record; \
                  give it again (RACER_JWT_SECRET or JWT_SECRET_KEY in the environment, or --jwt-secret)"
+            );
+        }
+        if prev.secret_key_given && merged.secret_key.is_none() {
+            bail!(
+                "the last start used a secret key of your choosing (RACER_SECRET_KEY), which racer \
+                 does not record; give it again, or the apps' secrets cannot be opened"
             );
         }
         Ok(merged)
@@ -473,6 +483,7 @@ pub async fn start(data_dir: &Path, a: StartArgs, json: bool) -> anyhow::Result<
     let recorded = StartArgs {
         admin_token_given: a.admin_token.as_deref().is_some_and(|t| !t.is_empty()),
         jwt_secret_given: a.jwt_secret.as_deref().is_some_and(|s| !s.is_empty()),
+        secret_key_given: a.secret_key.as_deref().is_some_and(|s| !s.is_empty()),
         ..a.clone()
     };
     write_start_args(data_dir, &recorded)
@@ -648,5 +659,27 @@ pub async fn status(data_dir: &Path, target: Target, json: bool) -> anyhow::Resu
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_needs_the_operator_chosen_secrets_again() {
+        let prev = StartArgs {
+            secret_key_given: true,
+            domain: Some("recorded.test".into()),
+            ..Default::default()
+        };
+        let err = StartArgs::default().over(prev.clone()).unwrap_err();
+        assert!(err.to_string().contains("RACER_SECRET_KEY"), "{err}");
+        let given = StartArgs {
+            secret_key: Some("k".repeat(44)),
+            ..Default::default()
+        };
+        let merged = given.over(prev).unwrap();
+        assert_eq!(merged.domain.as_deref(), Some("recorded.test"));
     }
 }
