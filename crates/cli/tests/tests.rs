@@ -9,6 +9,7 @@ mod browser;
 mod clusters;
 mod conda;
 mod deploy;
+mod hostile;
 mod leases;
 mod pools;
 mod quickstart;

@@ -23,11 +23,20 @@ pub struct Config {
     pub replica_concurrency: usize,
     /// How long a request may wait for a replica under its limit before it gets a 503.
     pub queue_timeout: Duration,
+    /// Open connections one client address may hold (0: no limit); more are answered 429 and
+    /// closed at once.
+    pub max_connections_per_source: usize,
+    /// The largest request head (request line and headers together), bytes; larger is a 431
+    /// (or 414 for the request line alone).
+    pub max_head_bytes: usize,
 }
 
 /// [`Config::replica_concurrency`]'s default, as Cloud Run's per-instance default: an app is
 /// sent at most this many requests at once per replica.
 pub const DEFAULT_REPLICA_CONCURRENCY: usize = 80;
+
+/// [`Config::max_connections_per_source`]'s default.
+pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: usize = 1024;
 
 /// How a replica is chosen among the healthy ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +71,8 @@ impl Default for Config {
             header_timeout: Duration::from_secs(30),
             replica_concurrency: DEFAULT_REPLICA_CONCURRENCY,
             queue_timeout: Duration::from_secs(10),
+            max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+            max_head_bytes: 64 * 1024,
         }
     }
 }

@@ -35,7 +35,9 @@ mod tests;
 mod upstream;
 
 pub use claims::{is_claim_id, is_port_name, token_digest, ClaimError, ClaimRoute};
-pub use config::{Balance, Config, DEFAULT_REPLICA_CONCURRENCY};
+pub use config::{
+    Balance, Config, DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_REPLICA_CONCURRENCY,
+};
 pub use metrics::{p95_ms, AppMetrics, TrafficSnapshot, LATENCY_BUCKETS, LATENCY_BUCKETS_MS};
 pub use proxy::Proxy;
 pub use route::{route_for, Target};

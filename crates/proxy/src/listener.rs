@@ -44,8 +44,24 @@ impl Proxy {
         load: Option<Arc<AtomicUsize>>,
     ) {
         let _ = stream.set_nodelay(true);
+        // One client address holds at most so many connections: more are told so and closed.
+        let Some(slot) = SourceSlot::take(self, peer.ip()) else {
+            tracker.spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 39\r\n\r\ntoo many connections from your address\n")
+                    .await;
+                let _ = stream.shutdown().await;
+            });
+            if let Some(l) = load {
+                l.fetch_sub(1, Ordering::Relaxed);
+            }
+            return;
+        };
         let me = self.clone();
         let header_timeout = self.config.header_timeout;
+        let max_head = self.config.max_head_bytes.max(8192);
         let stop = shutdown.clone();
         tracker.spawn(async move {
             // The client's address, formatted once per connection.
@@ -55,10 +71,13 @@ impl Proxy {
                 let peer_ip = peer_ip.clone();
                 async move { Ok::<_, Infallible>(me.route(req, &peer_ip).await) }
             });
+            let _slot = slot;
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                .max_buf_size(max_head)
+                .max_header_size(max_head)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades();
             tokio::pin!(conn);
@@ -222,5 +241,39 @@ mod tests {
         assert_eq!(least_loaded(&loads(&[3, 2]), 0), 1);
         assert_eq!(least_loaded(&loads(&[2, 3]), 0), 0);
         assert_eq!(least_loaded(&loads(&[5, 1, 0, 4]), 3), 2);
+    }
+}
+
+/// A connection's place in its source address's count, given back when the connection ends.
+struct SourceSlot {
+    proxy: Arc<Proxy>,
+    ip: std::net::IpAddr,
+}
+
+impl SourceSlot {
+    fn take(proxy: &Arc<Proxy>, ip: std::net::IpAddr) -> Option<SourceSlot> {
+        let limit = proxy.config.max_connections_per_source;
+        let mut m = proxy.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            proxy: proxy.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut m = self.proxy.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
     }
 }

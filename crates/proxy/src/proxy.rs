@@ -24,6 +24,8 @@ pub struct Proxy {
     /// Threads serving ([`Proxy::serve_threads`]; 1 for [`Proxy::serve`]): each gets an equal
     /// share of every replica's concurrency limit.
     pub(crate) threads: AtomicUsize,
+    /// Open connections by client address ([`Config::max_connections_per_source`]).
+    pub(crate) sources: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
 impl Proxy {
@@ -35,6 +37,7 @@ impl Proxy {
             ids: RequestIds::new(),
             upgrades: TaskTracker::new(),
             threads: AtomicUsize::new(1),
+            sources: Default::default(),
             config,
         })
     }

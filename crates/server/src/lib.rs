@@ -66,6 +66,8 @@ pub struct Config {
     pub proxy_threads: usize,
     /// Requests in flight to one replica at most (0: no limit).
     pub replica_concurrency: usize,
+    /// Open proxy connections one client address may hold (0: no limit).
+    pub max_connections_per_source: usize,
     /// An admin token the operator chose (`API_KEY`): used instead of the generated
     /// `admin.token` file, kept only as a digest, never written.
     pub admin_token: Option<String>,
@@ -92,6 +94,7 @@ impl Config {
             session_ttl: Duration::from_secs(3600),
             proxy_threads: 0,
             replica_concurrency: racer_proxy::DEFAULT_REPLICA_CONCURRENCY,
+            max_connections_per_source: racer_proxy::DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
             admin_token: None,
             jwt_secret: None,
             secret_key: None,
@@ -225,6 +228,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             domain: config.domain.clone(),
             balance: config.balance,
             replica_concurrency: config.replica_concurrency,
+            max_connections_per_source: config.max_connections_per_source,
             ..Default::default()
         },
     );

@@ -66,6 +66,10 @@ struct Args {
     /// (server-sent events, long polls); WebSockets are not counted.
     #[arg(long, default_value_t = racer_proxy::DEFAULT_REPLICA_CONCURRENCY, env = "RACER_REPLICA_CONCURRENCY")]
     replica_concurrency: usize,
+    /// Open connections one client address may hold at the proxy (0: no limit); more are
+    /// answered 429 and closed.
+    #[arg(long, default_value_t = racer_proxy::DEFAULT_MAX_CONNECTIONS_PER_SOURCE, env = "RACER_PROXY_MAX_CONNECTIONS_PER_SOURCE")]
+    proxy_max_connections_per_source: usize,
     /// Seconds between full lists of the engine's containers; between them the reconciler
     /// follows the engine's events and reads only the containers they name.
     #[arg(long, default_value_t = 30, env = "RACER_OBSERVER_RESYNC")]
@@ -481,6 +485,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.balance = args.balance;
     config.proxy_threads = args.proxy_threads;
     config.replica_concurrency = args.replica_concurrency;
+    config.max_connections_per_source = args.proxy_max_connections_per_source;
     apply_control(&args, &mut config)?;
     config.control.worker = !args.no_worker;
     if let Some(t) = args.admin_token.filter(|t| !t.is_empty()) {

@@ -77,6 +77,10 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_REPLICA_CONCURRENCY")]
     #[serde(default)]
     pub replica_concurrency: Option<String>,
+    /// Open proxy connections one client address may hold (0: no limit). Default: 1024.
+    #[arg(long, env = "RACER_PROXY_MAX_CONNECTIONS_PER_SOURCE")]
+    #[serde(default)]
+    pub proxy_max_connections_per_source: Option<String>,
     /// Seconds between full lists of the engine's containers. Default: 30.
     #[arg(long, env = "RACER_OBSERVER_RESYNC")]
     #[serde(default)]
@@ -211,6 +215,10 @@ impl StartArgs {
             ("--proxy-threads", self.proxy_threads.clone()),
             ("--replica-concurrency", self.replica_concurrency.clone()),
             ("--observer-resync", self.observer_resync.clone()),
+            (
+                "--proxy-max-connections-per-source",
+                self.proxy_max_connections_per_source.clone(),
+            ),
             ("--session-ttl", self.session_ttl.clone()),
             ("--cluster", self.cluster.clone()),
             ("--docker-host", self.docker_host.clone()),
@@ -283,7 +291,8 @@ impl StartArgs {
             pool_size,
             s3_endpoint,
             s3_region,
-            workspace_sync_interval
+            workspace_sync_interval,
+            proxy_max_connections_per_source
         );
         let merged = StartArgs {
             no_worker: merged.no_worker || prev.no_worker,
