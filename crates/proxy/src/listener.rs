@@ -228,22 +228,6 @@ fn least_loaded(loads: &[Arc<AtomicUsize>], me: usize) -> usize {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_connection_goes_to_the_least_loaded_thread_else_stays() {
-        let loads = |v: &[usize]| -> Vec<Arc<AtomicUsize>> {
-            v.iter().map(|n| Arc::new(AtomicUsize::new(*n))).collect()
-        };
-        assert_eq!(least_loaded(&loads(&[0, 0]), 1), 1, "a tie stays");
-        assert_eq!(least_loaded(&loads(&[3, 2]), 0), 1);
-        assert_eq!(least_loaded(&loads(&[2, 3]), 0), 0);
-        assert_eq!(least_loaded(&loads(&[5, 1, 0, 4]), 3), 2);
-    }
-}
-
 /// A connection's place in its source address's count, given back when the connection ends.
 struct SourceSlot {
     proxy: Arc<Proxy>,
@@ -275,5 +259,21 @@ impl Drop for SourceSlot {
                 m.remove(&self.ip);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_connection_goes_to_the_least_loaded_thread_else_stays() {
+        let loads = |v: &[usize]| -> Vec<Arc<AtomicUsize>> {
+            v.iter().map(|n| Arc::new(AtomicUsize::new(*n))).collect()
+        };
+        assert_eq!(least_loaded(&loads(&[0, 0]), 1), 1, "a tie stays");
+        assert_eq!(least_loaded(&loads(&[3, 2]), 0), 1);
+        assert_eq!(least_loaded(&loads(&[2, 3]), 0), 0);
+        assert_eq!(least_loaded(&loads(&[5, 1, 0, 4]), 3), 2);
     }
 }
