@@ -5,6 +5,7 @@ mod util;
 
 mod accounts;
 mod api;
+mod backup;
 mod browser;
 mod clusters;
 mod conda;

@@ -52,6 +52,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A backup or restore failed.
+    #[error("{message}")]
+    Backup {
+        /// What failed.
+        message: String,
+    },
     /// The key app secrets are sealed with cannot be read or made.
     #[error("cannot set up the secret key: {message}")]
     SecretKey {

@@ -413,6 +413,114 @@ pub async fn start_worker(
     })
 }
 
+/// Backs up the store of `config` to `output`: a consistent SQLite snapshot (`VACUUM INTO`, safe
+/// while a server runs), or `pg_dump --clean` of PostgreSQL. Returns `sqlite` or `postgres`.
+pub async fn backup(config: &Config, output: &Path) -> Result<&'static str, Error> {
+    if output.exists() {
+        return Err(Error::Backup {
+            message: format!("{} exists; give a new file", output.display()),
+        });
+    }
+    match &config.database_url {
+        None => {
+            let db = config.data_dir.join("racer.db");
+            if !db.exists() {
+                return Err(Error::Backup {
+                    message: format!("no store at {}: nothing to back up", db.display()),
+                });
+            }
+            let store = Store::open_sqlite(&db)
+                .await
+                .map_err(|source| Error::Store { source })?;
+            let done = store.snapshot_sqlite(output).await;
+            store.close().await;
+            done.map_err(|source| Error::Store { source })?;
+            Ok("sqlite")
+        }
+        Some(url) => {
+            let out = std::process::Command::new("pg_dump")
+                .args(["--clean", "--if-exists", "--no-owner", "--file"])
+                .arg(output)
+                .arg(url)
+                .output()
+                .map_err(|e| Error::Backup {
+                    message: format!("cannot run pg_dump (Debian package postgresql-client): {e}"),
+                })?;
+            if !out.status.success() {
+                return Err(Error::Backup {
+                    message: format!(
+                        "pg_dump failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                });
+            }
+            Ok("postgres")
+        }
+    }
+}
+
+/// Restores a backup made by [`backup`] onto a stopped server's store: a SQLite snapshot replaces
+/// the data directory's `racer.db` (the old one is kept beside it), a PostgreSQL dump is applied
+/// with `psql`. The containers the restored install runs are adopted at the next start.
+pub async fn restore(config: &Config, input: &Path) -> Result<PathBuf, Error> {
+    let _lock = state::DataDirLock::acquire(&config.data_dir)?;
+    let bytes = std::fs::read(input).map_err(|e| Error::Backup {
+        message: format!("cannot read {}: {e}", input.display()),
+    })?;
+    match &config.database_url {
+        None => {
+            if !bytes.starts_with(b"SQLite format 3\0") {
+                return Err(Error::Backup {
+                    message: format!("{} is not a SQLite backup of racer", input.display()),
+                });
+            }
+            let db = config.data_dir.join("racer.db");
+            let kept = config.data_dir.join(format!(
+                "racer.db.before-restore-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S")
+            ));
+            if db.exists() {
+                std::fs::rename(&db, &kept).map_err(|e| Error::Backup {
+                    message: format!("cannot move {} aside: {e}", db.display()),
+                })?;
+            }
+            for side in ["racer.db-wal", "racer.db-shm"] {
+                let _ = std::fs::remove_file(config.data_dir.join(side));
+            }
+            write_private(&db, &bytes).map_err(|e| Error::Backup {
+                message: format!("cannot write {}: {e}", db.display()),
+            })?;
+            // The snapshot must open as a store.
+            let store = Store::open_sqlite(&db)
+                .await
+                .map_err(|source| Error::Store { source })?;
+            let ok = store.install_id().await;
+            store.close().await;
+            ok.map_err(|source| Error::Store { source })?;
+            Ok(kept)
+        }
+        Some(url) => {
+            let out = std::process::Command::new("psql")
+                .args(["-v", "ON_ERROR_STOP=1", "-q", "-f"])
+                .arg(input)
+                .arg(url)
+                .output()
+                .map_err(|e| Error::Backup {
+                    message: format!("cannot run psql (Debian package postgresql-client): {e}"),
+                })?;
+            if !out.status.success() {
+                return Err(Error::Backup {
+                    message: format!(
+                        "psql failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                });
+            }
+            Ok(PathBuf::new())
+        }
+    }
+}
+
 /// The default data directory: `$RACER_DATA_DIR`, else `~/.local/share/racer`.
 pub fn default_data_dir() -> PathBuf {
     racer_core::data_dir_from(std::env::var_os("RACER_DATA_DIR"), std::env::var_os("HOME"))

@@ -170,6 +170,19 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Sub {
+    /// Back the store up to a file (`racerctl backup` runs this): a consistent SQLite snapshot,
+    /// safe while the server runs, or `pg_dump` of PostgreSQL.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Restore a backup onto a stopped server's store (`racerctl restore` runs this); the
+    /// containers of the restored install are adopted at the next start.
+    Restore {
+        /// The backup file.
+        input: PathBuf,
+    },
     /// Run as a worker (`racerctl worker` runs this): builds queued deployments and contends for
     /// the controller's lease (placement, starting and stopping replicas), without the API or
     /// the proxy. Uses the store of --database-url, else the SQLite file of --data-dir (the
@@ -277,6 +290,44 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Sub::Backup { output }) | Some(Sub::Restore { input: output }) = &args.command {
+        let restoring = matches!(args.command, Some(Sub::Restore { .. }));
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(racer_server::default_data_dir);
+        let mut config = Config::new(data_dir);
+        config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
+        let done = rt.block_on(async {
+            if restoring {
+                racer_server::restore(&config, output).await.map(|kept| {
+                    if kept.as_os_str().is_empty() {
+                        format!("restored {} onto the PostgreSQL store", output.display())
+                    } else {
+                        format!(
+                            "restored {}; the store it replaced is kept as {}; start the server: it adopts the install's running containers",
+                            output.display(),
+                            kept.display()
+                        )
+                    }
+                })
+            } else {
+                racer_server::backup(&config, output)
+                    .await
+                    .map(|kind| format!("backed up the {kind} store to {}", output.display()))
+            }
+        });
+        return match done {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("racer-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Sub::Worker { concurrency }) = args.command {
         return match rt.block_on(worker(args, concurrency)) {
             Ok(()) => ExitCode::SUCCESS,

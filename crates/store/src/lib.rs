@@ -200,6 +200,20 @@ impl Store {
         .map_err(Error::query)
     }
 
+    /// Writes a consistent snapshot of a SQLite store to `path` (`VACUUM INTO`: safe while a
+    /// server writes). PostgreSQL stores are backed up with `pg_dump` instead.
+    pub async fn snapshot_sqlite(&self, path: &std::path::Path) -> Result<(), Error> {
+        if self.backend != Backend::Sqlite {
+            return Err(Error::UnsupportedUrl);
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.display().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(Error::query)?;
+        Ok(())
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1")

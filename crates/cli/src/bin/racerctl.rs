@@ -53,6 +53,23 @@ enum Cmd {
     /// holding the controller's lease, places and runs replicas (see `racerctl server start
     /// --no-worker`).
     Worker(server::WorkerArgs),
+    /// Back the store up to a file: a consistent SQLite snapshot (safe while the server runs), or
+    /// pg_dump of PostgreSQL.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        output: std::path::PathBuf,
+        #[command(flatten)]
+        store: server::StoreArgs,
+    },
+    /// Restore a backup onto a stopped server's store; the restored install's running containers
+    /// are adopted at the next start, not restarted.
+    Restore {
+        /// The backup file.
+        input: std::path::PathBuf,
+        #[command(flatten)]
+        store: server::StoreArgs,
+    },
     /// Create, list, disable and enable users.
     #[command(subcommand)]
     Users(UsersCmd),
@@ -102,5 +119,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Queue(c) => clusters::queue(&Client::new(target()), c, json).await,
         Cmd::Swarm(c) => swarm::swarm(c, json),
         Cmd::Worker(a) => server::worker(&data_dir, a),
+        Cmd::Backup { output, store } => {
+            server::store_command(&data_dir, &store, "backup", &output)
+        }
+        Cmd::Restore { input, store } => {
+            server::store_command(&data_dir, &store, "restore", &input)
+        }
     }
 }

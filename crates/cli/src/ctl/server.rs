@@ -386,6 +386,46 @@ pub fn worker(data_dir: &Path, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     bail!("cannot run {}: {err}", server_binary().display())
 }
 
+/// `racerctl backup` and `racerctl restore`: the store of the data directory (or
+/// `--database-url`).
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The PostgreSQL URL of the store (also DATABASE_URL); without it, the SQLite file of the
+    /// data directory.
+    #[arg(long, env = "RACER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Runs `racer-server backup --output FILE` or `racer-server restore FILE` on the store.
+pub fn store_command(
+    data_dir: &Path,
+    a: &StoreArgs,
+    sub: &str,
+    file: &Path,
+) -> anyhow::Result<ExitCode> {
+    let mut cmd = Command::new(server_binary());
+    cmd.arg("--data-dir").arg(data_dir);
+    match a.database_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => cmd.env("RACER_DATABASE_URL", url),
+        None => cmd
+            .env_remove("RACER_DATABASE_URL")
+            .env_remove("DATABASE_URL"),
+    };
+    cmd.arg(sub);
+    if sub == "backup" {
+        cmd.arg("--output");
+    }
+    cmd.arg(file);
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", server_binary().display()))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// `racerctl server stop`.
 #[derive(Debug, Args)]
 pub struct StopArgs {
