@@ -4,7 +4,7 @@
 
 use racer_core::api::{AppStatus, DeploymentStatus, SecretInfo};
 
-use crate::util::{docker, docker_lines, eventually, hello_app, Env};
+use crate::util::{docker_lines, eventually, hello_app, Env};
 
 const VALUE: &str = "s3cr3t-VALUE-7781";
 const STDIN_VALUE: &str = "from-stdin-9931";
@@ -28,14 +28,21 @@ fn replica_env(env: &Env) -> String {
         "--filter",
         "label=racer.app.name=web",
     ]);
+    // A replica being retired may go between the list and the inspect: skip it.
     ids.iter()
-        .map(|id| {
-            docker(&[
-                "inspect",
-                "-f",
-                "{{range .Config.Env}}{{println .}}{{end}}",
-                id,
-            ])
+        .filter_map(|id| {
+            let out = std::process::Command::new("docker")
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{range .Config.Env}}{{println .}}{{end}}",
+                    id,
+                ])
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
         })
         .collect()
 }
