@@ -69,6 +69,19 @@ impl Cluster for LocalEngine {
     }
 }
 
+/// Every replica of the install on every cluster: the server's engine from the observer, the
+/// other clusters' listed now. Replicas only: a build's intermediate containers carry the
+/// install's labels too (the image's labels), and are the builder's to remove.
+async fn replicas(ctx: &Ctx) -> Result<Vec<Observed>, Error> {
+    if let Err(e) = ctx.engines.refresh(ctx, false).await {
+        tracing::warn!(error = %e.chain(), "cannot read the clusters; using the last known");
+    }
+    let mut observed: Vec<Observed> = ctx.observer.snapshot(ctx).await?;
+    observed.extend(ctx.engines.observe_remote(None).await);
+    observed.retain(|c| c.replica.is_some());
+    Ok(observed)
+}
+
 /// The pass of a process that does not hold the controller's lease: it reads what the engines
 /// run, hands the running replicas to its health checker, and routes each app's traffic to its
 /// healthy replicas. It starts, stops and removes nothing: that is the holder's.
@@ -81,12 +94,7 @@ pub async fn follow(
     apps: &[App],
     due: &HashSet<Uuid>,
 ) -> Result<Vec<(Uuid, Action)>, Error> {
-    if let Err(e) = ctx.engines.refresh(ctx, false).await {
-        tracing::warn!(error = %e.chain(), "cannot read the clusters; using the last known");
-    }
-    let mut observed: Vec<Observed> = ctx.observer.snapshot(ctx).await?;
-    observed.extend(ctx.engines.observe_remote(None).await);
-    observed.retain(|c| c.replica.is_some());
+    let observed = replicas(ctx).await?;
     let all_ids: HashSet<String> = observed.iter().map(|c| c.id.clone()).collect();
     let mut by_app: HashMap<Option<Uuid>, Vec<Observed>> = HashMap::new();
     for c in observed {
@@ -157,15 +165,7 @@ pub async fn pass(
     apps: &[App],
     due: &HashSet<Uuid>,
 ) -> Result<Vec<(Uuid, Action)>, Error> {
-    // Replicas only: a build's intermediate containers carry the install's labels too (the
-    // image's labels), and are the builder's to remove. The server's engine from the observer,
-    // the other clusters' listed now.
-    if let Err(e) = ctx.engines.refresh(ctx, false).await {
-        tracing::warn!(error = %e.chain(), "cannot read the clusters; using the last known");
-    }
-    let mut observed: Vec<Observed> = ctx.observer.snapshot(ctx).await?;
-    observed.extend(ctx.engines.observe_remote(None).await);
-    observed.retain(|c| c.replica.is_some());
+    let observed = replicas(ctx).await?;
     let everything = observed.clone();
     let rolling: HashMap<Uuid, Deployment> = ctx
         .store

@@ -586,9 +586,17 @@ impl Runtime {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::new()
-            .name(&spec.name)
-            .build();
+        self.create_and_start(&spec.name, body).await
+    }
+
+    /// Creates a container named `name` and starts it; one that cannot start is removed again,
+    /// so a failure never leaves an orphan. Returns its id.
+    pub(crate) async fn create_and_start(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, Error> {
+        let opts = CreateContainerOptionsBuilder::new().name(name).build();
         let created = self
             .docker
             .create_container(Some(opts), body)

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    ListContainersOptionsBuilder, UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -91,26 +91,15 @@ impl Runtime {
             }),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::new()
-            .name(&spec.name)
-            .build();
-        let created = self
-            .docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(|s| Error::from_engine("create container", s))?;
-        if let Err(e) = self.docker.start_container(&created.id, None).await {
-            let _ = self.remove(&created.id).await;
-            return Err(Error::from_engine("start container", e));
-        }
-        let ip = match self.docker.inspect_container(&created.id, None).await {
+        let id = self.create_and_start(&spec.name, body).await?;
+        let ip = match self.docker.inspect_container(&id, None).await {
             Ok(c) => c
                 .network_settings
                 .and_then(|n| n.networks)
                 .and_then(|nets| first_ip(nets.into_values())),
             Err(_) => None,
         };
-        Ok((created.id, ip))
+        Ok((id, ip))
     }
 
     /// Every pool member of this install on this engine (running or not).

@@ -153,6 +153,18 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, Respo
     }
 }
 
+/// A page's session as an extractor: without one, the page answers with the login redirect.
+impl axum::extract::FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Session, Response> {
+        session(state, &parts.headers).await
+    }
+}
+
 /// A form post's session: signed in, with the session's CSRF token.
 async fn post_session(
     state: &AppState,
@@ -361,13 +373,9 @@ struct ListQuery {
 
 async fn apps_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    s: Session,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let filter = q.q.clone().unwrap_or_default().trim().to_owned();
     // A filter looks through every app (a page of 200 at a time) and shows the first 50 matches.
     let mut page = racer_core::api::Page::<App> {
@@ -509,15 +517,7 @@ fn replica_points(history: &[Event], now_count: u32) -> Vec<(i64, f64)> {
     points
 }
 
-async fn app_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(app): Path<String>,
-) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn app_page(State(state): State<AppState>, s: Session, Path(app): Path<String>) -> Response {
     let services = state.services();
     let st: AppStatus = match services.app_status(&s.caller, &app).await {
         Ok(st) => st,
@@ -729,15 +729,7 @@ async fn app_action(
     }
 }
 
-async fn app_log(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(app): Path<String>,
-) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn app_log(State(state): State<AppState>, s: Session, Path(app): Path<String>) -> Response {
     let services = state.services();
     let st = match services.app_status(&s.caller, &app).await {
         Ok(st) => st,
@@ -822,13 +814,9 @@ struct EventsQuery {
 
 async fn events_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    s: Session,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let app = q.app.clone().filter(|a| !a.is_empty());
     let kind = q.kind.clone().filter(|k| !k.is_empty());
     let query = EventQuery {
@@ -836,12 +824,8 @@ async fn events_page(
         kind: kind.clone(),
         ..Default::default()
     };
-    let page = match state
-        .services()
-        .list_events(&s.caller, query, Some(200), None)
-        .await
-    {
-        Ok(p) => p,
+    let events = match state.services().recent_events(&s.caller, query, 200).await {
+        Ok(e) => e,
         Err(e) => return api_error(e),
     };
     let mut body = format!(
@@ -850,7 +834,7 @@ async fn events_page(
         esc(app.as_deref().unwrap_or_default()),
         esc(kind.as_deref().unwrap_or_default())
     );
-    for e in page.items.iter().rev() {
+    for e in &events {
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -875,13 +859,9 @@ es.onmessage=m=>{{const e=JSON.parse(m.data),tr=document.createElement("tr");for
 
 async fn events_stream(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    s: Session,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let query = EventQuery {
         app: q.app.filter(|a| !a.is_empty()),
         kind: q.kind.filter(|k| !k.is_empty()),
@@ -893,11 +873,7 @@ async fn events_stream(
     }
 }
 
-async fn pools_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn pools_page(State(state): State<AppState>, s: Session) -> Response {
     let pools = match state.services().pools(&s.caller).await {
         Ok(p) => p,
         Err(e) => return api_error(e),
@@ -948,11 +924,7 @@ async fn pools_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     html(layout(Some(&s), "Pools", &body))
 }
 
-async fn clusters_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn clusters_page(State(state): State<AppState>, s: Session) -> Response {
     if !s.can(Role::Admin) {
         return html(layout(
             Some(&s),
@@ -996,11 +968,7 @@ async fn clusters_page(State(state): State<AppState>, headers: HeaderMap) -> Res
     html(layout(Some(&s), "Clusters", &body))
 }
 
-async fn queue_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn queue_page(State(state): State<AppState>, s: Session) -> Response {
     if !s.can(Role::Admin) {
         return html(layout(
             Some(&s),

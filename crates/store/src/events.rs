@@ -122,6 +122,11 @@ impl Events<'_> {
         Ok(self.list(filter, limit, Some(&cursor)).await?.items)
     }
 
+    /// The newest `limit` events, newest first (the dashboard's view of the log).
+    pub async fn recent(&self, filter: &EventFilter, limit: i64) -> Result<Vec<Event>, Error> {
+        self.select(filter, 0, limit, "DESC").await
+    }
+
     /// One page of events in the order they happened, oldest first.
     pub async fn list(
         &self,
@@ -135,37 +140,7 @@ impl Events<'_> {
                 .map_err(|_| Error::BadCursor)?,
             None => 0,
         };
-        let (kind_exact, kind_prefix) = match filter.kind.as_deref() {
-            Some(k) if k.ends_with('.') => (None, Some(format!("{k}%"))),
-            Some(k) => (Some(k.to_owned()), None),
-            None => (None, None),
-        };
-        let rows = sqlx::query(
-            "SELECT id, at, actor, kind, app_id, app_name, message, org FROM events \
-             WHERE id > $1 \
-               AND ($2 IS NULL OR app_id = $2) \
-               AND ($3 IS NULL OR kind = $3) \
-               AND ($4 IS NULL OR kind LIKE $4) \
-               AND ($5 IS NULL OR at >= $5) \
-               AND ($6 IS NULL OR app_name = $6) \
-               AND ($8 IS NULL OR org = $8) \
-             ORDER BY id LIMIT $7",
-        )
-        .bind(after)
-        .bind(filter.app_id.map(|id| id.to_string()))
-        .bind(kind_exact)
-        .bind(kind_prefix)
-        .bind(filter.since_ms)
-        .bind(filter.app_name.as_deref())
-        .bind(limit + 1)
-        .bind(filter.org.as_deref())
-        .fetch_all(&self.store.pool)
-        .await
-        .map_err(Error::query)?;
-        let mut items = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = self.select(filter, after, limit + 1, "").await?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items
@@ -175,5 +150,43 @@ impl Events<'_> {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// Events after id `after` matching `filter`, at most `limit`, by id (`order` "" or "DESC").
+    async fn select(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: i64,
+        order: &str,
+    ) -> Result<Vec<Event>, Error> {
+        let (kind_exact, kind_prefix) = match filter.kind.as_deref() {
+            Some(k) if k.ends_with('.') => (None, Some(format!("{k}%"))),
+            Some(k) => (Some(k.to_owned()), None),
+            None => (None, None),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT id, at, actor, kind, app_id, app_name, message, org FROM events \
+             WHERE id > $1 \
+               AND ($2 IS NULL OR app_id = $2) \
+               AND ($3 IS NULL OR kind = $3) \
+               AND ($4 IS NULL OR kind LIKE $4) \
+               AND ($5 IS NULL OR at >= $5) \
+               AND ($6 IS NULL OR app_name = $6) \
+               AND ($8 IS NULL OR org = $8) \
+             ORDER BY id {order} LIMIT $7"
+        ))
+        .bind(after)
+        .bind(filter.app_id.map(|id| id.to_string()))
+        .bind(kind_exact)
+        .bind(kind_prefix)
+        .bind(filter.since_ms)
+        .bind(filter.app_name.as_deref())
+        .bind(limit)
+        .bind(filter.org.as_deref())
+        .fetch_all(&self.store.pool)
+        .await
+        .map_err(Error::query)?;
+        rows.iter().map(event_from_row).collect()
     }
 }

@@ -126,6 +126,11 @@ contract!(events_record_every_change_and_filter, |db| {
     assert_eq!(kinds, ["app.created", "app.created", "app.deleted"]);
     assert!(all.items.windows(2).all(|w| w[0].id < w[1].id));
     assert_eq!(all.items[1].actor, "bob");
+    // The newest first, as many as asked (the dashboard's view).
+    let recent = events.recent(&EventFilter::default(), 2).await.unwrap();
+    let kinds: Vec<_> = recent.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["app.deleted", "app.created"]);
+    assert_eq!(recent[1].actor, "bob");
 
     let only_a = EventFilter {
         app_id: Some(a.id),

@@ -56,6 +56,21 @@ impl Services {
             .await?)
     }
 
+    /// The newest `limit` events the caller may see, newest first.
+    pub async fn recent_events(
+        &self,
+        who: &Caller,
+        q: EventQuery,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let filter = self.event_filter(who, q).await?;
+        Ok(self
+            .store
+            .events()
+            .recent(&filter, i64::from(limit.clamp(1, 1000)))
+            .await?)
+    }
+
     /// The event log as it grows, in order, starting after event `after` (default: only new
     /// events). The stream never ends on its own; a store failure is logged and retried.
     pub async fn follow_events(
