@@ -10,6 +10,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)  # the clusters test gives its
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # certificates of the TLS cluster test
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the dashboard's browser tests
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v pebble >/dev/null 2>&1 || need+=(pebble)  # the ACME test server (issue 19)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages)..." >&2
   export DEBIAN_FRONTEND=noninteractive

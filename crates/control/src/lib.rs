@@ -16,6 +16,7 @@
 //! - [`swarm`]: the same for a Swarm cluster, where each app is one service.
 //! - [`tracking`]: what the loops know about replicas between passes (health, drains).
 
+pub mod acme;
 pub mod autoscale;
 pub mod builder;
 pub mod cluster;
@@ -159,6 +160,9 @@ pub struct Settings {
     /// No new pool container while host memory in use is above this, percent
     /// (`MAX_MEMORY_PERCENT`).
     pub max_memory_percent: f64,
+    /// Certificates for every app host by ACME (servers only: their proxy answers the
+    /// challenges); `None`: off.
+    pub acme: Option<acme::AcmeSettings>,
 }
 
 impl Default for Settings {
@@ -189,6 +193,7 @@ impl Default for Settings {
             workspace_sync_interval: Duration::from_secs(30),
             pool_size: 2,
             max_memory_percent: 90.0,
+            acme: None,
         }
     }
 }
@@ -277,6 +282,9 @@ fn start_on<C: cluster::Cluster>(
         ));
     }
     tracker.spawn(crate::pools::run(ctx.clone(), shutdown.clone()));
+    if let Some(acme) = ctx.settings.acme.clone() {
+        tracker.spawn(crate::acme::run(ctx.clone(), acme, shutdown.clone()));
+    }
     tracker.spawn(crate::cluster::run(cluster, ctx, shutdown));
 }
 

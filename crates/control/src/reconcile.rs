@@ -685,5 +685,7 @@ fn container_spec(
         memory_bytes: run.memory_bytes,
         nano_cpus: run.nano_cpus,
         gpus: release.config.gpu.unwrap_or(0),
+        cap_add: release.config.cap_add.clone(),
+        read_only: release.config.read_only,
     })
 }

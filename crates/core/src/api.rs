@@ -373,6 +373,9 @@ pub struct ServerFile {
     /// The proxy's base URL.
     #[serde(default)]
     pub proxy_url: Option<String>,
+    /// The proxy's HTTPS base URL, when TLS is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_url: Option<String>,
 }
 
 /// What an operator action on containers did.

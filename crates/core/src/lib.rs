@@ -10,8 +10,10 @@ pub mod names;
 pub mod placement;
 pub mod plan;
 pub mod rollout;
+pub mod security;
 pub mod settings;
 pub mod spec;
+pub mod tls;
 pub mod units;
 pub mod workspace;
 

@@ -80,6 +80,21 @@ pub struct AppSpec {
     /// `--replica-concurrency`; 0: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// What the containers may do (capabilities, read-only root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
+}
+
+/// `spec.security` (see [`crate::security`] for racer's defaults).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Security {
+    /// Linux capabilities given back (racer drops all but `NET_BIND_SERVICE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// A read-only root filesystem (`/tmp` stays writable, in memory).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_root_filesystem: bool,
 }
 
 /// `spec.build`.
@@ -516,6 +531,14 @@ impl AppDocument {
         {
             bad("spec.placement", "must be binpack or spread".into());
         }
+        for (i, cap) in s.security.iter().flat_map(|x| x.cap_add.iter()).enumerate() {
+            if crate::security::capability(cap).is_none() {
+                bad(
+                    &format!("spec.security.capAdd[{i}]"),
+                    format!("unknown capability {cap:?}: a Linux capability name such as CHOWN or SETUID"),
+                );
+            }
+        }
         if s.concurrency.is_some_and(|c| c > MAX_CONCURRENCY) {
             bad(
                 "spec.concurrency",
@@ -610,6 +633,15 @@ impl AppDocument {
             }),
             drain_seconds: s.termination.as_ref().and_then(|t| t.drain_seconds),
             concurrency: s.concurrency,
+            cap_add: s
+                .security
+                .as_ref()
+                .map(|x| x.cap_add.clone())
+                .unwrap_or_default(),
+            read_only: s
+                .security
+                .as_ref()
+                .is_some_and(|x| x.read_only_root_filesystem),
         }
     }
 

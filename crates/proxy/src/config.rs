@@ -29,6 +29,11 @@ pub struct Config {
     /// The largest request head (request line and headers together), bytes; larger is a 431
     /// (or 414 for the request line alone).
     pub max_head_bytes: usize,
+    /// When TLS is on: plain-HTTP requests are redirected (308) to HTTPS on this port, except
+    /// ACME's HTTP-01 challenges. `None`: plain HTTP is served as it is.
+    pub https_redirect: Option<u16>,
+    /// `Strict-Transport-Security: max-age=<this>` on answers over TLS; 0: not sent.
+    pub hsts_max_age: u64,
 }
 
 /// [`Config::replica_concurrency`]'s default, as Cloud Run's per-instance default: an app is
@@ -73,6 +78,8 @@ impl Default for Config {
             queue_timeout: Duration::from_secs(10),
             max_connections_per_source: DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
             max_head_bytes: 64 * 1024,
+            https_redirect: None,
+            hsts_max_age: 0,
         }
     }
 }

@@ -20,22 +20,56 @@ use crate::headers::{
     append_forwarded_for, is_upgrade, peer_ip_value, strip_hop_by_hop, X_FORWARDED_HOST,
     X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_REQUEST_ID,
 };
-use crate::proxy::Proxy;
+use crate::proxy::{Client, Proxy};
 use crate::route::route_for;
 use crate::table::{AppRoute, ClaimEntry};
 use crate::upstream::{self, ProxyBody};
 
+/// An upstream try that takes this long is logged (replica, attempt, outcome).
+const SLOW_TRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Proxy {
-    /// Routes one request from `peer`.
+    /// Routes one request from `peer` (as if it came over plain HTTP).
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
-        self.route(req, &peer_ip_value(peer)).await
+        let client = Client {
+            ip: peer_ip_value(peer),
+            secure: false,
+            framing: Default::default(),
+        };
+        self.route(req, &client).await
     }
 
+    /// Routes one request; over TLS, the answer carries HSTS when it is on.
     pub(crate) async fn route(
         &self,
-        mut req: Request<Incoming>,
-        peer_ip: &HeaderValue,
+        req: Request<Incoming>,
+        client: &Client,
     ) -> Response<ProxyBody> {
+        let mut resp = self.route_inner(req, client).await;
+        if client.secure {
+            if let Some(hsts) = &self.hsts {
+                resp.headers_mut()
+                    .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+            }
+        }
+        resp
+    }
+
+    async fn route_inner(
+        &self,
+        mut req: Request<Incoming>,
+        client: &Client,
+    ) -> Response<ProxyBody> {
+        if client.framing.ambiguous() {
+            // hyper closes the connection after it as well.
+            let mut r = page(
+                StatusCode::BAD_REQUEST,
+                "Content-Length and Transfer-Encoding together are ambiguous: send one\n",
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
         // Cheap copies (reference counts): the target borrows from them while `req` changes.
         let host_value = req.headers().get(header::HOST).cloned();
         let uri = req.uri().clone();
@@ -44,13 +78,41 @@ impl Proxy {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        if !client.secure {
+            // ACME's HTTP-01 answers come first: they are how TLS gets its certificates.
+            if let Some(token) = racer_core::tls::acme_challenge_token(uri.path()) {
+                if let Some(answer) = self.routes.tls.challenge(token) {
+                    let mut r = page(StatusCode::OK, &answer);
+                    r.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/octet-stream"),
+                    );
+                    return r;
+                }
+            }
+            if let Some(port) = self.config.https_redirect {
+                return match racer_core::tls::https_location(host, port, path_and_query) {
+                    Some(location) => {
+                        let mut r = page(StatusCode::PERMANENT_REDIRECT, "");
+                        if let Ok(v) = HeaderValue::from_str(&location) {
+                            r.headers_mut().insert(header::LOCATION, v);
+                        }
+                        r
+                    }
+                    None => page(
+                        StatusCode::BAD_REQUEST,
+                        "this proxy answers over HTTPS; send a Host header naming the app\n",
+                    ),
+                };
+            }
+        }
         let Some(target) = route_for(host, path_and_query, &self.config.domain) else {
             // Not an app's: a claim's port, perhaps.
             let claims = self.routes.claims.load();
             if let Some(at) = claim_path(path_and_query, &claims.port_names) {
                 let entry = claims.claims.get(at.claim).cloned();
                 drop(claims);
-                return self.claim(req, at, entry, host_value, peer_ip).await;
+                return self.claim(req, at, entry, host_value, client).await;
             }
             return page(
                 StatusCode::NOT_FOUND,
@@ -110,7 +172,7 @@ impl Proxy {
         let started = Instant::now();
         let metrics = &route.metrics;
         metrics.active.fetch_add(1, Ordering::Relaxed);
-        let resp = self.forward(req, route, &target.app, peer_ip, None).await;
+        let resp = self.forward(req, route, &target.app, client, None).await;
         metrics.active.fetch_sub(1, Ordering::Relaxed);
         metrics.record(resp.status(), started.elapsed());
         resp
@@ -126,7 +188,7 @@ impl Proxy {
         at: ClaimPath<'_>,
         entry: Option<Arc<ClaimEntry>>,
         host_value: Option<HeaderValue>,
-        peer_ip: &HeaderValue,
+        client: &Client,
     ) -> Response<ProxyBody> {
         let Some(entry) = entry else {
             return page(
@@ -195,7 +257,7 @@ impl Proxy {
         if let Ok(v) = HeaderValue::from_str(at.prefix) {
             headers.insert(X_FORWARDED_PREFIX, v);
         }
-        self.forward(req, &port.route, &port.label, peer_ip, Some(in_use))
+        self.forward(req, &port.route, &port.label, client, Some(in_use))
             .await
     }
 
@@ -206,7 +268,7 @@ impl Proxy {
         mut req: Request<Incoming>,
         route: &AppRoute,
         app: &str,
-        peer_ip: &HeaderValue,
+        client: &Client,
         mut in_use: Option<InUse>,
     ) -> Response<ProxyBody> {
         let upgrade = is_upgrade(req.headers());
@@ -237,8 +299,11 @@ impl Proxy {
             if !upgrade {
                 strip_hop_by_hop(headers);
             }
-            append_forwarded_for(headers, peer_ip);
-            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+            append_forwarded_for(headers, &client.ip);
+            headers.insert(
+                X_FORWARDED_PROTO,
+                HeaderValue::from_static(if client.secure { "https" } else { "http" }),
+            );
             headers.insert(X_REQUEST_ID, request_id.clone());
         }
         // The retryable request has no body: each try sends an empty one.
@@ -290,6 +355,7 @@ impl Proxy {
             };
             stats.active.fetch_add(1, Ordering::Relaxed);
             stats.requests.fetch_add(1, Ordering::Relaxed);
+            let tried = Instant::now();
             let result = if upgrade {
                 tokio::time::timeout(
                     self.config.upstream_timeout,
@@ -306,6 +372,17 @@ impl Proxy {
                 .map(|r| r.map(|(resp, lease)| (resp, Some(lease))))
             };
             stats.active.fetch_sub(1, Ordering::Relaxed);
+            let took = tried.elapsed();
+            if took >= SLOW_TRY {
+                // What an operator needs to explain a slow request: which replica, which try,
+                // and whether it failed (a connect that timed out, a replica that went away).
+                let outcome = match &result {
+                    Err(_) => "timed out".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok((r, _))) => r.status().to_string(),
+                };
+                tracing::warn!(app, backend = %backend.addr, attempt = k + 1, took_ms = took.as_millis() as u64, outcome, "slow upstream try");
+            }
             match result {
                 Err(_) => {
                     self.record_failure(stats);

@@ -24,6 +24,7 @@ mod balance;
 mod claims;
 mod config;
 mod forward;
+mod framing;
 mod headers;
 mod listener;
 mod metrics;
@@ -32,6 +33,7 @@ mod route;
 mod table;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod upstream;
 
 pub use claims::{is_claim_id, is_port_name, token_digest, ClaimError, ClaimRoute};
@@ -42,4 +44,5 @@ pub use metrics::{p95_ms, AppMetrics, TrafficSnapshot, LATENCY_BUCKETS, LATENCY_
 pub use proxy::Proxy;
 pub use route::{route_for, Target};
 pub use table::{Backend, BackendStats, Epoch, RouteTable, Routes};
+pub use tls::{certified_key, load_files, Tls, TlsError};
 pub use upstream::ProxyBody;

@@ -13,8 +13,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::framing::{Follower, Framing, Sniffed};
 use crate::headers::peer_ip_value;
-use crate::proxy::Proxy;
+use crate::proxy::{Client, Proxy};
 use crate::upstream;
 
 impl Proxy {
@@ -29,11 +30,12 @@ impl Proxy {
             let Some((stream, peer)) = accept(&listener, &shutdown).await else {
                 return;
             };
-            self.spawn_connection(stream, peer, &shutdown, &tracker, None);
+            self.spawn_connection(stream, peer, &shutdown, &tracker, None, false);
         }
     }
 
-    /// Serves one client connection in a task on the current runtime; `load` (counted up by the
+    /// Serves one client connection in a task on the current runtime (over TLS when `secure`:
+    /// the handshake is done in that task, within the header timeout); `load` (counted up by the
     /// caller when it chose this thread) is counted down when the connection ends.
     fn spawn_connection(
         self: &Arc<Self>,
@@ -42,6 +44,7 @@ impl Proxy {
         shutdown: &CancellationToken,
         tracker: &TaskTracker,
         load: Option<Arc<AtomicUsize>>,
+        secure: bool,
     ) {
         let _ = stream.set_nodelay(true);
         // One client address holds at most so many connections: more are told so and closed.
@@ -60,38 +63,75 @@ impl Proxy {
             return;
         };
         let me = self.clone();
-        let header_timeout = self.config.header_timeout;
-        let max_head = self.config.max_head_bytes.max(8192);
         let stop = shutdown.clone();
         tracker.spawn(async move {
-            // The client's address, formatted once per connection.
-            let peer_ip = peer_ip_value(peer);
-            let svc = service_fn(move |req| {
-                let me = me.clone();
-                let peer_ip = peer_ip.clone();
-                async move { Ok::<_, Infallible>(me.route(req, &peer_ip).await) }
-            });
             let _slot = slot;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .max_buf_size(max_head)
-                .max_header_size(max_head)
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+            if secure {
+                let accepted = match me.routes.tls.acceptor() {
+                    Some(acceptor) => {
+                        tokio::time::timeout(me.config.header_timeout, acceptor.accept(stream))
+                            .await
+                    }
+                    None => Ok(Err(std::io::Error::other("TLS is unavailable"))),
+                };
+                match accepted {
+                    Ok(Ok(tls)) => me.serve_connection(tls, peer, true, stop).await,
+                    // A failed or slow handshake (no certificate for that name, not TLS at all,
+                    // a scanner): the connection is closed; nothing to answer in HTTP.
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
+            } else {
+                me.serve_connection(stream, peer, false, stop).await;
             }
             if let Some(l) = load {
                 l.fetch_sub(1, Ordering::Relaxed);
             }
         });
+    }
+
+    /// Serves HTTP/1.1 on one connection (plain or TLS) until it ends or `stop`, which drains it.
+    async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        secure: bool,
+        stop: CancellationToken,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let header_timeout = self.config.header_timeout;
+        let max_head = self.config.max_head_bytes.max(8192);
+        let framing = Arc::new(Framing::default());
+        let io = TokioIo::new(Sniffed::new(io, Follower::new(max_head, framing.clone())));
+        // The client's address, formatted once per connection.
+        let client = Arc::new(Client {
+            ip: peer_ip_value(peer),
+            secure,
+            framing,
+        });
+        let me = self;
+        let svc = service_fn(move |req| {
+            let me = me.clone();
+            let client = client.clone();
+            async move { Ok::<_, Infallible>(me.route(req, &client).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_buf_size(max_head)
+            .max_header_size(max_head)
+            .serve_connection(io, svc)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+            }
+        }
     }
 
     /// Serves on `threads` threads, each with its own single-threaded runtime, as nginx's
@@ -109,7 +149,25 @@ impl Proxy {
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> std::io::Result<()> {
+        self.serve_threads_with_tls(listener, None, threads, shutdown, tracker)
+    }
+
+    /// As [`Proxy::serve_threads`], with a second listener that speaks TLS (certificates by SNI
+    /// from [`Proxy::tls`]) when `tls` is given: every thread accepts from both, so a
+    /// connection's thread, its upstream connections and its share of each replica's
+    /// concurrency are the same whichever way it came.
+    pub fn serve_threads_with_tls(
+        self: Arc<Self>,
+        listener: std::net::TcpListener,
+        tls: Option<std::net::TcpListener>,
+        threads: usize,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
+        if let Some(l) = &tls {
+            l.set_nonblocking(true)?;
+        }
         let threads = threads.max(1);
         self.threads.store(threads, Ordering::Relaxed);
         let loads: Arc<Vec<Arc<AtomicUsize>>> =
@@ -124,6 +182,7 @@ impl Proxy {
         let senders = Arc::new(senders);
         for (me_index, mut inbox) in inboxes.into_iter().enumerate() {
             let listener = listener.try_clone()?;
+            let tls_listener = tls.as_ref().map(|l| l.try_clone()).transpose()?;
             let me = self.clone();
             let stop = shutdown.clone();
             let (loads, senders) = (loads.clone(), senders.clone());
@@ -136,7 +195,10 @@ impl Proxy {
                 .spawn(move || {
                     upstream::use_shard(me_index);
                     rt.block_on(async move {
-                        let listener = match TcpListener::from_std(listener) {
+                        let listeners = TcpListener::from_std(listener).and_then(|plain| {
+                                Ok((plain, tls_listener.map(TcpListener::from_std).transpose()?))
+                            });
+                        let (listener, tls_listener) = match listeners {
                             Ok(l) => l,
                             Err(e) => {
                                 tracing::error!(error = %e, "proxy thread cannot listen");
@@ -146,8 +208,8 @@ impl Proxy {
                         let local = TaskTracker::new();
                         loop {
                             tokio::select! {
-                                accepted = accept(&listener, &stop) => {
-                                    let Some((stream, peer)) = accepted else { break };
+                                accepted = accept_either(&listener, tls_listener.as_ref(), &stop) => {
+                                    let Some((stream, peer, secure)) = accepted else { break };
                                     // Counted at once, so that the next accept (on any thread)
                                     // sees it even before the chosen thread takes it.
                                     let target = least_loaded(&loads, me_index);
@@ -156,18 +218,18 @@ impl Proxy {
                                         let sent = stream
                                             .into_std()
                                             .ok()
-                                            .is_some_and(|std| senders[target].send((std, peer)).is_ok());
+                                            .is_some_and(|std| senders[target].send((std, peer, secure)).is_ok());
                                         if !sent {
                                             // That thread is stopping: the connection closes.
                                             loads[target].fetch_sub(1, Ordering::Relaxed);
                                         }
                                         continue;
                                     }
-                                    me.spawn_connection(stream, peer, &stop, &local, Some(loads[me_index].clone()));
+                                    me.spawn_connection(stream, peer, &stop, &local, Some(loads[me_index].clone()), secure);
                                 }
-                                Some((std, peer)) = inbox.recv() => {
+                                Some((std, peer, secure)) = inbox.recv() => {
                                     match TcpStream::from_std(std) {
-                                        Ok(stream) => me.spawn_connection(stream, peer, &stop, &local, Some(loads[me_index].clone())),
+                                        Ok(stream) => me.spawn_connection(stream, peer, &stop, &local, Some(loads[me_index].clone()), secure),
                                         Err(e) => {
                                             loads[me_index].fetch_sub(1, Ordering::Relaxed);
                                             tracing::warn!(error = %e, "proxy handoff failed");
@@ -189,8 +251,24 @@ impl Proxy {
     }
 }
 
-/// A connection accepted on one proxy thread and handed to another.
-type Handoff = (std::net::TcpStream, SocketAddr);
+/// A connection accepted on one proxy thread and handed to another (and whether it is TLS's).
+type Handoff = (std::net::TcpStream, SocketAddr, bool);
+
+/// The next connection from the plain listener or the TLS one (`true`), or `None` on
+/// `shutdown`.
+async fn accept_either(
+    plain: &TcpListener,
+    tls: Option<&TcpListener>,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr, bool)> {
+    let Some(tls) = tls else {
+        return accept(plain, shutdown).await.map(|(s, p)| (s, p, false));
+    };
+    tokio::select! {
+        a = accept(plain, shutdown) => a.map(|(s, p)| (s, p, false)),
+        a = accept(tls, shutdown) => a.map(|(s, p)| (s, p, true)),
+    }
+}
 
 /// The next connection, or `None` on `shutdown`. Accept errors (out of file descriptors) are
 /// logged and retried after a pause.

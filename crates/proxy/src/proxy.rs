@@ -26,6 +26,17 @@ pub struct Proxy {
     pub(crate) threads: AtomicUsize,
     /// Open connections by client address ([`Config::max_connections_per_source`]).
     pub(crate) sources: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    /// `Strict-Transport-Security` for answers over TLS ([`Config::hsts_max_age`]).
+    pub(crate) hsts: Option<hyper::header::HeaderValue>,
+}
+
+/// Who sent a request: the client's address (as a header value, formatted once per
+/// connection) and whether it came over TLS.
+pub(crate) struct Client {
+    pub(crate) ip: hyper::header::HeaderValue,
+    pub(crate) secure: bool,
+    /// The framing of the connection's requests as sent ([`crate::framing`]).
+    pub(crate) framing: Arc<crate::framing::Framing>,
 }
 
 impl Proxy {
@@ -38,8 +49,17 @@ impl Proxy {
             upgrades: TaskTracker::new(),
             threads: AtomicUsize::new(1),
             sources: Default::default(),
+            hsts: (config.hsts_max_age > 0)
+                .then(|| format!("max-age={}", config.hsts_max_age))
+                .and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()),
             config,
         })
+    }
+
+    /// The certificates it serves over TLS and the ACME answers it gives (shared with whoever
+    /// holds its [`Routes`]).
+    pub fn tls(&self) -> &Arc<crate::tls::Tls> {
+        &self.routes.tls
     }
 
     /// Traffic of every routed app.

@@ -71,9 +71,16 @@ pub struct RouteTable {
 pub struct Routes {
     pub(crate) table: Arc<ArcSwap<RouteTable>>,
     pub(crate) claims: Arc<ArcSwap<ClaimTable>>,
+    /// Certificates by host and ACME's answers (see [`crate::Tls`]).
+    pub(crate) tls: Arc<crate::tls::Tls>,
 }
 
 impl Routes {
+    /// The proxy's TLS state: what the control plane orders certificates into.
+    pub fn tls(&self) -> &Arc<crate::tls::Tls> {
+        &self.tls
+    }
+
     /// Replaces one app's backends (an empty list: the app exists but nothing answers → 503).
     pub fn set(&self, app: &str, backends: Vec<Backend>) {
         let current = self.table.load();

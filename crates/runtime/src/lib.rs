@@ -116,6 +116,30 @@ pub struct ContainerSpec {
     pub nano_cpus: i64,
     /// GPUs, passed to the engine as a device request (`--gpus N`); 0 for none.
     pub gpus: u32,
+    /// Capabilities the app asked for beyond racer's defaults (see [`racer_core::security`]).
+    pub cap_add: Vec<String>,
+    /// A read-only root filesystem (and a tmpfs on `/tmp`).
+    pub read_only: bool,
+}
+
+/// The security settings every container racer starts gets (see [`racer_core::security`]):
+/// every capability dropped but the defaults and `cap_add`, no new privileges, the engine's
+/// default seccomp profile (never `unconfined`), a process limit, and a read-only root with a
+/// tmpfs on `/tmp` when asked.
+pub(crate) fn confined(cap_add: &[String], read_only: bool) -> HostConfig {
+    use racer_core::security;
+    HostConfig {
+        cap_drop: Some(vec!["ALL".to_owned()]),
+        cap_add: Some(security::kept_capabilities(cap_add)),
+        security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
+        pids_limit: Some(security::PIDS_LIMIT),
+        readonly_rootfs: read_only.then_some(true),
+        tmpfs: read_only.then(|| {
+            let (at, opts) = security::READ_ONLY_TMPFS;
+            HashMap::from([(at.to_owned(), opts.to_owned())])
+        }),
+        ..Default::default()
+    }
 }
 
 /// A container racer owns, as the engine reports it.
@@ -568,14 +592,12 @@ impl Runtime {
             )])),
             memory: Some(spec.memory_bytes),
             nano_cpus: Some(spec.nano_cpus),
-            security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::ON_FAILURE),
                 maximum_retry_count: Some(5),
             }),
-            pids_limit: Some(1024),
             device_requests: gpu_request(spec.gpus),
-            ..Default::default()
+            ..confined(&spec.cap_add, spec.read_only)
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),

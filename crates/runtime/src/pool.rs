@@ -81,13 +81,11 @@ impl Runtime {
             host_config: Some(HostConfig {
                 memory: Some(spec.memory_bytes),
                 nano_cpus: Some(spec.nano_cpus),
-                security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::NO),
                     maximum_retry_count: None,
                 }),
-                pids_limit: Some(1024),
-                ..Default::default()
+                ..crate::confined(&[], false)
             }),
             ..Default::default()
         };

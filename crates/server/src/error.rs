@@ -64,6 +64,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The proxy's TLS certificate cannot be used.
+    #[error("cannot serve TLS: {message}")]
+    Tls {
+        /// What is wrong.
+        message: String,
+    },
     /// The Docker engine cannot be reached (a worker needs one).
     #[error("cannot reach the Docker engine (DOCKER_HOST, else the default socket): {message}")]
     Engine {

@@ -77,6 +77,23 @@ pub struct Config {
     /// The key app secrets are sealed with, base64 of 32 bytes (`RACER_SECRET_KEY`); `None`: the
     /// data directory's `secret.key`, made if missing.
     pub secret_key: Option<String>,
+    /// HTTPS at the proxy; `None`: plain HTTP only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTPS at the proxy: where it listens and where its certificates come from (files, or ACME
+/// when [`racer_control::Settings::acme`] is set; both may be: ACME's per host, the files' for
+/// any other name).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Where HTTPS listens. Port 0 picks a free port (tests).
+    pub addr: SocketAddr,
+    /// A certificate chain and key (PEM), reloaded when either file changes.
+    pub files: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP is redirected to HTTPS (308), ACME challenges excepted.
+    pub redirect: bool,
+    /// `Strict-Transport-Security: max-age=` on HTTPS answers; 0: not sent.
+    pub hsts_max_age: u64,
 }
 
 impl Config {
@@ -98,6 +115,7 @@ impl Config {
             admin_token: None,
             jwt_secret: None,
             secret_key: None,
+            tls: None,
         }
     }
 }
@@ -108,6 +126,8 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// The address the proxy actually listens on.
     pub proxy_addr: SocketAddr,
+    /// Where the proxy's HTTPS listens, when TLS is on.
+    pub tls_addr: Option<SocketAddr>,
     /// The admin token's file; `None` when the operator chose the token (`API_KEY`).
     pub token_path: Option<PathBuf>,
     /// Whether the admin token was created by this start.
@@ -192,7 +212,33 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         addr: config.proxy_addr,
         source,
     })?;
+    let tls_listener = match &config.tls {
+        Some(t) => Some(
+            std::net::TcpListener::bind(t.addr).map_err(|source| Error::Bind {
+                addr: t.addr,
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let tls_addr = match &tls_listener {
+        Some(l) => Some(l.local_addr().map_err(|source| Error::Bind {
+            addr: proxy_addr,
+            source,
+        })?),
+        None => None,
+    };
+    let tracker = TaskTracker::new();
     let routes = racer_proxy::Routes::default();
+    if let Some((cert, key)) = config.tls.as_ref().and_then(|t| t.files.clone()) {
+        let watch = routes
+            .tls()
+            .watch_files(cert, key, Duration::from_secs(2), shutdown.clone())
+            .map_err(|e| Error::Tls {
+                message: format!("{e} (--tls-cert/--tls-key)"),
+            })?;
+        tracker.spawn(watch);
+    }
     let mut control_settings = config.control.clone();
     control_settings.reserved_ports.push(api_addr.port());
     control_settings.reserved_ports.push(proxy_addr.port());
@@ -208,7 +254,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         racer_control::secrets::SecretKey::load(&config.data_dir, config.secret_key.as_deref())
             .map_err(|message| Error::SecretKey { message })?,
     );
-    let tracker = TaskTracker::new();
     let runtime = racer_runtime::Runtime::connect_local()
         .ok()
         .map(|r| r.for_install(&install));
@@ -229,6 +274,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             balance: config.balance,
             replica_concurrency: config.replica_concurrency,
             max_connections_per_source: config.max_connections_per_source,
+            https_redirect: config
+                .tls
+                .as_ref()
+                .filter(|t| t.redirect)
+                .and(tls_addr)
+                .map(|a| a.port()),
+            hsts_max_age: config.tls.as_ref().map_or(0, |t| t.hsts_max_age),
             ..Default::default()
         },
     );
@@ -275,7 +327,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         n => n,
     };
     proxy
-        .serve_threads(proxy_listener, proxy_threads, shutdown.clone(), &tracker)
+        .serve_threads_with_tls(
+            proxy_listener,
+            tls_listener,
+            proxy_threads,
+            shutdown.clone(),
+            &tracker,
+        )
         .map_err(|source| Error::Bind {
             addr: proxy_addr,
             source,
@@ -315,6 +373,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     Ok(Running {
         api_addr,
         proxy_addr,
+        tls_addr,
         token_path: config
             .admin_token
             .is_none()

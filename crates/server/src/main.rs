@@ -164,6 +164,41 @@ struct Args {
     /// three of it.
     #[arg(long, default_value_t = racer_control::DEFAULT_LEASE_TTL.as_secs(), env = "RACER_LEASE_TTL")]
     lease_ttl: u64,
+    /// HTTPS at the proxy with this certificate chain (PEM; reloaded when it or the key
+    /// changes, without dropping connections). Turns TLS on: plain HTTP is then redirected.
+    #[arg(long, env = "RACER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long, env = "RACER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Port of the proxy's HTTPS when TLS is on (--tls-cert or --acme-directory); on
+    /// --proxy-bind. 443 in production.
+    #[arg(long, default_value_t = 8443, env = "RACER_TLS_PORT")]
+    tls_port: u16,
+    /// Certificates for every app host (<app>.<domain>) from this ACME directory, e.g.
+    /// https://acme-v02.api.letsencrypt.org/directory: HTTP-01 is answered on the proxy's
+    /// port (which must be port 80 as the world sees it), certificates are kept in the data
+    /// directory (tls/acme, 0600) and renewed before expiry. Turns TLS on.
+    #[arg(long, env = "RACER_ACME_DIRECTORY")]
+    acme_directory: Option<String>,
+    /// Contact address of the ACME account (expiry notices).
+    #[arg(long, env = "RACER_ACME_EMAIL")]
+    acme_email: Option<String>,
+    /// A CA certificate (PEM) to trust for the ACME directory's own HTTPS (a private ACME
+    /// server such as step-ca or Pebble). Default: the system's roots.
+    #[arg(long, env = "RACER_ACME_CA_ROOT")]
+    acme_ca_root: Option<PathBuf>,
+    /// Renew an ACME certificate when this much of its life is left (but not before two thirds
+    /// of it has passed), e.g. 30d.
+    #[arg(long, default_value = "30d", env = "RACER_ACME_RENEW_BEFORE")]
+    acme_renew_before: String,
+    /// With TLS on, still serve plain HTTP instead of redirecting it to HTTPS.
+    #[arg(long, env = "RACER_NO_HTTPS_REDIRECT")]
+    no_https_redirect: bool,
+    /// Send Strict-Transport-Security: max-age=SECONDS on HTTPS answers (0: not sent). Browsers
+    /// then refuse plain HTTP to the apps' hosts for that long: turn it on once HTTPS works.
+    #[arg(long, default_value_t = 0, env = "RACER_HSTS_MAX_AGE")]
+    hsts_max_age: u64,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -441,6 +476,63 @@ async fn worker(args: Args, concurrency: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// HTTPS at the proxy (server only): files, ACME, redirect, HSTS.
+fn apply_tls(args: &Args, config: &mut Config) -> anyhow::Result<()> {
+    let files = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => None,
+    };
+    let acme = match args.acme_directory.as_deref().filter(|d| !d.is_empty()) {
+        Some(directory) => {
+            if !(directory.starts_with("https://") || directory.starts_with("http://")) {
+                anyhow::bail!(
+                    "invalid --acme-directory {directory:?}: give the directory's URL, e.g. https://acme-v02.api.letsencrypt.org/directory"
+                );
+            }
+            if let Some(root) = &args.acme_ca_root {
+                if !root.is_file() {
+                    anyhow::bail!(
+                        "--acme-ca-root {}: no such file (a PEM CA certificate)",
+                        root.display()
+                    );
+                }
+            }
+            let renew = racer_core::auth::parse_lifetime(&args.acme_renew_before)
+                .map_err(|e| anyhow::anyhow!("invalid --acme-renew-before: {e}"))?;
+            Some(racer_control::acme::AcmeSettings {
+                directory: directory.to_string(),
+                email: args.acme_email.clone(),
+                ca_root: args.acme_ca_root.clone(),
+                renew_before: std::time::Duration::from_secs(renew.unsigned_abs()),
+                every: std::time::Duration::from_secs(5),
+            })
+        }
+        None => None,
+    };
+    if files.is_none() && acme.is_none() {
+        if args.hsts_max_age > 0 {
+            anyhow::bail!(
+                "--hsts-max-age needs TLS: give --tls-cert/--tls-key or --acme-directory"
+            );
+        }
+        return Ok(());
+    }
+    if args.tls_port == args.proxy_port && args.tls_port != 0 {
+        anyhow::bail!(
+            "--tls-port {} is the proxy's plain-HTTP port: give another (443 in production, 8443 by default)",
+            args.tls_port
+        );
+    }
+    config.control.acme = acme;
+    config.tls = Some(racer_server::TlsConfig {
+        addr: SocketAddr::new(args.proxy_bind, args.tls_port),
+        files,
+        redirect: !args.no_https_redirect,
+        hsts_max_age: args.hsts_max_age,
+    });
+    Ok(())
+}
+
 /// The control loops' settings every process shares (server and worker).
 fn apply_control(args: &Args, config: &mut Config) -> anyhow::Result<()> {
     config.control.host_ports = racer_control::ports::parse(&args.host_ports)
@@ -539,6 +631,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.max_connections_per_source = args.proxy_max_connections_per_source;
     apply_control(&args, &mut config)?;
     config.control.worker = !args.no_worker;
+    apply_tls(&args, &mut config)?;
     if let Some(t) = args.admin_token.filter(|t| !t.is_empty()) {
         racer_core::settings::check_admin_token(&t)
             .map_err(|e| anyhow::anyhow!("the admin token (--admin-token, API_KEY) {e}"))?;
@@ -566,6 +659,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         started_at: chrono::Utc::now(),
         log_file: args.log_file.map(|p| p.display().to_string()),
         proxy_url: Some(format!("http://{}", running.proxy_addr)),
+        tls_url: running.tls_addr.map(|a| format!("https://{a}")),
     };
     let server_file = data_dir.join(SERVER_FILE);
     std::fs::write(&server_file, serde_json::to_vec_pretty(&file)?)
@@ -574,6 +668,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("racer server ready (pid {})", file.pid);
     println!("  API:         {api_url}");
     println!("  proxy:       http://{}", running.proxy_addr);
+    if let Some(tls) = running.tls_addr {
+        let from = match (&args.tls_cert, &args.acme_directory) {
+            (Some(c), Some(_)) => format!("ACME per app host, else {}", c.display()),
+            (Some(c), None) => c.display().to_string(),
+            (None, _) => "ACME per app host".to_string(),
+        };
+        println!("  proxy TLS:   https://{tls} (certificates: {from})");
+    }
     println!("  data dir:    {}", data_dir.display());
     println!("  store:       {}", running.store_kind);
     println!("  cluster:     {}", args.cluster.as_str());

@@ -61,6 +61,14 @@ pub struct RunArgs {
     /// How replicas spread over clusters: binpack (default: fill one before the next) or spread.
     #[arg(long, value_parser = ["binpack", "spread"])]
     pub placement: Option<String>,
+    /// Give the containers a Linux capability back (repeat or comma-separate): racer drops
+    /// every one but NET_BIND_SERVICE. An image that switches user or chowns at start needs
+    /// SETUID,SETGID,CHOWN.
+    #[arg(long, value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+    /// Run the containers with a read-only root filesystem (/tmp stays writable, in memory).
+    #[arg(long)]
+    pub read_only: bool,
     /// Base image for conda-projects.
     #[arg(long)]
     pub base_image: Option<String>,
@@ -114,6 +122,8 @@ impl RunArgs {
             priority: None,
             cluster: None,
             placement: None,
+            cap_add: Vec::new(),
+            read_only: false,
             base_image: None,
             health_path: health.path,
             health_interval: health.interval_seconds,
@@ -204,6 +214,8 @@ pub async fn run(client: &Client, a: RunArgs, json: bool) -> anyhow::Result<Exit
             priority: a.priority,
             cluster: a.cluster.clone(),
             placement: a.placement.clone(),
+            cap_add: a.cap_add.clone(),
+            read_only: a.read_only,
         },
         instances: a.instances,
     };

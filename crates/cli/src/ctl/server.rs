@@ -180,6 +180,42 @@ pub struct StartArgs {
     #[arg(long, env = "RACER_LEASE_TTL")]
     #[serde(default)]
     pub lease_ttl: Option<String>,
+    /// HTTPS at the proxy with this certificate chain (PEM; reloaded when it changes).
+    #[arg(long, env = "RACER_TLS_CERT")]
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "RACER_TLS_KEY")]
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// Port of the proxy's HTTPS when TLS is on. Default: 8443.
+    #[arg(long, env = "RACER_TLS_PORT")]
+    #[serde(default)]
+    pub tls_port: Option<String>,
+    /// Certificates for every app host from this ACME directory (HTTP-01 on the proxy's port).
+    #[arg(long, env = "RACER_ACME_DIRECTORY")]
+    #[serde(default)]
+    pub acme_directory: Option<String>,
+    /// Contact address of the ACME account.
+    #[arg(long, env = "RACER_ACME_EMAIL")]
+    #[serde(default)]
+    pub acme_email: Option<String>,
+    /// A CA certificate (PEM) to trust for a private ACME server's own HTTPS.
+    #[arg(long, env = "RACER_ACME_CA_ROOT")]
+    #[serde(default)]
+    pub acme_ca_root: Option<String>,
+    /// Renew an ACME certificate when this much of its life is left. Default: 30d.
+    #[arg(long, env = "RACER_ACME_RENEW_BEFORE")]
+    #[serde(default)]
+    pub acme_renew_before: Option<String>,
+    /// With TLS on, serve plain HTTP instead of redirecting it to HTTPS.
+    #[arg(long, env = "RACER_NO_HTTPS_REDIRECT")]
+    #[serde(default)]
+    pub no_https_redirect: bool,
+    /// Send Strict-Transport-Security: max-age=SECONDS over HTTPS (0: not sent).
+    #[arg(long, env = "RACER_HSTS_MAX_AGE")]
+    #[serde(default)]
+    pub hsts_max_age: Option<String>,
     /// Seconds to wait for the server to become ready.
     #[arg(long, default_value_t = 30)]
     #[serde(skip)]
@@ -202,6 +238,13 @@ impl StartArgs {
     /// The settings passed to `racer-server` as flags: (flag, value) for each one given.
     fn flags(&self) -> Vec<(&'static str, String)> {
         let num = |v: Option<u64>| v.map(|n| n.to_string());
+        // Files are named from where racerctl runs; the server starts elsewhere.
+        let file = |v: &Option<String>| {
+            v.as_ref().map(|p| match std::env::current_dir() {
+                Ok(cwd) if !p.is_empty() => cwd.join(p).display().to_string(),
+                _ => p.clone(),
+            })
+        };
         [
             ("--port", num(self.port.map(u64::from))),
             ("--bind", self.bind.clone()),
@@ -236,6 +279,14 @@ impl StartArgs {
                 "--workspace-sync-interval",
                 self.workspace_sync_interval.clone(),
             ),
+            ("--tls-cert", file(&self.tls_cert)),
+            ("--tls-key", file(&self.tls_key)),
+            ("--tls-port", self.tls_port.clone()),
+            ("--acme-directory", self.acme_directory.clone()),
+            ("--acme-email", self.acme_email.clone()),
+            ("--acme-ca-root", file(&self.acme_ca_root)),
+            ("--acme-renew-before", self.acme_renew_before.clone()),
+            ("--hsts-max-age", self.hsts_max_age.clone()),
         ]
         .into_iter()
         .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
@@ -292,10 +343,19 @@ impl StartArgs {
             s3_endpoint,
             s3_region,
             workspace_sync_interval,
-            proxy_max_connections_per_source
+            proxy_max_connections_per_source,
+            tls_cert,
+            tls_key,
+            tls_port,
+            acme_directory,
+            acme_email,
+            acme_ca_root,
+            acme_renew_before,
+            hsts_max_age
         );
         let merged = StartArgs {
             no_worker: merged.no_worker || prev.no_worker,
+            no_https_redirect: merged.no_https_redirect || prev.no_https_redirect,
             ..merged
         };
         if prev.admin_token_given && merged.admin_token.is_none() {
@@ -496,6 +556,9 @@ fn server_command(data_dir: &Path, a: &StartArgs) -> Command {
     }
     if a.no_worker {
         cmd.arg("--no-worker");
+    }
+    if a.no_https_redirect {
+        cmd.arg("--no-https-redirect");
     }
     for (var, value) in a.secrets() {
         match value {

@@ -61,6 +61,15 @@ pub struct RunConfig {
     /// for a generated Dockerfile, false for the project's own) and image deploys clear it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub command_in_image: bool,
+    /// Linux capabilities given back to the replicas (`racer run --cap-add`): racer drops every
+    /// capability but `NET_BIND_SERVICE` (see [`crate::security`]); an app that changes user or
+    /// file owners at start needs e.g. `SETUID`, `SETGID`, `CHOWN`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// The replicas' root filesystem is read-only (`racer run --read-only`); `/tmp` is a
+    /// private tmpfs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// The largest per-replica concurrency limit an app may ask for (`concurrency`; 0 is no limit).
@@ -140,6 +149,16 @@ impl RunConfig {
                 "config.concurrency",
                 format!("concurrency must be 0-{MAX_CONCURRENCY} (0: no limit)"),
             ));
+        }
+        for (i, cap) in self.cap_add.iter().enumerate() {
+            if crate::security::capability(cap).is_none() {
+                return Err(FieldError::new(
+                    format!("config.cap_add[{i}]"),
+                    format!(
+                        "unknown capability {cap:?}: use a Linux capability name such as CHOWN, SETUID or NET_ADMIN (see capabilities(7))"
+                    ),
+                ));
+            }
         }
         if let Some(c) = &self.command {
             crate::command::split_command(c).map_err(|reason| {
