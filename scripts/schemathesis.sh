@@ -9,10 +9,11 @@
 # Exits non-zero on any failure; the JUnit and NDJSON reports stay in the report directory.
 #   RACER_SCHEMATHESIS              the `st` to use (default: $(scripts/schemathesis-env.sh))
 #   RACER_SERVER_BIN                the racer-server to run (default: cargo build, debug)
-#   RACER_SCHEMATHESIS_MAX_TIME     seconds for the whole run (default 150)
+#   RACER_SCHEMATHESIS_MAX_TIME     seconds for the whole run, half of it stateful (default 150)
 #   RACER_SCHEMATHESIS_MAX_EXAMPLES cases per operation and phase (default 25)
 #   RACER_SCHEMATHESIS_SEED         a seed, to repeat a run (default: random)
-#   RACER_SCHEMATHESIS_REPORT       where the reports go (default: the temp dir's report/)
+#   RACER_SCHEMATHESIS_REPORT       where the reports go, an absolute path (default: the temp
+#                                   dir's report/, kept when the run fails)
 #   RACER_KEEP_TEST_DIRS=1          keep the temp data directory (and the server's log)
 # Extra arguments are passed to `st run`.
 set -euo pipefail
@@ -94,21 +95,30 @@ seed=()
 if [ -n "${RACER_SCHEMATHESIS_SEED:-}" ]; then
   seed=(--seed "$RACER_SCHEMATHESIS_SEED")
 fi
-# The event stream never ends by design (tested in crates/server/tests/api.rs); everything else
-# is fuzzed. The outer timeout is a backstop: st's own --max-time ends the run.
+# Two runs, so that the stateful phase has half the time whatever the others take: the examples,
+# coverage and fuzzing phases, then the stateful phase alone. The event stream never ends by
+# design (its own tests cover it); everything else is fuzzed. The outer timeout is a backstop:
+# st's own --max-time ends each run.
+# st keeps what `st replay` needs in ./.schemathesis: it runs in the temp dir, not the checkout.
+config=$PWD/scripts/schemathesis.toml
+cd "$dir"
 status=0
-timeout --kill-after 10 $((max_time + 120)) "$st" --config-file scripts/schemathesis.toml run "$api/openapi.json" \
-  --header "Authorization: Bearer $token" \
-  --checks all \
-  --phases examples,coverage,fuzzing,stateful \
-  --max-examples "$max_examples" \
-  --max-time "$max_time" \
-  --request-timeout 15 \
-  --workers 2 \
-  --exclude-path /api/v1/events/stream \
-  --report junit,ndjson --report-dir "$report" \
-  --no-color --generation-database none \
-  "${seed[@]}" "$@" || status=$?
+half=$(((max_time + 1) / 2))
+for phases in examples,coverage,fuzzing stateful; do
+  echo "== schemathesis: $phases (at most ${half}s)" >&2
+  timeout --kill-after 10 $((half + 120)) "$st" --config-file "$config" run "$api/openapi.json" \
+    --header "Authorization: Bearer $token" \
+    --checks all \
+    --phases "$phases" \
+    --max-examples "$max_examples" \
+    --max-time "$half" \
+    --request-timeout 15 \
+    --workers 2 \
+    --exclude-path /api/v1/events/stream \
+    --report junit,ndjson --report-dir "$report/$phases" \
+    --no-color --generation-database none \
+    "${seed[@]}" "$@" || status=$?
+done
 if [ "$status" -ne 0 ]; then
   echo "schemathesis failed (exit $status); reports in $report" >&2
   if grep -q "panicked" "$dir/server.log"; then
