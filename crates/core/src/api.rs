@@ -153,6 +153,11 @@ pub struct Leadership {
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
     /// A DNS label: 1-63 of `a-z0-9-`, not starting or ending with `-`.
+    #[schema(
+        pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
     pub name: String,
     /// A git repository to deploy at once (the PaaS seed's flow): the app and its first
     /// deployment are created together, as `POST /api/v1/deployments` with a git source does, and

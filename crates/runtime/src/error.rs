@@ -88,6 +88,15 @@ pub enum Error {
         /// The engine's message.
         message: String,
     },
+    /// The engine refused the request as malformed (400): what racer passed on from its input
+    /// is not something the engine takes, e.g. an image reference it cannot parse.
+    #[error("{step}: refused by the engine: {message}")]
+    BadRequest {
+        /// What racer was doing.
+        step: &'static str,
+        /// The engine's message.
+        message: String,
+    },
     /// An image could not be pulled (on an engine without a registry, always).
     #[error("image {image:?} is not present locally and cannot be pulled: {message}")]
     Pull {
@@ -146,6 +155,10 @@ impl Error {
                 status_code: 409,
                 message,
             } => Error::Conflict { step, message },
+            B::DockerResponseServerError {
+                status_code: 400,
+                message,
+            } => Error::BadRequest { step, message },
             B::IOError { .. }
             | B::HyperResponseError { .. }
             | B::RequestTimeoutError
@@ -160,7 +173,9 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Connect { .. } | Error::Unreachable { .. } => ErrorKind::Unavailable,
-            Error::Pull { .. } | Error::Build { .. } => ErrorKind::Invalid,
+            Error::Pull { .. } | Error::Build { .. } | Error::BadRequest { .. } => {
+                ErrorKind::Invalid
+            }
             Error::Tls { .. } | Error::TlsHost { .. } => ErrorKind::Invalid,
             Error::Engine { .. } | Error::Context { .. } | Error::Archive { .. } => {
                 ErrorKind::Internal

@@ -22,7 +22,8 @@ use crate::extract::{Json, MAX_JSON_BODY};
 use crate::guard::{need, require_token, Need};
 use crate::state::AppState;
 use crate::{
-    apps, clusters, containers, deployments, events, pools, secrets, swarm, users, ApiError,
+    apps, clusters, containers, deployments, events, openapi, pools, secrets, swarm, users,
+    ApiError,
 };
 
 /// Builds the API router: public probes and login, then `/api/v1` in groups by the role each
@@ -248,6 +249,9 @@ impl utoipa::Modify for BearerAuth {
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    openapi::declare_policy_post(&mut doc);
+    openapi::declare_errors(&mut doc);
+    openapi::add_links(&mut doc);
     // The seeds' routes: the same operations under the alias path.
     for (alias, route) in crate::aliases::ALIASES {
         if let Some(item) = doc.paths.paths.get(*route).cloned() {
@@ -257,6 +261,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
                 "The seeds' route without the /api/v1 prefix: exactly {route} (same handler, role and authentication)."
             ));
             doc.paths.paths.insert((*alias).to_owned(), item);
+            openapi::rename_alias_operations(&mut doc, alias);
         }
     }
     doc

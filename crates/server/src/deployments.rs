@@ -15,8 +15,11 @@ use crate::state::AppState;
 use crate::ApiError;
 
 /// Receives a build-context tarball, streamed to disk, never held in memory.
-#[utoipa::path(post, path = "/api/v1/uploads", request_body(content = Vec<u8>, content_type = "application/x-tar"),
-    responses((status = 201, body = Upload), (status = 413, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/uploads",
+    request_body(content((Vec<u8> = "application/x-tar"), (Vec<u8> = "application/octet-stream")),
+        description = "a tar archive of the project, with either content type"),
+    responses((status = 201, body = Upload), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the body is empty")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Who(who): Who,

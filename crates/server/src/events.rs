@@ -14,17 +14,23 @@ use crate::ApiError;
 
 /// Filters of the event log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventParams {
     /// Only events of this app (name or UUID).
+    #[param(nullable = false)]
     app: Option<String>,
     /// Only events of this kind (`app.created`), or kind prefix ending in `.` (`app.`).
+    #[param(nullable = false)]
     kind: Option<String>,
     /// Only events at or after this time (RFC 3339).
+    #[param(nullable = false)]
     since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Items per page: default 50, at most 200.
+    /// Items per page: default 50, at most 200 (a larger number counts as 200).
+    #[param(nullable = false, value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     cursor: Option<String>,
 }
 
@@ -50,13 +56,17 @@ pub(crate) async fn list_events(
 
 /// Filters of the live event stream.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StreamParams {
     /// Only events of this app (name or UUID).
+    #[param(nullable = false)]
     app: Option<String>,
     /// Only events of this kind, or kind prefix ending in `.`.
+    #[param(nullable = false)]
     kind: Option<String>,
     /// Start after this event id (default: only new events). `Last-Event-ID` works too.
+    #[param(nullable = false)]
     after: Option<i64>,
 }
 

@@ -203,22 +203,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Who {
 
 /// Page parameters of every list endpoint.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PageParams {
-    /// Items per page: default 50, at most 200.
+    /// Items per page: default 50, at most 200 (a larger number counts as 200).
+    #[param(nullable = false, value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     pub(crate) limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub(crate) cursor: Option<String>,
 }
 
 /// Parameters of the log endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogParams {
     /// Keep the response open and send new output as it comes.
     #[serde(default)]
     pub(crate) follow: bool,
     /// Lines from the end to start with (container logs), or `all`.
+    #[param(nullable = false)]
     pub(crate) tail: Option<String>,
 }
 

@@ -16,6 +16,7 @@ mod extract;
 mod guard;
 mod history;
 mod metrics;
+mod openapi;
 mod pools;
 mod secrets;
 mod state;

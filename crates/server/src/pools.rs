@@ -1,14 +1,14 @@
 //! The warm pools and claims endpoints (issue 15). Viewers read their organisation's pools and
 //! claims; developers claim and release; admins create, resize and delete pools.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use racer_core::api::{
     ClaimInfo, ClaimRequest, ErrorBody, NewPool, PoolInfo, ReleaseRequest, ResizePool,
 };
 use serde::Deserialize;
 
-use crate::extract::{Json, Who};
+use crate::extract::{Json, Query, Who};
 use crate::state::AppState;
 use crate::ApiError;
 
@@ -34,7 +34,9 @@ pub(crate) async fn get_pool(
 
 /// Creates a pool; its containers start in the background.
 #[utoipa::path(post, path = "/api/v1/pools", request_body = NewPool,
-    responses((status = 201, body = PoolInfo), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = PoolInfo),
+        (status = 404, body = ErrorBody, description = "the app named by `app` does not exist"),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_pool(
     State(state): State<AppState>,
     Who(who): Who,
@@ -87,6 +89,7 @@ pub(crate) async fn claim(
 
 /// `?all=true`: ended claims too.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ClaimsQuery {
     #[serde(default)]
     all: bool,
@@ -124,17 +127,18 @@ pub(crate) async fn release_claim(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ClaimInfo>, ApiError> {
+    // No body, or `null` (the document's body is optional and nullable): the defaults.
     let no_sync = if body.iter().all(u8::is_ascii_whitespace) {
         false
     } else {
-        serde_json::from_slice::<ReleaseRequest>(&body)
+        serde_json::from_slice::<Option<ReleaseRequest>>(&body)
             .map_err(|e| {
                 ApiError::new(
                     racer_core::ErrorKind::Invalid,
                     format!("the body is not a release request ({{\"no_sync\": true}}): {e}"),
                 )
             })?
-            .no_sync
+            .is_some_and(|r| r.no_sync)
     };
     Ok(Json(
         state.services().release_claim(&who, &id, no_sync).await?,

@@ -24,9 +24,11 @@ pub(crate) async fn swarm_status(
 
 /// Options of the service log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SwarmLogParams {
     /// Lines from the end of each task's log to start with (default 50), or `all`.
+    #[param(nullable = false)]
     tail: Option<String>,
     /// Keep the response open and send new output as it comes.
     #[serde(default)]

@@ -144,7 +144,7 @@ pub(crate) async fn password_login(
 }
 
 /// Sets a password with a one-time invite code, creating the account.
-#[utoipa::path(post, path = "/auth/register", security(), request_body = RegisterRequest,
+#[utoipa::path(post, path = "/auth/register", operation_id = "register_user", security(), request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn register(

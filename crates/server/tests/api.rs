@@ -247,3 +247,79 @@ async fn apps_survive_a_restart_on_the_same_data_dir() {
     assert_eq!(by_id.name, "srv-kept");
     s.stop().await;
 }
+
+/// What schemathesis (`scripts/schemathesis.sh`) found, each checked on its own.
+/// See: issue 19 (Hardening: the API fuzzed, stateful, against its OpenAPI document).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_schemathesis_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    // Releasing a claim with the body `null` (the document's body is optional and nullable) is
+    // a release with the defaults: here a 404 for a claim that does not exist, not a 422 about
+    // the body.
+    let r = s
+        .http
+        .post(s.url(&format!("/api/v1/claims/{}/release", uuid::Uuid::new_v4())))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let err: ErrorBody = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err:?}");
+    // An empty upload is no archive: 422 naming the body, not an upload that fails later.
+    let r = s
+        .http
+        .post(s.url("/api/v1/uploads"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let err: ErrorBody = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err:?}");
+    assert_eq!(err.error.field.as_deref(), Some("body"), "{err:?}");
+    // An image reference the engine cannot parse (it answers 400) is the request's fault: a
+    // 422 naming the field, for a deploy and for a pool (it was a 500).
+    for (path, body, field) in [
+        (
+            "/api/v1/deployments",
+            json!({"app": "srv-bad-ref", "source": {"kind": "image", "image": "Not A Reference!"}}),
+            "source.image",
+        ),
+        (
+            "/api/v1/pools",
+            json!({"name": "srv-bad-ref", "image": "Not A Reference!", "size": 1}),
+            "image",
+        ),
+    ] {
+        let (status, err) = s.refused(Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {err:?}");
+        assert_eq!(err.error.field.as_deref(), Some(field), "{path}: {err:?}");
+    }
+    // A query parameter of the wrong type is the JSON error body naming it (it was text/plain).
+    let (status, err) = s
+        .refused(Method::GET, "/api/v1/claims?all=maybe", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err:?}");
+    assert_eq!(err.error.field.as_deref(), Some("all"), "{err:?}");
+    // The document says what the server does: the policy takes POST as `Allow` says, every
+    // operation id is unique, and creating an app links to its status by the name it answers.
+    let doc: serde_json::Value = s.get("/openapi.json").await;
+    let policy = &doc["paths"]["/api/v1/apps/{app}/policy"];
+    assert!(
+        policy["put"].is_object() && policy["post"].is_object(),
+        "{policy}"
+    );
+    let link = &doc["paths"]["/api/v1/apps"]["post"]["responses"]["201"]["links"]["GetAppStatus"];
+    assert_eq!(link["operationId"], "app_status", "{link}");
+    assert_eq!(link["parameters"]["app"], "$response.body#/name", "{link}");
+    let unauthorized = &doc["paths"]["/api/v1/apps/{app}/releases"]["get"]["responses"]["401"];
+    assert!(
+        unauthorized.is_object(),
+        "no 401 declared for a route behind the token"
+    );
+    s.stop().await;
+}

@@ -5,6 +5,7 @@
 
 mod api;
 mod pools;
+mod schemathesis;
 mod seeds;
 mod ui;
 mod uploads;

@@ -80,6 +80,13 @@ impl Services {
             Ok(())
         }
         .await;
+        // An empty body is no archive: refused now, not when a deploy unpacks it.
+        let result = result.and_then(|()| match bytes {
+            0 => Err(
+                Error::invalid("the upload is empty: send the project as a tar archive").at("body"),
+            ),
+            _ => Ok(()),
+        });
         if let Err(e) = result {
             let _ = tokio::fs::remove_file(&part).await;
             return Err(e);
@@ -181,7 +188,12 @@ async fn preflight(ctx: &Ctx, source: &Source, config: &RunConfig) -> Result<(),
             if image.trim().is_empty() {
                 return Err(Error::invalid("image must not be empty").at("source.image"));
             }
-            if ctx.runtime.image(image).await?.is_none() {
+            let present = ctx
+                .runtime
+                .image(image)
+                .await
+                .map_err(|e| Error::from(e).at("source.image"))?;
+            if present.is_none() {
                 ctx.runtime
                     .pull(image)
                     .await

@@ -214,7 +214,12 @@ impl Services {
             }
             _ => return Err(invalid("image", "give an image or an app, not both")),
         };
-        if ctx.runtime.image(&image).await?.is_none() {
+        let present = ctx
+            .runtime
+            .image(&image)
+            .await
+            .map_err(|e| Error::from(e).at("image"))?;
+        if present.is_none() {
             return Err(invalid(
                 "image",
                 format!(

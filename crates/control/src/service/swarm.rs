@@ -272,7 +272,9 @@ pub async fn swarm_command(cmd: SwarmCommand) -> Result<SwarmNode, Error> {
                 .swarm_leave(force)
                 .await
                 .map_err(|source| match &source {
-                    racer_runtime::Error::Engine { .. } | racer_runtime::Error::Conflict { .. }
+                    racer_runtime::Error::Engine { .. }
+                    | racer_runtime::Error::Conflict { .. }
+                    | racer_runtime::Error::BadRequest { .. }
                         if !force =>
                     {
                         Error::SwarmLeave { source }

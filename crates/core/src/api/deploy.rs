@@ -15,6 +15,11 @@ use super::{App, AppStatus, RunConfig, Source};
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     /// The app's name; created if it does not exist yet.
+    #[schema(
+        pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
     pub app: String,
     /// Where the code comes from.
     pub source: Source,
