@@ -108,4 +108,7 @@ for h in $hogs; do
     "$p50" "$p99" "$p999" "$p9999" "$max"
 done
 echo
+slow=$(grep -c "slow upstream try" "$data/server.log" 2>/dev/null || true)
+echo "proxy tries over 1 s (server log): ${slow:-0}"
+grep "slow upstream try" "$data/server.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | awk '{$1=""; print}' | sort | uniq -c | sort -rn | head -5
 echo "machine: $(nproc) cores; $(uname -r); binaries: $bin_dir"

@@ -599,15 +599,27 @@ async fn f5_a_replica_dying_under_load_costs_no_request() {
     .ok();
     let url = format!("{}/apps/die/", proxy(&env));
     let stop = Arc::new(AtomicBool::new(false));
-    let running = load(url, 4, stop.clone());
+    let running = load_timed(url, 4, stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let victim = status(&env, "die").containers[0].id.clone();
     docker(&["kill", &victim]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::SeqCst);
-    let (ok, failed, first) = running.await.unwrap();
+    let (ok, failed, first, slowest) = running.await.unwrap();
     assert_eq!(failed, 0, "failed: {failed} (first: {first:?}), ok: {ok}");
     assert!(ok > 50);
+    // Issue 19: the requests sent to the dead replica before its health check noticed are
+    // not held up by it: its address no longer answers at all (its network is gone), and the
+    // proxy moves on to the other replica without waiting out a long connect.
+    assert!(
+        slowest < Duration::from_secs(1),
+        "the slowest request took {slowest:?} (server log: {})",
+        env.log()
+            .lines()
+            .filter(|l| l.contains("slow upstream try"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 /// Six 500 ms requests to `app` through the proxy at once, each on its own connection, while
@@ -715,4 +727,51 @@ async fn f5_a_replica_gets_at_most_its_concurrency_limit_and_the_rest_wait_their
         .racer(&["releases", "--project-name", "busy", "--json"])
         .ok();
     assert_eq!(releases_before, releases_after, "no release recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f19_a_replica_whose_address_stops_answering_holds_no_request_up() {
+    // The way a request used to stall past 2 s: its replica is still in the routes, but its
+    // address no longer answers a SYN (the container left the network; the kernel keeps asking
+    // for its MAC for ~3 s before it gives up). Every request sent there waited out the proxy's
+    // whole connect timeout before trying the other replica.
+    let env = Env::new();
+    env.start(&[]);
+    let dir = hello_app(&env, "gone");
+    env.racer(&[
+        "run",
+        "--project-name",
+        "gone",
+        "--path",
+        dir.to_str().unwrap(),
+        "--instances",
+        "2",
+    ])
+    .ok();
+    let url = format!("{}/apps/gone/", proxy(&env));
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load_timed(url, 4, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let victim = status(&env, "gone").containers[0].id.clone();
+    let network = docker(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+        &victim,
+    ]);
+    docker(&["network", "disconnect", "-f", network.trim(), &victim]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed, first, slowest) = running.await.unwrap();
+    assert_eq!(failed, 0, "failed: {failed} (first: {first:?}), ok: {ok}");
+    assert!(ok > 50);
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "the slowest request took {slowest:?} (server log: {})",
+        env.log()
+            .lines()
+            .filter(|l| l.contains("slow upstream try"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -74,10 +74,16 @@ impl Proxy {
     pub(crate) fn record_failure(&self, s: &BackendStats) {
         let f = s.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if f >= self.config.eject_after {
-            let until = self.epoch.now_ms() + self.config.eject_for.as_millis() as u64;
-            s.ejected_until.store(until, Ordering::Relaxed);
-            s.failures.store(0, Ordering::Relaxed);
+            self.eject(s);
         }
+    }
+
+    /// Leaves a replica out for [`crate::Config::eject_for`] (it is still tried when every replica is
+    /// out).
+    pub(crate) fn eject(&self, s: &BackendStats) {
+        let until = self.epoch.now_ms() + self.config.eject_for.as_millis() as u64;
+        s.ejected_until.store(until, Ordering::Relaxed);
+        s.failures.store(0, Ordering::Relaxed);
     }
 
     /// A slot for one request under replica `i`'s concurrency limit (this thread's share of

@@ -393,7 +393,13 @@ impl Proxy {
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(app, backend = %backend.addr, error = &e as &dyn std::error::Error, "upstream failed");
-                    self.record_failure(stats);
+                    if e.is_connect() {
+                        // Not taking connections: out of rotation at once, not after five more
+                        // requests have each found that out (and waited for it).
+                        self.eject(stats);
+                    } else {
+                        self.record_failure(stats);
+                    }
                     // A bodiless request can go to the next replica.
                     if !retryable {
                         break;

@@ -40,7 +40,26 @@ const MAX_IDLE: usize = 256;
 /// An idle connection unused for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting to a replica may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long what the proxy sends a replica may go unacknowledged before the connection counts as
+/// dead (`TCP_USER_TIMEOUT`). A replica's kernel acknowledges at once, busy or not; silence means
+/// its address stopped answering (the container left the network, was killed in a way that sent
+/// no reset, its host went away). Without it, a request written on a kept-alive connection to such
+/// a replica waited for its answer until the upstream timeout (60 s); now it fails within this
+/// and a request without a body goes to another replica.
+pub(crate) const UNACKED_TIMEOUT: Duration = Duration::from_millis(750);
+
+/// Sets [`UNACKED_TIMEOUT`] on a connection to a replica (best effort: not every platform has it).
+fn unanswered_is_dead(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(UNACKED_TIMEOUT));
+}
+
+/// How long a connect to a replica may take. A replica answers a SYN in microseconds (the kernel
+/// does, even on a machine whose cores are saturated); one that has not in half a second is gone
+/// (its address no longer answers: the kernel is still asking the bridge for a MAC that left, and
+/// gives up only after ~3 s) or dropped the SYN (its accept queue overflowed; the kernel would
+/// retry after 1 s). Either way another replica answers sooner. It was 2 s: every request sent to
+/// a replica in that state waited 2 s before its retry (issue 19's stalls past 2 s).
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Why a request could not be sent to a replica or its response headers not read.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +73,17 @@ pub(crate) enum UpstreamError {
     /// The HTTP/1.1 handshake, the request or the response headers failed.
     #[error("exchange with the replica")]
     Http(#[source] hyper::Error),
+}
+
+impl UpstreamError {
+    /// Whether the replica could not be connected to at all (refused, unreachable, timed out):
+    /// it takes no new connections, so the proxy stops sending it requests at once.
+    pub(crate) fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout
+        )
+    }
 }
 
 /// Pool shards, at most: proxy threads beyond this many share shards (correct, but a shared
@@ -217,6 +247,7 @@ async fn connect(addr: SocketAddr, pool: Arc<Pool>, shard: usize) -> Result<Leas
         .map_err(|_| UpstreamError::ConnectTimeout)?
         .map_err(UpstreamError::Connect)?;
     let _ = stream.set_nodelay(true);
+    unanswered_is_dead(&stream);
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
