@@ -60,38 +60,56 @@ impl Proxy {
             return;
         };
         let me = self.clone();
-        let header_timeout = self.config.header_timeout;
-        let max_head = self.config.max_head_bytes.max(8192);
         let stop = shutdown.clone();
         tracker.spawn(async move {
-            // The client's address, formatted once per connection.
-            let peer_ip = peer_ip_value(peer);
-            let svc = service_fn(move |req| {
-                let me = me.clone();
-                let peer_ip = peer_ip.clone();
-                async move { Ok::<_, Infallible>(me.route(req, &peer_ip).await) }
-            });
             let _slot = slot;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .max_buf_size(max_head)
-                .max_header_size(max_head)
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
-                }
-            }
+            me.serve_connection(stream, peer, stop).await;
             if let Some(l) = load {
                 l.fetch_sub(1, Ordering::Relaxed);
             }
         });
+    }
+
+    /// Serves one client connection over `io` until the client closes it or `shutdown` (then
+    /// in-flight requests get up to 10 s): HTTP/1.1 with keep-alive and upgrades, under the
+    /// header timeout and the request head limit of the proxy's [`Config`](crate::Config).
+    /// `peer` is the client's address (`X-Forwarded-For`). The per-source connection limit is
+    /// the caller's (the accept loops'); `io` may be any byte stream, which is how the fuzz
+    /// target drives the proxy over an in-memory pipe.
+    pub async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let header_timeout = self.config.header_timeout;
+        let max_head = self.config.max_head_bytes.max(8192);
+        // The client's address, formatted once per connection.
+        let peer_ip = peer_ip_value(peer);
+        let me = self.clone();
+        let svc = service_fn(move |req| {
+            let me = me.clone();
+            let peer_ip = peer_ip.clone();
+            async move { Ok::<_, Infallible>(me.route(req, &peer_ip).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_buf_size(max_head)
+            .max_header_size(max_head)
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+            }
+        }
     }
 
     /// Serves on `threads` threads, each with its own single-threaded runtime, as nginx's
