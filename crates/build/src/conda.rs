@@ -282,6 +282,16 @@ impl Validator {
                 "cannot be parsed as KEY=value; skipped, as python-dotenv skips it",
             );
         }
+        for key in &env.oversized {
+            self.problem(
+                format!("{DOTENV_FILE}.{key}"),
+                format!(
+                    "the value expands to more than {} bytes (with the values before it): \
+                     racer refuses the file",
+                    crate::dotenv::MAX_EXPANDED_BYTES
+                ),
+            );
+        }
         for name in &env.unresolved {
             self.warn(
                 DOTENV_FILE,

@@ -189,63 +189,90 @@ impl Pattern {
             }
             Kind::Glob(tokens) => {
                 let chars: Vec<char> = path.chars().collect();
-                let mut memo = vec![None; (tokens.len() + 1) * (chars.len() + 1)];
-                glob_match(tokens, &chars, 0, 0, &mut memo)
+                glob_match(tokens, &chars)
             }
         }
     }
 }
 
-/// Matches `tokens[ti..]` against `path[pi..]` entirely, memoizing on `(ti, pi)`.
-fn glob_match(
-    tokens: &[Token],
-    path: &[char],
-    ti: usize,
-    pi: usize,
-    memo: &mut Vec<Option<bool>>,
-) -> bool {
-    let key = ti * (path.len() + 1) + pi;
-    if let Some(Some(v)) = memo.get(key) {
-        return *v;
+/// Whether `tokens` match all of `path`. A table of which token suffixes match which path
+/// suffixes is filled from the last token back, one row per token and only two rows kept:
+/// O(tokens × path) time, O(path) memory and no recursion, whatever the pattern (a recursive
+/// matcher overflowed the stack on a `.dockerignore` line of many `*`, and a table of every
+/// token and path position took gigabytes for a long one).
+fn glob_match(tokens: &[Token], path: &[char]) -> bool {
+    // These tokens take exactly one character each: more of them than characters never match.
+    let one_char = tokens
+        .iter()
+        .filter(|t| matches!(t, Token::Lit(_) | Token::One | Token::Class { .. }))
+        .count();
+    if one_char > path.len() {
+        return false;
     }
-    let result = match tokens.get(ti) {
-        None => pi == path.len(),
-        Some(Token::Lit(c)) => {
-            path.get(pi) == Some(c) && glob_match(tokens, path, ti + 1, pi + 1, memo)
-        }
-        Some(Token::One) => {
-            matches!(path.get(pi), Some(c) if *c != '/')
-                && glob_match(tokens, path, ti + 1, pi + 1, memo)
-        }
-        Some(Token::Class { negated, ranges }) => {
-            matches!(path.get(pi), Some(c) if ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated)
-                && glob_match(tokens, path, ti + 1, pi + 1, memo)
-        }
-        Some(Token::Star) => {
-            let mut end = pi;
-            loop {
-                if glob_match(tokens, path, ti + 1, end, memo) {
-                    break true;
+    let n = path.len();
+    // `next[pi]`: the tokens after the current one match `path[pi..]`; at first, no tokens,
+    // which match only the end. `cur` is the row being filled for the current token.
+    let mut next: Vec<bool> = (0..=n).map(|pi| pi == n).collect();
+    let mut cur = vec![false; n + 1];
+    for token in tokens.iter().rev() {
+        // Each position `pi` of the row reads the character there, `next[pi]` (`here`: the rest
+        // matches from `pi`) and `next[pi + 1]` (`then`: from after that character).
+        cur[n] = match token {
+            Token::Lit(_) | Token::One | Token::Class { .. } => false,
+            Token::Star | Token::AnyRest | Token::AnyDirs => next[n],
+        };
+        let rows = cur[..n]
+            .iter_mut()
+            .zip(path)
+            .zip(&next[..n])
+            .zip(&next[1..]);
+        match token {
+            // One character that the token accepts, then the rest.
+            Token::Lit(_) | Token::One | Token::Class { .. } => {
+                for (((slot, &c), _), &then) in rows {
+                    *slot = then && one_char_matches(token, c);
                 }
-                match path.get(end) {
-                    Some(c) if *c != '/' => end += 1,
-                    _ => break false,
+            }
+            // Any run of characters but `/`, then the rest.
+            Token::Star => {
+                let mut acc = next[n];
+                for (((slot, &c), &here), _) in rows.rev() {
+                    acc = here || (c != '/' && acc);
+                    *slot = acc;
+                }
+            }
+            // Anything at all, then the rest.
+            Token::AnyRest => {
+                let mut acc = next[n];
+                for (((slot, _), &here), _) in rows.rev() {
+                    acc = here || acc;
+                    *slot = acc;
+                }
+            }
+            // Nothing, or anything up to and including a `/`, then the rest.
+            Token::AnyDirs => {
+                let mut after_a_slash = false;
+                for (((slot, &c), &here), &then) in rows.rev() {
+                    after_a_slash |= c == '/' && then;
+                    *slot = here || after_a_slash;
                 }
             }
         }
-        Some(Token::AnyRest) => {
-            (pi..=path.len()).any(|e| glob_match(tokens, path, ti + 1, e, memo))
-        }
-        Some(Token::AnyDirs) => {
-            glob_match(tokens, path, ti + 1, pi, memo)
-                || (pi..path.len())
-                    .any(|i| path[i] == '/' && glob_match(tokens, path, ti + 1, i + 1, memo))
-        }
-    };
-    if let Some(slot) = memo.get_mut(key) {
-        *slot = Some(result);
+        std::mem::swap(&mut cur, &mut next);
     }
-    result
+    next[0]
+}
+
+/// Whether a one-character token accepts `c`.
+fn one_char_matches(token: &Token, c: char) -> bool {
+    match token {
+        Token::Lit(l) => *l == c,
+        Token::One => c != '/',
+        Token::Class { negated, ranges } => {
+            ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+        }
+        Token::Star | Token::AnyRest | Token::AnyDirs => false,
+    }
 }
 
 /// Compiles a cleaned pattern like `Pattern.compile`, choosing exact, prefix, suffix or glob.
@@ -589,6 +616,31 @@ mod tests {
         assert!(m.matches("docs/other.md"));
         let none = Matcher::from_dockerignore("docs").unwrap();
         assert!(!none.may_include_inside("docs"));
+    }
+
+    /// Found with the `dockerignore` fuzz target (`fuzz/`, docs/FUZZING.md, a 200 KB line
+    /// run through it): the recursive matcher overflowed the stack on a long run of `*` (a
+    /// crash of the whole server: the builder packs contexts on a 2 MiB blocking thread), and
+    /// allocated a table of every token and path position for each match (a long `?` run
+    /// against deep paths ran past the target's timeout).
+    #[test]
+    fn long_patterns_neither_overflow_the_stack_nor_blow_up() {
+        let worker = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let stars = m(&format!("{}x\n", "*".repeat(200_000)));
+                assert!(stars.matches("x") && stars.matches("a/b/x"));
+                assert!(!stars.matches("ax"));
+                let ones = m(&"?".repeat(300_000));
+                let deep = format!("{}b", "a/".repeat(2_000));
+                assert!(!ones.matches(&deep));
+                let started = std::time::Instant::now();
+                let slashes = m(&format!("{}b", "**/".repeat(2_000)));
+                assert!(slashes.matches(&deep));
+                assert!(started.elapsed() < std::time::Duration::from_secs(20));
+            })
+            .unwrap();
+        worker.join().unwrap();
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! that reads the file (the user's shell at `conda project run`); racer reads the file on the
 //! server, whose environment is not the app's, so only the file's own values are used.
 
+use std::collections::{HashMap, HashSet};
+
 /// One `.env` file's bindings in file order (a later binding of a key replaces an earlier one),
 /// and the lines python-dotenv would skip as unparsable (1-based).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,7 +19,15 @@ pub struct DotEnv {
     /// `${NAME}` references to names the file does not define above them (expanded to their
     /// default, else empty).
     pub unresolved: Vec<String>,
+    /// Keys whose value was cut short because expanding it would take the file's values past
+    /// [`MAX_EXPANDED_BYTES`] (python-dotenv has no limit: a few lines of references to
+    /// references ask for gigabytes).
+    pub oversized: Vec<String>,
 }
+
+/// The most bytes the values of one file may hold in all once `${...}` references are
+/// expanded: four times the largest file racer reads, far more than any real file needs.
+pub const MAX_EXPANDED_BYTES: usize = 4 * crate::yaml::MAX_FILE_BYTES as usize;
 
 /// Python's `\s` (Unicode): Rust's whitespace plus the information separators.
 fn is_space(c: char) -> bool {
@@ -53,13 +63,10 @@ impl<'a> Reader<'a> {
         &rest[..n]
     }
 
-    fn line_of(&self, pos: usize) -> usize {
-        let before = &self.s[..pos];
-        // `\r\n`, `\n` and `\r` each end a line.
-        1 + before.matches("\r\n").count()
-            + before.matches('\n').count()
-            + before.matches('\r').count()
-            - before.matches("\r\n").count()
+    /// The 1-based line of byte `pos`, `line_starts` being where each line after the first
+    /// starts (`\r\n`, `\n` and `\r` each end a line).
+    fn line_of(line_starts: &[usize], pos: usize) -> usize {
+        1 + line_starts.partition_point(|&start| start <= pos)
     }
 
     /// `'...'` or `"..."` with `\`-escapes kept as written: the text inside, or `Skip`.
@@ -204,11 +211,50 @@ fn unescape(s: &str, double: bool) -> String {
     out
 }
 
-/// Expands `${NAME}` and `${NAME:-default}` from `known`; names it does not hold are pushed to
-/// `unresolved`.
-fn expand(value: &str, known: &[(String, Option<String>)], unresolved: &mut Vec<String>) -> String {
+/// The bindings read so far, with an index by key, and what expanding them has cost.
+#[derive(Default)]
+struct Known {
+    /// Bindings in file order; a rebound key leaves `None` where it was.
+    values: Vec<Option<(String, Option<String>)>>,
+    /// Key → its place in `values`.
+    index: HashMap<String, usize>,
+    unresolved: Vec<String>,
+    unresolved_set: HashSet<String>,
+    /// Bytes of expanded values so far, against [`MAX_EXPANDED_BYTES`].
+    expanded: usize,
+}
+
+impl Known {
+    fn get(&self, key: &str) -> Option<&Option<String>> {
+        let i = *self.index.get(key)?;
+        self.values.get(i)?.as_ref().map(|(_, v)| v)
+    }
+
+    /// Binds `key`; an earlier binding of it is dropped, so the key takes the place of its last
+    /// binding.
+    fn bind(&mut self, key: String, value: Option<String>) {
+        if let Some(i) = self.index.insert(key.clone(), self.values.len()) {
+            if let Some(slot) = self.values.get_mut(i) {
+                *slot = None;
+            }
+        }
+        self.values.push(Some((key, value)));
+    }
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` from `known`; names it does not hold are recorded
+/// as unresolved. `None` when the expansion would take the file past [`MAX_EXPANDED_BYTES`].
+fn expand(value: &str, known: &mut Known) -> Option<String> {
     let mut out = String::new();
     let mut rest = value;
+    let budget = MAX_EXPANDED_BYTES.saturating_sub(known.expanded);
+    let push = |out: &mut String, s: &str| -> Option<()> {
+        if out.len() + s.len() > budget {
+            return None;
+        }
+        out.push_str(s);
+        Some(())
+    };
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
         let name_len = after.find(['}', ':']).unwrap_or(after.len());
@@ -220,49 +266,66 @@ fn expand(value: &str, known: &[(String, Option<String>)], unresolved: &mut Vec<
             match d.find('}') {
                 Some(n) => (Some(&d[..n]), name_len + 2 + n + 1),
                 None => {
-                    out.push_str(&rest[..start + 2]);
+                    push(&mut out, &rest[..start + 2])?;
                     rest = after;
                     continue;
                 }
             }
         } else {
             // Not a reference (`${A:B}`, or no closing brace): kept as written.
-            out.push_str(&rest[..start + 2]);
+            push(&mut out, &rest[..start + 2])?;
             rest = after;
             continue;
         };
-        out.push_str(&rest[..start]);
-        match known.iter().rev().find(|(k, _)| k == name) {
-            Some((_, v)) => out.push_str(v.as_deref().unwrap_or("")),
+        push(&mut out, &rest[..start])?;
+        match known.get(name) {
+            Some(v) => push(&mut out, v.as_deref().unwrap_or(""))?,
             None => {
-                if !unresolved.iter().any(|u| u == name) {
-                    unresolved.push(name.to_owned());
+                if known.unresolved_set.insert(name.to_owned()) {
+                    known.unresolved.push(name.to_owned());
                 }
-                out.push_str(default.unwrap_or(""));
+                push(&mut out, default.unwrap_or(""))?;
             }
         }
         rest = &after[consumed..];
     }
-    out.push_str(rest);
-    out
+    push(&mut out, rest)?;
+    known.expanded += out.len();
+    Some(out)
 }
 
 /// Parses a `.env` file's text as python-dotenv's `dotenv_values` does (with interpolation).
 pub fn parse(text: &str) -> DotEnv {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let line_starts: Vec<usize> = text
+        .char_indices()
+        .filter(|&(i, c)| c == '\n' || (c == '\r' && !text[i + 1..].starts_with('\n')))
+        .map(|(i, _)| i + 1)
+        .collect();
     let mut r = Reader { s: text, pos: 0 };
-    let mut out = DotEnv::default();
+    let mut known = Known::default();
+    let mut skipped_lines = Vec::new();
+    let mut oversized = Vec::new();
     while r.pos < text.len() {
         let start = r.pos;
         match r.binding() {
             Ok(None) => {}
             Ok(Some((key, value))) => {
-                let value = value.map(|v| expand(&v, &out.values, &mut out.unresolved));
-                out.values.retain(|(k, _)| *k != key);
-                out.values.push((key, value));
+                let value = match value {
+                    Some(v) => match expand(&v, &mut known) {
+                        Some(v) => Some(v),
+                        None => {
+                            oversized.push(key.clone());
+                            Some(String::new())
+                        }
+                    },
+                    None => None,
+                };
+                known.bind(key, value);
             }
             Err(Skip) => {
-                out.skipped_lines.push(r.line_of(
+                skipped_lines.push(Reader::line_of(
+                    &line_starts,
                     start
                         + (text[start..].len() - text[start..].trim_start_matches(is_space).len()),
                 ));
@@ -275,7 +338,12 @@ pub fn parse(text: &str) -> DotEnv {
             }
         }
     }
-    out
+    DotEnv {
+        values: known.values.into_iter().flatten().collect(),
+        skipped_lines,
+        unresolved: known.unresolved,
+        oversized,
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +399,53 @@ mod tests {
             ]
         );
         assert_eq!(env.unresolved, vec!["MISSING", "NONE"]);
+    }
+
+    /// Found with the `dotenv` fuzz target (`fuzz/`, docs/FUZZING.md): every skipped line
+    /// counted the lines before it from the start of the file, and every binding searched all
+    /// the ones before it, so a 1 MiB `.env` (the largest racer reads) of bad lines or of
+    /// distinct keys ran past the target's timeout: minutes of the server's CPU.
+    #[test]
+    fn large_files_parse_in_linear_time() {
+        let n = 100_000;
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("k{i}=${{k{}}}\n=bad\r\n", i / 2));
+        }
+        let started = std::time::Instant::now();
+        let env = parse(&text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(env.values.len(), n);
+        assert_eq!(env.skipped_lines.len(), n);
+        assert_eq!(env.skipped_lines[n - 1], 2 * n);
+        assert_eq!(env.unresolved, vec!["k0"]);
+    }
+
+    /// Found with the `dotenv` fuzz target (`fuzz/`, docs/FUZZING.md): each `${...}` copies a
+    /// value, so a 3 KB file of references to references (a "billion laughs" for `.env`) ran
+    /// the target out of memory (one 3.2 GB allocation).
+    #[test]
+    fn reference_bombs_are_cut_short() {
+        let mut text = format!("A0={}\n", "x".repeat(100));
+        for i in 1..8 {
+            text.push_str(&format!(
+                "A{i}={}\n",
+                format!("${{A{}}}", i - 1).repeat(100)
+            ));
+        }
+        let env = parse(&text);
+        let total: usize = env
+            .values
+            .iter()
+            .map(|(_, v)| v.as_ref().map_or(0, String::len))
+            .sum();
+        assert!(total <= MAX_EXPANDED_BYTES, "{total}");
+        assert_eq!(env.oversized, vec!["A3"]);
+        assert_eq!(env.values[2].1.as_ref().map(String::len), Some(1_000_000));
     }
 
     #[test]

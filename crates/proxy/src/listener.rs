@@ -75,14 +75,14 @@ impl Proxy {
                     None => Ok(Err(std::io::Error::other("TLS is unavailable"))),
                 };
                 match accepted {
-                    Ok(Ok(tls)) => me.serve_connection(tls, peer, true, stop).await,
+                    Ok(Ok(tls)) => me.serve_connection_as(tls, peer, true, stop).await,
                     // A failed or slow handshake (no certificate for that name, not TLS at all,
                     // a scanner): the connection is closed; nothing to answer in HTTP.
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
             } else {
-                me.serve_connection(stream, peer, false, stop).await;
+                me.serve_connection_as(stream, peer, false, stop).await;
             }
             if let Some(l) = load {
                 l.fetch_sub(1, Ordering::Relaxed);
@@ -90,8 +90,25 @@ impl Proxy {
         });
     }
 
+    /// Serves one client connection over `io` until the client closes it or `shutdown` (then
+    /// in-flight requests get up to 10 s): HTTP/1.1 with keep-alive and upgrades, under the
+    /// header timeout and the request head limit of the proxy's [`Config`](crate::Config), as
+    /// plain HTTP. `peer` is the client's address (`X-Forwarded-For`). The per-source connection
+    /// limit is the caller's (the accept loops'); `io` may be any byte stream, which is how the
+    /// fuzz target drives the proxy over an in-memory pipe.
+    pub async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        self.serve_connection_as(io, peer, false, shutdown).await;
+    }
+
     /// Serves HTTP/1.1 on one connection (plain or TLS) until it ends or `stop`, which drains it.
-    async fn serve_connection<I>(
+    async fn serve_connection_as<I>(
         self: Arc<Self>,
         io: I,
         peer: SocketAddr,

@@ -512,6 +512,25 @@ impl Auth {
         store: &racer_store::Store,
         presented: &str,
     ) -> Result<Principal, ApiError> {
+        let (id, org) = self.decode_session(presented)?;
+        let user = self.user(store, id).await?;
+        // A disabled user, or one moved to another organisation, loses their sessions at once;
+        // the role is always the current one.
+        if user.disabled || user.org != org {
+            return Err(unauthenticated("invalid or revoked token"));
+        }
+        Ok(Principal {
+            via: Via::Session,
+            role: user.role,
+            user: Some(user),
+        })
+    }
+
+    /// The user id and organisation of a session token (a JWT), checked: signature, issuer,
+    /// expiry. Reads nothing from the store; [`Auth::authenticate`] then checks the user.
+    /// Public for the fuzz target (`fuzz/fuzz_targets/token.rs`).
+    #[doc(hidden)]
+    pub fn decode_session(&self, presented: &str) -> Result<(Uuid, String), ApiError> {
         let data = jsonwebtoken::decode::<Claims>(presented, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -521,17 +540,7 @@ impl Auth {
             })?;
         let id = Uuid::parse_str(&data.claims.sub)
             .map_err(|_| unauthenticated("invalid or revoked token"))?;
-        let user = self.user(store, id).await?;
-        // A disabled user, or one moved to another organisation, loses their sessions at once;
-        // the role is always the current one.
-        if user.disabled || user.org != data.claims.org {
-            return Err(unauthenticated("invalid or revoked token"));
-        }
-        Ok(Principal {
-            via: Via::Session,
-            role: user.role,
-            user: Some(user),
-        })
+        Ok((id, data.claims.org))
     }
 
     /// Who presented `bearer`.
