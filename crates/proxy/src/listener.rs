@@ -139,6 +139,9 @@ impl Proxy {
             .header_read_timeout(header_timeout)
             .max_buf_size(max_head)
             .max_header_size(max_head)
+            // Over TLS, a response's head and body go out as one TLS record (one seal, one
+            // write) rather than one record per piece: hyper flattens them into one buffer.
+            .writev(!secure)
             .serve_connection(io, svc)
             .with_upgrades();
         tokio::pin!(conn);
