@@ -191,6 +191,8 @@ pub fn load(dir: &Path) -> Result<Project, Error> {
         problems: Vec::new(),
         warnings: Vec::new(),
         pip: BTreeMap::new(),
+        env_files: BTreeMap::new(),
+        env_file_paths: BTreeMap::new(),
     };
     let project_files: Vec<&str> = PROJECT_FILES
         .into_iter()
@@ -250,6 +252,10 @@ struct Validator {
     warnings: Vec<Problem>,
     /// Environment file → its pip entries, collected while validating.
     pip: BTreeMap<String, Vec<String>>,
+    /// Environment file names already checked: `Err` holds why the name does not resolve.
+    env_files: BTreeMap<String, Result<(), String>>,
+    /// The files those names resolved to, each with the first name it was read under.
+    env_file_paths: BTreeMap<PathBuf, String>,
 }
 
 impl Validator {
@@ -713,7 +719,36 @@ impl Validator {
     }
 
     /// Checks that environment file `rel` is inside the project, then validates its content.
+    ///
+    /// Each file is read and validated once, however often (and however spelled) environments
+    /// name it: YAML aliases let a small project file name one file a hundred thousand times,
+    /// and reading it each time would cost minutes. A path that does not resolve is reported at
+    /// every field that names it; a file's content problems once, at the first.
     fn check_environment_file(&mut self, field: &str, rel: &str) {
+        if let Some(seen) = self.env_files.get(rel) {
+            if let Err(msg) = seen {
+                let msg = msg.clone();
+                self.problem(field, msg);
+            }
+            return;
+        }
+        let path = match self.resolve(rel) {
+            Ok(p) => p,
+            Err(msg) => {
+                self.env_files.insert(rel.to_string(), Err(msg.clone()));
+                self.problem(field, msg);
+                return;
+            }
+        };
+        self.env_files.insert(rel.to_string(), Ok(()));
+        if let Some(first) = self.env_file_paths.get(&path) {
+            // The same file under another spelling: its pip entries under this name too.
+            if let Some(pip) = self.pip.get(first).cloned() {
+                self.pip.insert(rel.to_string(), pip);
+            }
+            return;
+        }
+        self.env_file_paths.insert(path, rel.to_string());
         let content_field = format!("{field}({rel})");
         if let Some(doc) = self.read_yaml(field, rel) {
             self.environment_file(&content_field, rel, doc);
