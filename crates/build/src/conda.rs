@@ -1098,13 +1098,28 @@ fn check_pip_entry(entry: &str) -> Result<(), String> {
     if e.starts_with('-') || path_or_url {
         return Ok(());
     }
-    match e.parse::<pep508_rs::Requirement>() {
-        Ok(_) => Ok(()),
+    // pep508_rs 0.9 panics on a name that ends in `-`, `.` or `_` and is followed by more text
+    // (`guni- --index-url x`, found by the environment_file fuzz target); PEP 508 names end in a
+    // letter or digit, as its own message says when the name ends the line.
+    let name_len = e
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(e.len());
+    if name_len > 0 && name_len < e.len() && e[..name_len].ends_with(['.', '-', '_']) {
+        return Err(format!(
+            "not a valid PEP 508 requirement: package name {:?} must end with a letter or digit",
+            &e[..name_len]
+        ));
+    }
+    // And whatever else the parser panics on is a refused entry, not a crashed build.
+    let parsed = std::panic::catch_unwind(|| e.parse::<pep508_rs::Requirement>());
+    match parsed {
+        Ok(Ok(_)) => Ok(()),
         // The first line says what is wrong; the next ones point at it with carets.
-        Err(err) => Err(format!(
+        Ok(Err(err)) => Err(format!(
             "not a valid PEP 508 requirement: {}",
             err.to_string().lines().next().unwrap_or_default().trim()
         )),
+        Err(_) => Err("not a valid PEP 508 requirement: the parser cannot read it".to_string()),
     }
 }
 
@@ -1140,6 +1155,33 @@ mod tests {
         assert!(split_command("echo 'oops").is_err());
         assert!(split_command("echo \\").is_err());
         assert!(split_command("   ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn pip_names_end_in_a_letter_or_digit() {
+        // pep508_rs panics on these; they are refused, saying why.
+        for bad in [
+            "guni- --index-url htt",
+            "a. >=1",
+            "b_ ; python_version < '3'",
+            "c-[x]",
+        ] {
+            let err = check_pip_entry(bad).unwrap_err();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{bad}: {err}"
+            );
+        }
+        let err = check_pip_entry("gunicorn-").unwrap_err();
+        assert!(err.contains("alphanumeric"), "{err}");
+        for ok in [
+            "gunicorn==22",
+            "a.b-c_d>=1",
+            "x[y] ; python_version < '3'",
+            "z",
+        ] {
+            assert_eq!(check_pip_entry(ok), Ok(()), "{ok}");
+        }
     }
 
     #[test]
