@@ -1098,17 +1098,8 @@ fn check_pip_entry(entry: &str) -> Result<(), String> {
     if e.starts_with('-') || path_or_url {
         return Ok(());
     }
-    // pep508_rs 0.9 panics on a name that ends in `-`, `.` or `_` and is followed by more text
-    // (`guni- --index-url x`, found by the environment_file fuzz target); PEP 508 names end in a
-    // letter or digit, as its own message says when the name ends the line.
-    let name_len = e
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-        .unwrap_or(e.len());
-    if name_len > 0 && name_len < e.len() && e[..name_len].ends_with(['.', '-', '_']) {
-        return Err(format!(
-            "not a valid PEP 508 requirement: package name {:?} must end with a letter or digit",
-            &e[..name_len]
-        ));
+    if let Some(msg) = name_ends_badly(e) {
+        return Err(format!("not a valid PEP 508 requirement: {msg}"));
     }
     // And whatever else the parser panics on is a refused entry, not a crashed build.
     let parsed = std::panic::catch_unwind(|| e.parse::<pep508_rs::Requirement>());
@@ -1121,6 +1112,31 @@ fn check_pip_entry(entry: &str) -> Result<(), String> {
         )),
         Err(_) => Err("not a valid PEP 508 requirement: the parser cannot read it".to_string()),
     }
+}
+
+/// pep508_rs 0.9 panics on a package name or an extra that ends in `-`, `.` or `_` (`guni- x`,
+/// `requests[security.]`: found by the environment_file fuzz target). PEP 508 names and extras
+/// end in a letter or digit; this says so for the first one that does not.
+fn name_ends_badly(e: &str) -> Option<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let run = |s: &str| s.find(|c: char| !is_name(c)).unwrap_or(s.len());
+    let bad_end = |s: &str| s.ends_with(['.', '-', '_']);
+    let name = &e[..run(e)];
+    if bad_end(name) {
+        return Some(format!(
+            "package name {name:?} must end with a letter or digit"
+        ));
+    }
+    let extras = e[name.len()..].trim_start().strip_prefix('[')?;
+    let extras = extras.split(']').next().unwrap_or_default();
+    for extra in extras.split(',') {
+        let extra = extra.trim_start();
+        let extra = &extra[..run(extra)];
+        if extra.starts_with(|c: char| c.is_ascii_alphanumeric()) && bad_end(extra) {
+            return Some(format!("extra {extra:?} must end with a letter or digit"));
+        }
+    }
+    None
 }
 
 /// Whether `name` is a portable environment variable name.
@@ -1165,6 +1181,11 @@ mod tests {
             "a. >=1",
             "b_ ; python_version < '3'",
             "c-[x]",
+            "gunicorn-",
+            "requests[security1.].>8=1",
+            "requests[ok, bad- ]",
+            "requests [fine,worse_]",
+            "requests[end.",
         ] {
             let err = check_pip_entry(bad).unwrap_err();
             assert!(
@@ -1172,12 +1193,12 @@ mod tests {
                 "{bad}: {err}"
             );
         }
-        let err = check_pip_entry("gunicorn-").unwrap_err();
-        assert!(err.contains("alphanumeric"), "{err}");
         for ok in [
             "gunicorn==22",
             "a.b-c_d>=1",
             "x[y] ; python_version < '3'",
+            "requests[security, socks]>=2",
+            "requests [a.b-c]",
             "z",
         ] {
             assert_eq!(check_pip_entry(ok), Ok(()), "{ok}");
