@@ -701,3 +701,55 @@ fn f17_validate_needs_no_server_and_says_so() {
         "{report:?}"
     );
 }
+
+/// The value of a counter in `/metrics`.
+fn counter(env: &Env, name: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = rt.block_on(crate::util::metrics_text(env));
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// An image the engine refuses to run (it has no command): the deploy fails saying why, and
+/// while the app still wants its replica the reconciler tries again after a back-off (250 ms,
+/// doubling to 8 s), not at once: a schemathesis run saw 130 refused creates a second.
+#[test]
+fn r19_a_replica_the_engine_refuses_is_retried_after_a_back_off() {
+    let env = Env::new();
+    env.start_with_env(&[], &[("RACER_ROLLOUT_DEADLINE", "3")]);
+    let dir = hello_app(&env, "nocmd");
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY hello /hello\n").unwrap();
+    let tag = format!("racer-test-nocmd:{}", uuid::Uuid::new_v4().simple());
+    docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
+    let err = env
+        .racer(&["run", "--project-name", "nocmd", "--image", &tag])
+        .code(1);
+    assert!(err.to_lowercase().contains("command"), "{err}");
+    // The app still wants its replica (the failed deploy is kept, to be fixed or deleted), so
+    // the reconciler keeps trying: a few times in the deadline's 3 s.
+    let status: AppStatus = env
+        .racer(&["status", "--project-name", "nocmd", "--json"])
+        .json();
+    assert_eq!(status.app.instances, 1, "{status:?}");
+    let before = counter(&env, "racer_replica_start_failures_total");
+    assert!(before >= 2, "{before} refused starts counted");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let after = counter(&env, "racer_replica_start_failures_total");
+    // At the back-off's cap one more try, two if a doubling step was still under way; at once
+    // after each refusal it was hundreds.
+    assert!(
+        after - before <= 4,
+        "{} refused starts in 4 s after the deploy failed ({before} before)",
+        after - before
+    );
+    assert!(env.containers().is_empty(), "{:?}", env.containers());
+    drop(env);
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+}

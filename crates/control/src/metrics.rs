@@ -105,6 +105,8 @@ pub struct Metrics {
     pub health_checks: AtomicU64,
     /// Health checks that failed.
     pub health_check_failures: AtomicU64,
+    /// Replica starts the engine refused (each is retried after a back-off).
+    pub replica_start_failures: AtomicU64,
     builds: Mutex<BTreeMap<(String, BuildResult), Arc<Histogram>>>,
     scaling: Mutex<BTreeMap<(String, &'static str), u64>>,
 }

@@ -138,6 +138,8 @@ pub struct PassState {
     releases: Releases,
     /// Why an app's last replica start failed, until one succeeds (for the rollback reason).
     start_errors: HashMap<Uuid, String>,
+    /// How many starts of an app's replicas failed in a row (for the retry's back-off).
+    start_failures: HashMap<Uuid, u32>,
     /// What the scheduler remembers (recent preemptions per app).
     schedule: crate::schedule::Memory,
 }
@@ -178,6 +180,7 @@ pub async fn pass(
     let live: HashSet<Uuid> = apps.iter().map(|a| a.id).collect();
     state.releases.keep_apps(&live);
     state.start_errors.retain(|app, _| live.contains(app));
+    state.start_failures.retain(|app, _| live.contains(app));
     let mut taken: HashSet<u16> = observed.iter().filter_map(|c| c.host_port).collect();
     taken.extend(ctx.settings.reserved_ports.iter().copied());
     let all_ids: HashSet<String> = observed.iter().map(|c| c.id.clone()).collect();
@@ -240,7 +243,14 @@ pub async fn pass(
             action.requeue_after = action.requeue_after.max(WAITING_REQUEUE);
         }
     }
-    start_all(ctx, starts, &mut state.start_errors).await;
+    let failed = start_all(ctx, starts, state).await;
+    // An app whose start the engine refused tries again after a back-off, not at once.
+    for (app, action) in &mut actions {
+        if failed.contains(app) {
+            let failures = state.start_failures.get(app).copied().unwrap_or(1);
+            action.requeue_after = racer_core::rollout::start_retry_after(failures);
+        }
+    }
     // Forget the health and drain state of containers that are gone.
     ctx.health.retain(|id| all_ids.contains(id));
     ctx.draining.retain(|id| all_ids.contains(id));
@@ -595,8 +605,9 @@ const WAITING_REQUEUE: Duration = Duration::from_millis(250);
 const CONCURRENT_STARTS: usize = 4;
 
 /// Starts the replicas the pass found missing, [`CONCURRENT_STARTS`] at a time; a failure is
-/// logged, kept for the app's rollback reason, and retried by the next pass.
-async fn start_all(ctx: &Ctx, starts: Vec<Start>, errors: &mut HashMap<Uuid, String>) {
+/// logged, kept for the app's rollback reason, counted for the back-off, and retried by a later
+/// pass. Returns the apps with a start that failed.
+async fn start_all(ctx: &Ctx, starts: Vec<Start>, state: &mut PassState) -> HashSet<Uuid> {
     use futures_util::StreamExt;
     let results: Vec<(Start, Result<(), Error>)> = futures_util::stream::iter(starts)
         .map(|s| async move {
@@ -606,17 +617,33 @@ async fn start_all(ctx: &Ctx, starts: Vec<Start>, errors: &mut HashMap<Uuid, Str
         .buffer_unordered(CONCURRENT_STARTS)
         .collect()
         .await;
+    let mut failed = HashSet::new();
+    let mut started = HashSet::new();
     for (s, r) in results {
         match r {
             Ok(()) => {
-                errors.remove(&s.app_id);
+                started.insert(s.app_id);
             }
             Err(e) => {
                 tracing::warn!(app = %s.app, container = %s.spec.name, error = %e.chain(), "cannot start replica");
-                errors.insert(s.app_id, e.chain());
+                state.start_errors.insert(s.app_id, e.chain());
+                failed.insert(s.app_id);
+                ctx.metrics
+                    .replica_start_failures
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+    for app in &started {
+        if !failed.contains(app) {
+            state.start_errors.remove(app);
+            state.start_failures.remove(app);
+        }
+    }
+    for app in &failed {
+        *state.start_failures.entry(*app).or_default() += 1;
+    }
+    failed
 }
 
 async fn start_replica(ctx: &Ctx, start: &Start) -> Result<(), Error> {

@@ -137,9 +137,32 @@ pub fn rollback_target(
     Ok(target)
 }
 
+/// How long a pass waits before it tries again to start the replicas of an app whose last
+/// `failures` starts in a row the engine refused (an image without a command, a name or port
+/// taken): 250 ms, doubling to at most 8 s, as a crash-looping pod backs off. Without it the
+/// pass that follows a start comes at once and asks the engine a hundred times a second.
+pub fn start_retry_after(failures: u32) -> std::time::Duration {
+    const FIRST_MS: u64 = 250;
+    const MAX_MS: u64 = 8_000;
+    let doublings = failures.saturating_sub(1).min(16);
+    std::time::Duration::from_millis((FIRST_MS << doublings).min(MAX_MS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_starts_back_off_to_a_cap() {
+        let ms = |n| start_retry_after(n).as_millis();
+        assert_eq!(ms(0), 250);
+        assert_eq!(ms(1), 250);
+        assert_eq!(ms(2), 500);
+        assert_eq!(ms(3), 1_000);
+        assert_eq!(ms(6), 8_000);
+        assert_eq!(ms(7), 8_000);
+        assert_eq!(ms(u32::MAX), 8_000);
+    }
 
     fn n(index: u32, healthy: bool) -> New {
         New { index, healthy }

@@ -253,7 +253,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             .load(std::sync::atomic::Ordering::Relaxed))
     );
     type Read = fn(&racer_control::metrics::Metrics) -> u64;
-    let counters: [(&str, &str, Read); 5] = [
+    let counters: [(&str, &str, Read); 6] = [
         (
             "racer_observer_lists_total",
             "Full lists of the install's containers (the first reconcile pass, the 30 s resync, \
@@ -280,6 +280,15 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             "Health checks that failed.",
             |m| {
                 m.health_check_failures
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            },
+        ),
+        (
+            "racer_replica_start_failures_total",
+            "Replica starts the engine refused; each is tried again after a back-off (250 ms, \
+             doubling to 8 s).",
+            |m| {
+                m.replica_start_failures
                     .load(std::sync::atomic::Ordering::Relaxed)
             },
         ),
