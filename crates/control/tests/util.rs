@@ -67,11 +67,7 @@ impl Plane {
             store,
             Some(ctx.clone()),
             None,
-            ProxyUrls {
-                url: "http://127.0.0.1:1".into(),
-                domain: "localhost".into(),
-                port: 1,
-            },
+            ProxyUrls::plain("http://127.0.0.1:1", "localhost", 1),
         );
         Plane {
             services,

@@ -245,9 +245,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     control_settings.reserved_ports.push(proxy_addr.port());
     let proxy_url = format!("http://{proxy_addr}");
     let urls = racer_control::service::ProxyUrls {
-        url: proxy_url.clone(),
-        domain: config.domain.clone(),
-        port: proxy_addr.port(),
+        tls_port: tls_addr.map(|a| a.port()),
+        redirect: config.tls.as_ref().is_some_and(|t| t.redirect),
+        ..racer_control::service::ProxyUrls::plain(
+            proxy_url.clone(),
+            config.domain.clone(),
+            proxy_addr.port(),
+        )
     };
     control_settings.app_urls = Some(urls.clone());
     control_settings.builder_id = builder_id(&config.data_dir);

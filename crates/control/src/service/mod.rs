@@ -74,15 +74,90 @@ pub struct ProxyUrls {
     pub domain: String,
     /// The proxy's port.
     pub port: u16,
+    /// With TLS on, the HTTPS port: apps are reported at `https://` URLs first.
+    pub tls_port: Option<u16>,
+    /// With TLS on, plain HTTP redirects to HTTPS (`--no-https-redirect` turns that off): the
+    /// `http://` URLs are then not reported.
+    pub redirect: bool,
 }
 
 impl ProxyUrls {
-    /// `http://web.localhost:8080/` and `http://127.0.0.1:8080/apps/web/`.
+    /// Plain HTTP only: the proxy at `url` (`http://127.0.0.1:8080`), apps at `<app>.<domain>`.
+    pub fn plain(url: impl Into<String>, domain: impl Into<String>, port: u16) -> ProxyUrls {
+        ProxyUrls {
+            url: url.into(),
+            domain: domain.into(),
+            port,
+            tls_port: None,
+            redirect: false,
+        }
+    }
+
+    /// `http://web.localhost:8080/` and `http://127.0.0.1:8080/apps/web/`; with TLS on,
+    /// `https://web.localhost:8443/` and `https://127.0.0.1:8443/apps/web/` first (the port left
+    /// out when it is 443), and the plain ones only when plain HTTP is not redirected.
     pub fn of(&self, app: &str) -> Vec<String> {
-        vec![
-            format!("http://{app}.{}:{}/", self.domain, self.port),
-            format!("{}/apps/{app}/", self.url),
-        ]
+        let mut out = Vec::new();
+        if let Some(tls) = self.tls_port {
+            let port = if tls == 443 {
+                String::new()
+            } else {
+                format!(":{tls}")
+            };
+            out.push(format!("https://{app}.{}{port}/", self.domain));
+            let host = self.url.strip_prefix("http://").unwrap_or(&self.url);
+            let ip = host.rsplit_once(':').map_or(host, |(ip, _)| ip);
+            out.push(format!("https://{ip}{port}/apps/{app}/"));
+            if self.redirect {
+                return out;
+            }
+        }
+        out.push(format!("http://{app}.{}:{}/", self.domain, self.port));
+        out.push(format!("{}/apps/{app}/", self.url));
+        out
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::ProxyUrls;
+
+    #[test]
+    fn https_first_when_tls_is_on() {
+        let plain = ProxyUrls::plain("http://127.0.0.1:8080", "localhost", 8080);
+        assert_eq!(
+            plain.of("web"),
+            [
+                "http://web.localhost:8080/",
+                "http://127.0.0.1:8080/apps/web/"
+            ]
+        );
+        let tls = ProxyUrls {
+            tls_port: Some(8443),
+            redirect: true,
+            ..plain.clone()
+        };
+        assert_eq!(
+            tls.of("web"),
+            [
+                "https://web.localhost:8443/",
+                "https://127.0.0.1:8443/apps/web/"
+            ]
+        );
+        let both = ProxyUrls {
+            tls_port: Some(443),
+            redirect: false,
+            ..plain
+        };
+        assert_eq!(
+            both.of("web"),
+            [
+                "https://web.localhost/",
+                "https://127.0.0.1/apps/web/",
+                "http://web.localhost:8080/",
+                "http://127.0.0.1:8080/apps/web/"
+            ]
+        );
     }
 }
 
