@@ -94,8 +94,9 @@ impl ProxyUrls {
     }
 
     /// `http://web.localhost:8080/` and `http://127.0.0.1:8080/apps/web/`; with TLS on,
-    /// `https://web.localhost:8443/` and `https://127.0.0.1:8443/apps/web/` first (the port left
-    /// out when it is 443), and the plain ones only when plain HTTP is not redirected.
+    /// `https://web.localhost:8443/` first (the port left out when it is 443), and the plain ones
+    /// only when plain HTTP is not redirected. A certificate names hosts (an ACME one only
+    /// `<app>.<domain>`), so there is no `https://` form of the path URL on the proxy's address.
     pub fn of(&self, app: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(tls) = self.tls_port {
@@ -105,9 +106,6 @@ impl ProxyUrls {
                 format!(":{tls}")
             };
             out.push(format!("https://{app}.{}{port}/", self.domain));
-            let host = self.url.strip_prefix("http://").unwrap_or(&self.url);
-            let ip = host.rsplit_once(':').map_or(host, |(ip, _)| ip);
-            out.push(format!("https://{ip}{port}/apps/{app}/"));
             if self.redirect {
                 return out;
             }
@@ -137,13 +135,7 @@ mod url_tests {
             redirect: true,
             ..plain.clone()
         };
-        assert_eq!(
-            tls.of("web"),
-            [
-                "https://web.localhost:8443/",
-                "https://127.0.0.1:8443/apps/web/"
-            ]
-        );
+        assert_eq!(tls.of("web"), ["https://web.localhost:8443/"]);
         let both = ProxyUrls {
             tls_port: Some(443),
             redirect: false,
@@ -153,7 +145,6 @@ mod url_tests {
             both.of("web"),
             [
                 "https://web.localhost/",
-                "https://127.0.0.1/apps/web/",
                 "http://web.localhost:8080/",
                 "http://127.0.0.1:8080/apps/web/"
             ]
