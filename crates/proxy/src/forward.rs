@@ -287,7 +287,7 @@ impl Proxy {
                 .headers()
                 .get(header::CONTENT_LENGTH)
                 .is_none_or(|v| v.as_bytes() == b"0");
-        let client_upgrade = if upgrade {
+        let mut client_upgrade = if upgrade {
             Some(hyper::upgrade::on(&mut req))
         } else {
             None
@@ -412,8 +412,13 @@ impl Proxy {
                     } else if stats.failures.load(Ordering::Relaxed) != 0 {
                         stats.failures.store(0, Ordering::Relaxed);
                     }
-                    let mut out =
-                        self.finish(resp, lease, client_upgrade, request_id, in_use.take());
+                    let mut out = self.finish(
+                        resp,
+                        lease,
+                        client_upgrade.take(),
+                        request_id.clone(),
+                        in_use.take(),
+                    );
                     // Head and first bytes together (see `ProxyBody::prefetch`).
                     match tokio::time::timeout(
                         self.config.upstream_timeout,
@@ -425,6 +430,11 @@ impl Proxy {
                         Ok(Err(e)) => {
                             tracing::debug!(app, backend = %backend.addr, error = &e as &dyn std::error::Error, "upstream body failed");
                             self.record_failure(stats);
+                            // Nothing of this answer reached the client: a bodiless request
+                            // can go to the next replica, as after a refused connection.
+                            if retryable {
+                                continue;
+                            }
                         }
                         Err(_) => {
                             self.record_failure(stats);

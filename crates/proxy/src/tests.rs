@@ -765,3 +765,63 @@ async fn a_websocket_passes_through_a_claim_route() {
     }
     stop.cancel();
 }
+
+/// A replica that answers each request with a head promising a body, then closes the
+/// connection without sending any of it (as one killed between its head and its body does),
+/// counting the requests it took.
+async fn dying_replica(taken: Arc<AtomicUsize>) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let taken = taken.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 1024];
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                taken.fetch_add(1, Ordering::SeqCst);
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 22\r\n\r\n")
+                    .await;
+                // dropped: the body never comes
+            });
+        }
+    });
+    addr
+}
+
+/// A GET whose replica died after its head and before any of its body reached the client is
+/// sent to the next replica, as one whose replica refused the connection is: nothing of the
+/// first answer was passed on (the proxy holds the head until the first body bytes), so the
+/// client sees only the second. It was a 502 (`f5_a_replica_dying_under_load_costs_no_request`
+/// met it once in a full suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_whose_replica_dies_before_its_body_goes_to_the_next_replica() {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let dying = dying_replica(taken.clone()).await;
+    let good = replica(Arc::new(AtomicUsize::new(0)), true).await;
+    let routes = Routes::default();
+    routes.set("web", vec![Backend::new(dying), Backend::new(good)]);
+    let proxy = Proxy::new(routes, Config::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
+    tokio::spawn(proxy.clone().serve(listener, stop.clone(), tracker));
+    for i in 0..6 {
+        let (status, body) = fetch(client_to(addr).await).await;
+        assert_eq!(status, StatusCode::OK, "request {i}: {body:?}");
+        assert_eq!(&body[..], b"hello from the replica", "request {i}");
+    }
+    assert!(
+        taken.load(Ordering::SeqCst) >= 1,
+        "no request went to the dying replica first"
+    );
+    stop.cancel();
+}
